@@ -1,0 +1,275 @@
+"""Items, leases, judgements, and the conversations of dynamic labeling.
+
+Answers are always stored in *canonical* response order: ``"A"`` is ``Item.responses[0]`` and
+``"B"`` is ``Item.responses[1]``, whatever order the annotator saw (that order is stored beside
+the answer as ``display_order``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+CHOICES = ("A", "B", "tie", "both_bad")
+
+
+class Item(models.Model):
+    """What gets judged: a context (``[{role, content}]``), 2..k candidate responses
+    (``[{text, model, metadata}]``) in canonical order, and optionally a golden answer."""
+
+    class Pool(models.TextChoices):
+        WORK = "work", "Labeling queue"
+        QUALIFICATION = "qualification", "Qualification test only"
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255)
+    pool = models.CharField(max_length=16, choices=Pool.choices, default=Pool.WORK)
+    context = models.JSONField(default=list)
+    responses = models.JSONField(default=list)
+    num_responses = models.PositiveSmallIntegerField(default=2)
+    metadata = models.JSONField(default=dict, blank=True)
+    # A label the source dataset already carried, e.g. {"choice": "A", "source": "trl:chosen"}.
+    # Never shown to annotators; a PM can promote it to a golden answer.
+    prior_label = models.JSONField(null=True, blank=True)
+    # sha256 of the normalised content: lets a re-import tell "unchanged" from "updated" cheaply.
+    content_hash = models.CharField(max_length=64)
+
+    is_golden = models.BooleanField(default=False)
+    golden_answers = models.JSONField(default=list, blank=True)  # acceptable answers, e.g. ["A", "tie"]
+    golden_explanation = models.TextField(blank=True)
+    golden_harmful = models.BooleanField(default=False)  # the right answer includes the harmful flag
+
+    priority = models.IntegerField(default=0)
+    # Denormalised counters kept by the assignment engine: counted judgements, and live leases
+    # plus counted judgements (what overlap is checked against).
+    judgement_count = models.PositiveSmallIntegerField(default=0)
+    claim_count = models.PositiveSmallIntegerField(default=0)
+    import_batch = models.ForeignKey(
+        "projects.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "external_id"], name="item_external_id_unique_in_stream"),
+            models.CheckConstraint(condition=Q(num_responses__gte=2), name="item_at_least_two_responses"),
+            models.CheckConstraint(condition=Q(pool__in=["work", "qualification"]), name="item_pool_valid"),
+            models.CheckConstraint(
+                condition=Q(claim_count__gte=F("judgement_count")), name="item_claims_cover_judgements"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id}:{self.external_id}"
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user message: what a list of items shows as the item's title."""
+        for message in reversed(self.context):
+            if message.get("role") == "user":
+                return str(message.get("content", ""))
+        return ""
+
+
+class Assignment(models.Model):
+    """An item leased to one annotator. One row per (annotator, item), ever: an expired lease is
+    re-activated in place, so "never the same item twice" is a database constraint."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    class SkipReason(models.TextChoices):
+        UNCLEAR = "unclear", "Unclear"
+        CANNOT_JUDGE = "cannot_judge", "Cannot judge (outside my expertise)"
+        OFFENSIVE = "offensive", "Offensive content"
+        BROKEN = "broken", "Broken item"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Canonical response indices in the order shown, e.g. [1, 0] = responses[1] shown first/left.
+    display_order = models.JSONField(default=list)
+    served_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField()
+    first_interaction_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=16, choices=SkipReason.choices, blank=True)
+    skip_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_one_per_annotator_item"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "submitted", "skipped", "expired"]), name="assignment_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "stream"], condition=Q(status="active"), name="assignment_live_lease"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="active"), name="assignment_expiry"),
+        ]
+
+    def is_expired(self, now: Any = None) -> bool:
+        return self.status == self.Status.ACTIVE and self.lease_expires_at <= (now or timezone.now())
+
+
+class Judgement(models.Model):
+    """An annotator's answer to an assignment. Append-only: a correction is a new row whose
+    ``supersedes`` points at the old one, and only one row per assignment is current."""
+
+    class Strength(models.IntegerChoices):
+        SLIGHTLY = 1, "Slightly better"
+        CLEARLY = 2, "Clearly better"
+        MUCH = 3, "Much better"
+
+    class Source(models.TextChoices):
+        WEB = "web", "Web"
+        API = "api", "API"
+        DYNAMIC = "dynamic", "Dynamic conversation"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgements")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="judgements")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgements")
+
+    choice = models.CharField(max_length=16, null=True, blank=True)  # pairwise, canonical
+    strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
+    # Ranking: groups of canonical indices from best to worst; a group of several is a tie.
+    ranking = models.JSONField(null=True, blank=True)
+    rubric = models.JSONField(default=dict, blank=True)  # {"helpfulness": [3, 1], ...} per canonical response
+    rationale = models.TextField(blank=True)
+    flag_harmful = models.BooleanField(default=False)
+    flag_pii = models.BooleanField(default=False)
+    flag_cannot_judge = models.BooleanField(default=False)
+
+    display_order = models.JSONField(default=list)
+    served_at = models.DateTimeField()
+    first_interaction_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now)
+    active_seconds = models.FloatField(null=True, blank=True)
+
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    # False for a late submission that found the item already full: stored, never counted.
+    counted = models.BooleanField(default=True)
+    is_current = models.BooleanField(default=True)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    gold_correct = models.BooleanField(null=True, blank=True)  # set when the item is golden
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment"], condition=Q(is_current=True), name="judgement_one_current_per_assignment"
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__isnull=True) | Q(choice__in=list(CHOICES)), name="judgement_choice_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(strength__gte=1) & Q(strength__lte=3)),
+                name="judgement_strength_1_3",
+            ),
+            models.CheckConstraint(
+                condition=Q(choice__isnull=False) | Q(ranking__isnull=False), name="judgement_has_answer"
+            ),
+            models.CheckConstraint(
+                condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
+                name="judgement_active_seconds_nonneg",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["stream", "submitted_at"], name="judgement_stream_time"),
+            models.Index(fields=["annotator", "stream", "submitted_at"], name="judgement_annotator_time"),
+            models.Index(fields=["item"], condition=Q(is_current=True), name="judgement_item_current"),
+        ]
+
+
+class Conversation(models.Model):
+    """An annotator's chat with the stream's anonymous models (dynamic labeling)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ENDED = "ended", "Ended"
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="conversations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The messages that continue the conversation: user turns and the preferred responses.
+    messages = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["annotator", "stream", "status"], name="conversation_annotator_open")]
+
+
+class ConversationCandidate(models.Model):
+    """The endpoints sampled for a conversation, by canonical position (0 = A, 1 = B, ...)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="candidates")
+    position = models.PositiveSmallIntegerField()
+    endpoint = models.ForeignKey("projects.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "position"], name="conv_candidate_position_unique"),
+            models.UniqueConstraint(fields=["conversation", "endpoint"], name="conv_candidate_endpoint_unique"),
+        ]
+
+
+class Turn(models.Model):
+    class Status(models.TextChoices):
+        GENERATING = "generating", "Generating"
+        READY = "ready", "Ready to judge"
+        JUDGED = "judged", "Judged"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField()
+    user_message = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.GENERATING)
+    # Created when the turn's responses are complete: the turn as a judgeable Item.
+    item = models.OneToOneField(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="turn")
+    chosen_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["conversation", "index"], name="turn_index_unique")]
+
+
+class Generation(models.Model):
+    """One endpoint's response to one turn, filled in as tokens stream from the worker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STREAMING = "streaming", "Streaming"
+        DONE = "done", "Done"
+        ERROR = "error", "Error"
+
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="generations")
+    position = models.PositiveSmallIntegerField()
+    endpoint = models.ForeignKey("projects.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)  # safe to show; upstream bodies are not echoed
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["turn", "position"], name="generation_position_unique")]

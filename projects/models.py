@@ -1,0 +1,391 @@
+"""Projects, streams, people and their roles, qualification tests, model endpoints, imports, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Project(models.Model):
+    """One annotation program. Everything below it is scoped to it; nothing leaks across projects."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    archived = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    PM = "pm", "Project manager"
+
+
+class Membership(models.Model):
+    """A person's role in a project. A PM can do everything a reviewer can; a reviewer everything an
+    annotator can (a reviewer may also label). Per-stream status lives in ``StreamMembership``."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(default=timezone.now)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user_project"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.role} · {self.project}"
+
+    @property
+    def is_pm(self) -> bool:
+        return self.role == Role.PM
+
+    @property
+    def can_review(self) -> bool:
+        return self.role in (Role.PM, Role.REVIEWER)
+
+
+class AnnotatorProfile(models.Model):
+    """What a PM needs to pick annotators for a stream: languages with level, domains, background."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotator_profile")
+    # [{"code": "de", "level": "C1"}, ...] — CEFR levels A1..C2 or "native".
+    languages = models.JSONField(default=list, blank=True)
+    domains = models.JSONField(default=list, blank=True)  # ["medicine", "law", ...]
+    education = models.CharField(max_length=200, blank=True)
+    profession = models.CharField(max_length=200, blank=True)
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class Stream(models.Model):
+    """The unit of work inside a project: guidelines, task kind, overlap, golden rate, QC thresholds."""
+
+    class TaskKind(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise comparison"
+        RANKING = "ranking", "Ranking of k > 2 responses"
+
+    class Mode(models.TextChoices):
+        STATIC = "static", "Static (existing dataset)"
+        DYNAMIC = "dynamic", "Dynamic (live models)"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    class Order(models.TextChoices):
+        DEPTH_FIRST = "depth", "Finish items first (depth-first)"
+        BREADTH_FIRST = "breadth", "Spread judgements (breadth-first)"
+
+    RUBRIC_CHOICES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity", "harmlessness")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="streams")
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(blank=True, help_text="Markdown, shown to annotators.")
+    task_kind = models.CharField(max_length=16, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
+    # Attribute names rated 0–4 in addition to the preference, e.g. ["helpfulness", "correctness"].
+    rubric = models.JSONField(default=list, blank=True)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.STATIC)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    priority = models.IntegerField(default=0, help_text="Higher streams are offered first.")
+
+    overlap = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(50)])
+    # Adaptive overlap: stop early when the first `adaptive_min_agree` judgements agree; a
+    # disagreement escalates up to `overlap`.
+    adaptive_overlap = models.BooleanField(default=False)
+    adaptive_min_agree = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    order = models.CharField(max_length=16, choices=Order.choices, default=Order.DEPTH_FIRST)
+    lease_minutes = models.PositiveSmallIntegerField(default=10, validators=[MinValueValidator(1)])
+
+    golden_rate = models.FloatField(default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    show_golden_explanation = models.BooleanField(default=False, help_text="Training mode.")
+    review_rate = models.FloatField(default=0.05, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+
+    # QC thresholds.
+    min_gold_accuracy = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    min_gold_count = models.PositiveSmallIntegerField(default=10, help_text="Golden answers before gold accuracy acts.")
+    min_agreement = models.FloatField(default=0.5, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)])
+    min_seconds = models.FloatField(default=8.0, validators=[MinValueValidator(0.0)])
+    min_sample = models.PositiveSmallIntegerField(
+        default=30, help_text="Judgements before a bias indicator flags anyone."
+    )
+
+    # Dynamic streams.
+    max_turns = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
+    endpoints: models.ManyToManyField[ModelEndpoint, StreamEndpoint] = models.ManyToManyField(
+        "ModelEndpoint", through="StreamEndpoint", related_name="streams", blank=True
+    )
+
+    # Who may join: {"languages": [{"code": "de", "level": "C1"}], "domains": ["medicine"]}.
+    requirements = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="stream_slug_unique_in_project"),
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="stream_overlap_positive"),
+            models.CheckConstraint(
+                condition=Q(golden_rate__gte=0) & Q(golden_rate__lte=1), name="stream_golden_rate_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_rate__gte=0) & Q(review_rate__lte=1), name="stream_review_rate_0_1"
+            ),
+            models.CheckConstraint(condition=Q(task_kind__in=["pairwise", "ranking"]), name="stream_task_kind_valid"),
+            models.CheckConstraint(condition=Q(mode__in=["static", "dynamic"]), name="stream_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "paused", "closed"]), name="stream_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.slug}"
+
+    @property
+    def is_pairwise(self) -> bool:
+        return self.task_kind == self.TaskKind.PAIRWISE
+
+
+class StreamMembership(models.Model):
+    """A project member's standing in one stream; follows one state machine (see ``TRANSITIONS``)."""
+
+    class Status(models.TextChoices):
+        INVITED = "invited", "Invited"
+        TESTING = "testing", "Taking the test"
+        QUALIFIED = "qualified", "Qualified"
+        FAILED = "failed", "Failed"
+        PAUSED = "paused", "Paused"
+        REMOVED = "removed", "Removed"
+
+    # Allowed moves; anything else is refused by the service that changes status.
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        "invited": frozenset({"testing", "qualified", "removed"}),
+        "testing": frozenset({"qualified", "failed", "removed"}),
+        "failed": frozenset({"testing", "qualified", "removed"}),
+        "qualified": frozenset({"paused", "removed"}),
+        "paused": frozenset({"qualified", "removed"}),
+        "removed": frozenset({"invited"}),
+    }
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="stream_memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_memberships")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.INVITED)
+    status_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "user"], name="stream_membership_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=["invited", "testing", "qualified", "failed", "paused", "removed"]),
+                name="stream_membership_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "status"], name="streammember_user_status")]
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+
+class StreamMembershipEvent(models.Model):
+    """Every status change of a StreamMembership: who, when, why."""
+
+    stream_membership = models.ForeignKey(StreamMembership, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class QualificationTest(models.Model):
+    stream = models.OneToOneField(Stream, on_delete=models.CASCADE, related_name="qualification_test")
+    pass_mark = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    max_attempts = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1)])
+    cooldown_hours = models.FloatField(default=24.0, validators=[MinValueValidator(0.0)])
+    time_limit_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    shuffle_questions = models.BooleanField(default=True)
+    show_explanations = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(pass_mark__gte=0) & Q(pass_mark__lte=1), name="qtest_pass_mark_0_1"),
+        ]
+
+
+class QualificationQuestion(models.Model):
+    """A preference item with its acceptable answers. The item lives in the stream with
+    ``pool=qualification`` (imported questions) or ``pool=work`` (picked from the stream's items)."""
+
+    test = models.ForeignKey(QualificationTest, on_delete=models.CASCADE, related_name="questions")
+    item = models.ForeignKey("annotation.Item", on_delete=models.CASCADE, related_name="+")
+    # Same shape as Item.golden_answers: a list of acceptable answers, e.g. ["A"] or ["A", "tie"].
+    acceptable_answers = models.JSONField(default=list)
+    explanation = models.TextField(blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["test", "item"], name="qquestion_item_once_per_test")]
+
+
+class QualificationAttempt(models.Model):
+    test = models.ForeignKey(QualificationTest, on_delete=models.CASCADE, related_name="attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualification_attempts")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    passed = models.BooleanField(null=True)
+    # Question ids in the order served, and per question the response display order.
+    question_order = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["test", "user", "number"], name="qattempt_number_unique")]
+
+
+class QualificationAnswer(models.Model):
+    attempt = models.ForeignKey(QualificationAttempt, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(QualificationQuestion, on_delete=models.CASCADE, related_name="answers")
+    answer = models.CharField(max_length=16)  # canonical: "A", "B", "tie", "both_bad"
+    display_order = models.JSONField(default=list)
+    correct = models.BooleanField()
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["attempt", "question"], name="qanswer_once_per_attempt")]
+
+
+class ModelEndpoint(models.Model):
+    """An OpenAI-compatible chat-completions endpoint. Only the *name* of the environment variable
+    holding the key is stored; the key itself never enters the database or a page."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="endpoints")
+    name = models.CharField(max_length=100, help_text="Shown to PMs only; annotators see A/B.")
+    base_url = models.URLField(max_length=500)
+    model = models.CharField(max_length=200)
+    parameters = models.JSONField(default=dict, blank=True)  # temperature, top_p, max_tokens
+    system_prompt = models.TextField(blank=True)
+    api_key_env = models.CharField(max_length=100, blank=True, help_text="Name of the environment variable.")
+    timeout_seconds = models.PositiveSmallIntegerField(default=60)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="endpoint_name_unique_in_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StreamEndpoint(models.Model):
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE)
+    endpoint = models.ForeignKey(ModelEndpoint, on_delete=models.CASCADE)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stream", "endpoint"], name="stream_endpoint_unique")]
+
+
+class ImportBatch(models.Model):
+    """One import run (CLI or web upload): progress while it runs, a report when done."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="import_batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=300)
+    file_path = models.CharField(max_length=500, blank=True)  # the stored upload, for async runs
+    format = models.CharField(max_length=16)
+    options = models.JSONField(default=dict, blank=True)  # mapping, skip_invalid, on_mismatch, ...
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    lines_read = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    # {"errors": [{"line", "field", "message"}], "warnings": [...], ...}; capped in size.
+    report = models.JSONField(default=dict, blank=True)
+    total_bytes = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(1.0, self.bytes_read / self.total_bytes) if self.total_bytes else 0.0
+
+
+class ApiToken(models.Model):
+    """A per-user API token. Only its sha256 is stored; the key is shown once at creation."""
+
+    PREFIX = "qrm_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    key_prefix = models.CharField(max_length=12)  # first characters, so a user can tell tokens apart
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls, *, user: Any, name: str = "") -> tuple[ApiToken, str]:
+        key = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_key(key), key_prefix=key[:12])
+        return token, key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

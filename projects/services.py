@@ -1,0 +1,132 @@
+"""Writes for projects, streams and memberships. Callers validate input (forms, serializers,
+command arguments); these functions assume it is valid and keep the invariants."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
+
+User = get_user_model()
+
+
+class TransitionError(ValueError):
+    """A stream membership status change the state machine forbids."""
+
+
+@transaction.atomic
+def create_project(*, slug: str, name: str, description: str = "", created_by: Any = None) -> Project:
+    project = Project.objects.create(slug=slug, name=name, description=description, created_by=created_by)
+    if created_by is not None:
+        Membership.objects.create(project=project, user=created_by, role=Role.PM, invited_by=created_by)
+    return project
+
+
+def create_stream(*, project: Project, slug: str, name: str, **fields: Any) -> Stream:
+    stream = Stream(project=project, slug=slug, name=name, **fields)
+    stream.full_clean(exclude=["project"], validate_unique=False)
+    stream.save()
+    return stream
+
+
+def update_stream(*, stream: Stream, **fields: Any) -> Stream:
+    for key, value in fields.items():
+        setattr(stream, key, value)
+    stream.save()
+    return stream
+
+
+@dataclass
+class InviteResult:
+    user: Any
+    membership: Membership
+    created_user: bool
+    password: str | None  # set only when the account was created here; shown once
+    streams_added: list[Stream]
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@transaction.atomic
+def add_member(
+    *,
+    project: Project,
+    username: str,
+    role: str,
+    streams: Iterable[Stream] = (),
+    create: bool = False,
+    email: str = "",
+    invited_by: Any = None,
+) -> InviteResult:
+    """Adds ``username`` to ``project`` with ``role`` (raising the role if the member already had a
+    lower one; never lowering it) and invites them to ``streams``. With ``create``, a missing
+    account is created with a generated password, returned once. Raises ``User.DoesNotExist`` when
+    the account is missing and ``create`` is false."""
+    created_user = False
+    password = None
+    try:
+        user = User.objects.get(username=username)
+    except User.DoesNotExist:
+        if not create:
+            raise
+        password = _new_password()
+        user = User.objects.create_user(username=username, email=email, password=password)
+        created_user = True
+
+    membership, created = Membership.objects.get_or_create(
+        project=project, user=user, defaults={"role": role, "invited_by": invited_by}
+    )
+    rank = {Role.ANNOTATOR: 0, Role.REVIEWER: 1, Role.PM: 2}
+    if not created and rank[Role(role)] > rank[Role(membership.role)]:
+        membership.role = role
+        membership.save(update_fields=["role"])
+
+    added = [stream for stream in streams if invite_to_stream(stream=stream, user=user, actor=invited_by)]
+    return InviteResult(user, membership, created_user, password, added)
+
+
+def invite_to_stream(*, stream: Stream, user: Any, actor: Any = None, reason: str = "") -> bool:
+    """Invites a project member to a stream. Returns False when already there (a removed member
+    is invited again)."""
+    sm, created = StreamMembership.objects.get_or_create(stream=stream, user=user)
+    if created:
+        StreamMembershipEvent.objects.create(
+            stream_membership=sm, from_status="", to_status=sm.status, actor=actor, reason=reason or "invited"
+        )
+        return True
+    if sm.status == StreamMembership.Status.REMOVED:
+        transition_stream_membership(
+            stream_membership=sm, to_status=StreamMembership.Status.INVITED, actor=actor, reason=reason or "re-invited"
+        )
+        return True
+    return False
+
+
+@transaction.atomic
+def transition_stream_membership(
+    *, stream_membership: StreamMembership, to_status: str, actor: Any = None, reason: str = ""
+) -> StreamMembership:
+    """Moves a stream membership along the state machine, storing who, when and why. Raises
+    ``TransitionError`` for a move ``StreamMembership.TRANSITIONS`` does not allow."""
+    sm = StreamMembership.objects.select_for_update().get(pk=stream_membership.pk)
+    if not sm.can_move_to(to_status):
+        raise TransitionError(f"A membership cannot go from {sm.status} to {to_status}.")
+    event = StreamMembershipEvent(
+        stream_membership=sm, from_status=sm.status, to_status=to_status, actor=actor, reason=reason
+    )
+    sm.status = to_status
+    sm.status_reason = reason
+    sm.updated_at = timezone.now()
+    sm.save(update_fields=["status", "status_reason", "updated_at"])
+    event.save()
+    stream_membership.status, stream_membership.status_reason = sm.status, sm.status_reason
+    return sm

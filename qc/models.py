@@ -1,0 +1,135 @@
+"""Reviews, QC figures and alerts, exports."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ReviewTask(models.Model):
+    """A judgement waiting for review: sampled at the stream's review rate, flagged by the
+    annotator (harmful/PII), or sent by a QC rule or a PM."""
+
+    class Reason(models.TextChoices):
+        SAMPLE = "sample", "Random sample"
+        FLAG = "flag", "Flagged by the annotator"
+        QC = "qc", "Sent by a QC rule"
+        PM = "pm", "Sent by a project manager"
+
+    judgement = models.ForeignKey("annotation.Judgement", on_delete=models.CASCADE, related_name="review_tasks")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="review_tasks")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # How many distinct reviewers should see it (2 = double review, for reviewer agreement).
+    reviews_wanted = models.PositiveSmallIntegerField(default=1)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["judgement", "reason"], name="review_task_once_per_reason")]
+        indexes = [models.Index(fields=["stream", "created_at"], condition=Q(done=False), name="review_task_open")]
+
+
+class Review(models.Model):
+    class Decision(models.TextChoices):
+        ACCEPT = "accept", "Accept"
+        REJECT = "reject", "Reject"
+
+    judgement = models.ForeignKey("annotation.Judgement", on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["judgement", "reviewer"], name="review_once_per_reviewer"),
+            models.CheckConstraint(condition=Q(decision__in=["accept", "reject"]), name="review_decision_valid"),
+            # A rejection must say why: the annotator and the PM both read it.
+            models.CheckConstraint(condition=Q(decision="accept") | ~Q(reason=""), name="review_reject_has_reason"),
+        ]
+
+
+class MetricSnapshot(models.Model):
+    """One computed QC figure for a stream (``annotator`` null) or one annotator in it, over a
+    window. Pages read the newest snapshot; they never recompute a stream per request."""
+
+    class Window(models.TextChoices):
+        ALL = "all", "All time"
+        RECENT = "recent", "Recent"
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="metric_snapshots")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="metric_snapshots"
+    )
+    metric = models.CharField(max_length=64)
+    window = models.CharField(max_length=8, choices=Window.choices, default=Window.ALL)
+    value = models.FloatField(null=True, blank=True)
+    sample_size = models.PositiveIntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)  # p-values, intervals, breakdowns
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["stream", "metric", "window", "annotator", "-computed_at"], name="snapshot_lookup")
+        ]
+
+
+class Alert(models.Model):
+    class Severity(models.TextChoices):
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="alerts")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    kind = models.CharField(max_length=64)  # e.g. "gold_accuracy_low", "position_bias", "rushing"
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    message = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    action_taken = models.CharField(max_length=200, blank=True)  # "paused annotator; 40 judgements sent to review"
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["stream", "-created_at"], name="alert_stream_recent")]
+
+
+class Export(models.Model):
+    """One export run: settings in, counts + files + manifest out."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="exports")
+    streams = models.ManyToManyField("projects.Stream", related_name="exports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    format = models.CharField(max_length=32)  # trl, trl-conversational, reward, kto, raw
+    aggregation = models.CharField(max_length=32, default="majority")
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0.0)
+    counts = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    files = models.JSONField(default=list, blank=True)  # [{"name", "path", "rows", "sha256"}]
+    # For "only what is new since": the export this one continues from.
+    since_export = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
