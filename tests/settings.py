@@ -30,4 +30,5 @@ from quorum.settings import DATABASES  # noqa: E402
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"]["TEST"] = {"NAME": "test_quorum"}
+# Parallel runs on one machine (several checkouts, several sessions) each name their own database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("QUORUM_TEST_DB_NAME", "test_quorum")}

@@ -1,0 +1,54 @@
+"""One access helper per object kind (STYLE 2). Someone outside the project gets 404 — the object's
+existence is not revealed; a member without the needed role gets 403."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from projects.models import Membership, Project, Role, Stream
+
+_RANK = {Role.ANNOTATOR: 0, Role.REVIEWER: 1, Role.PM: 2}
+
+
+def membership_for(user: object, project: Project) -> Membership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(project=project, user=user).first()  # type: ignore[misc]
+
+
+def _check_role(request: HttpRequest, project: Project, minimum: str) -> Membership | None:
+    """Returns the membership (None for staff who are not members). Raises 404 for outsiders and
+    403 for members below ``minimum``."""
+    membership = membership_for(request.user, project)
+    if membership is None:
+        if request.user.is_staff:
+            return None
+        raise Http404("No such project.")
+    if _RANK[Role(membership.role)] < _RANK[Role(minimum)]:
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return membership
+
+
+def get_project_for_user(request: HttpRequest, slug: str, *, role: str = Role.ANNOTATOR) -> Project:
+    project = Project.objects.filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    _check_role(request, project, role)
+    return project
+
+
+def get_project_for_pm(request: HttpRequest, slug: str) -> Project:
+    return get_project_for_user(request, slug, role=Role.PM)
+
+
+def get_stream_for_user(request: HttpRequest, stream_id: int, *, role: str = Role.ANNOTATOR) -> Stream:
+    stream = Stream.objects.select_related("project").filter(pk=stream_id).first()
+    if stream is None:
+        raise Http404("No such stream.")
+    _check_role(request, stream.project, role)
+    return stream
+
+
+def get_stream_for_pm(request: HttpRequest, stream_id: int) -> Stream:
+    return get_stream_for_user(request, stream_id, role=Role.PM)
