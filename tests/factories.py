@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
@@ -16,9 +16,9 @@ from projects.models import Membership, Project, Role, Stream, StreamMembership
 PASSWORD = "correct-horse-battery"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
@@ -26,7 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = Project
 
@@ -34,7 +34,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Project {n}")
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -43,7 +43,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.ANNOTATOR
 
 
-class StreamFactory(factory.django.DjangoModelFactory):
+class StreamFactory(factory.django.DjangoModelFactory[Stream]):
     class Meta:
         model = Stream
 
@@ -53,7 +53,7 @@ class StreamFactory(factory.django.DjangoModelFactory):
     status = Stream.Status.ACTIVE
 
 
-class StreamMembershipFactory(factory.django.DjangoModelFactory):
+class StreamMembershipFactory(factory.django.DjangoModelFactory[StreamMembership]):
     class Meta:
         model = StreamMembership
 
@@ -66,7 +66,7 @@ def _content_hash(o: Any) -> str:
     return hashlib.sha256(repr((o.context, o.responses)).encode()).hexdigest()
 
 
-class ItemFactory(factory.django.DjangoModelFactory):
+class ItemFactory(factory.django.DjangoModelFactory[Item]):
     class Meta:
         model = Item
 
@@ -83,7 +83,7 @@ class ItemFactory(factory.django.DjangoModelFactory):
     content_hash = factory.LazyAttribute(_content_hash)
 
 
-class AssignmentFactory(factory.django.DjangoModelFactory):
+class AssignmentFactory(factory.django.DjangoModelFactory[Assignment]):
     class Meta:
         model = Assignment
 
@@ -94,7 +94,7 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
     lease_expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=10))
 
 
-class JudgementFactory(factory.django.DjangoModelFactory):
+class JudgementFactory(factory.django.DjangoModelFactory[Judgement]):
     class Meta:
         model = Judgement
 
