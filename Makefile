@@ -2,34 +2,49 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest workers; each gets its own PostgreSQL test database (test_quorum_gw0, test_quorum_gw1...).
+PYTEST_WORKERS ?= 2
 
-.PHONY: run install install-dev migrate demo serve test lint format pytest bench clean
+# `make run` is always the embedded mode (SQLite in var/, eager Celery, local-memory cache), even
+# when the shell exports a deployment's configuration: a demo must never migrate or fill a real
+# database. To run against PostgreSQL/Redis, export the variables and use manage.py directly.
+EMBEDDED := env -u QUORUM_ENV -u DEBUG -u DATABASE_URL -u REDIS_URL -u CELERY_TASK_ALWAYS_EAGER \
+	-u ALLOWED_HOSTS -u SECURE_SSL_REDIRECT -u EMAIL_HOST -u NUM_PROXIES -u TRUST_X_FORWARDED_PROTO \
+	-u DJANGO_SETTINGS_MODULE
+
+.PHONY: run install install-dev migrate demo serve test lint format pytest bench bench-import bench-export clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 migrate: install
-	$(PY) manage.py migrate --noinput
+	@$(EMBEDDED) $(PY) manage.py migrate --noinput
 
 demo: migrate
-	$(PY) manage.py load_demo
+	@$(EMBEDDED) $(PY) manage.py load_demo
+
+SERVE = @echo ""; echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)."; \
+	$(EMBEDDED) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# The demo database as it is, without (re)loading the demo.
+serve: migrate
+	$(SERVE)
 
 run: demo
-	@echo ""
-	@echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)."
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(SERVE)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -40,13 +55,22 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# --dist loadgroup keeps tests marked xdist_group("celery") on one worker: they share one
+# real Celery worker process.
 pytest: install-dev
-	$(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint pytest
 
-bench: install-dev
-	$(PY) bench/import_items.py
+# Benchmarks print numbers; they are not part of `make test` (see bench/README.md). Each makes and
+# drops its own PostgreSQL database, whatever DATABASE_URL the shell exports.
+bench: bench-import bench-export
+
+bench-import: install-dev
+	env -u DATABASE_URL $(PY) bench/import_items.py $(BENCH_ARGS)
+
+bench-export: install-dev
+	env -u DATABASE_URL $(PY) bench/export.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -48,6 +48,10 @@ class Item(models.Model):
     # plus counted judgements (what overlap is checked against).
     judgement_count = models.PositiveSmallIntegerField(default=0)
     claim_count = models.PositiveSmallIntegerField(default=0)
+    # claim_count < stream.overlap, kept by the engine so the claim index holds only items with
+    # room: a stream with 900,000 finished items is scanned like one with none. A hint only — the
+    # claim re-checks claim_count against the overlap, so a stale True never over-assigns.
+    is_open = models.BooleanField(default=True)
     import_batch = models.ForeignKey(
         "projects.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -61,6 +65,32 @@ class Item(models.Model):
             models.CheckConstraint(condition=Q(pool__in=["work", "qualification"]), name="item_pool_valid"),
             models.CheckConstraint(
                 condition=Q(claim_count__gte=F("judgement_count")), name="item_claims_cover_judgements"
+            ),
+            # Re-import matches on the external id: an empty one would make that match meaningless.
+            models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_not_empty"),
+            # Gold accuracy needs something to compare against.
+            models.CheckConstraint(
+                condition=Q(is_golden=False) | ~Q(golden_answers=[]), name="item_golden_has_answers"
+            ),
+        ]
+        # The claim reads one of these in order and stops at the first item it can lock
+        # (depth-first: most-claimed first, so items finish; breadth-first: least-claimed first).
+        indexes = [
+            models.Index(
+                F("stream"),
+                F("priority").desc(),
+                F("claim_count").desc(),
+                F("id"),
+                condition=Q(is_open=True, pool="work", is_golden=False),
+                name="item_claim_depth",
+            ),
+            models.Index(
+                F("stream"),
+                F("priority").desc(),
+                F("claim_count"),
+                F("id"),
+                condition=Q(is_open=True, pool="work", is_golden=False),
+                name="item_claim_breadth",
             ),
         ]
 
@@ -108,17 +138,49 @@ class Assignment(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "annotator"], name="assignment_one_per_annotator_item"),
+            # One page, one item: a second concurrent claim by the same annotator fails here and
+            # resumes the first lease instead of holding two.
+            models.UniqueConstraint(
+                fields=["annotator", "stream"], condition=Q(status="active"), name="assignment_one_live_lease"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["active", "submitted", "skipped", "expired"]), name="assignment_status_valid"
             ),
         ]
         indexes = [
-            models.Index(fields=["annotator", "stream"], condition=Q(status="active"), name="assignment_live_lease"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="active"), name="assignment_expiry"),
+            models.Index(
+                fields=["stream", "lease_expires_at"], condition=Q(status="active"), name="assignment_stream_expiry"
+            ),
         ]
 
     def is_expired(self, now: Any = None) -> bool:
         return self.status == self.Status.ACTIVE and self.lease_expires_at <= (now or timezone.now())
+
+    def canonical_choice(self, shown: str) -> str:
+        """The choice in canonical terms for a choice made on the page, where "A" is the response
+        shown first (``display_order[0]``)."""
+        if shown in ("A", "B"):
+            return "AB"[self.display_order[0 if shown == "A" else 1]]
+        return shown
+
+    def canonical_ranking(self, ranks: list[int]) -> list[list[int]]:
+        """Groups of canonical indices, best first, from ranks given per display position
+        (1 = best; equal ranks are a tie)."""
+        groups: dict[int, list[int]] = {}
+        for position, rank in enumerate(ranks):
+            groups.setdefault(rank, []).append(self.display_order[position])
+        return [sorted(groups[rank]) for rank in sorted(groups)]
+
+    def canonical_rubric(self, shown: dict[str, list[int | None]]) -> dict[str, list[int | None]]:
+        """Rubric ratings per attribute from display order to canonical order."""
+        result: dict[str, list[int | None]] = {}
+        for name, ratings in shown.items():
+            canonical: list[int | None] = [None] * len(ratings)
+            for position, rating in enumerate(ratings):
+                canonical[self.display_order[position]] = rating
+            result[name] = canonical
+        return result
 
 
 class Judgement(models.Model):
@@ -181,6 +243,16 @@ class Judgement(models.Model):
             models.CheckConstraint(
                 condition=Q(choice__isnull=False) | Q(ranking__isnull=False), name="judgement_has_answer"
             ),
+            # A pairwise answer or a ranking, never both: exports read one or the other.
+            models.CheckConstraint(
+                condition=Q(choice__isnull=True) | Q(ranking__isnull=True), name="judgement_one_answer_kind"
+            ),
+            # Strength grades a preference: meaningless for a tie or both-bad (the export's margin).
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(choice__isnull=False) & Q(choice__in=["A", "B"])),
+                name="judgement_strength_needs_a_or_b",
+            ),
+            models.CheckConstraint(condition=~Q(supersedes=F("id")), name="judgement_not_superseding_itself"),
             models.CheckConstraint(
                 condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
                 name="judgement_active_seconds_nonneg",

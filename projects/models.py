@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -163,6 +163,23 @@ class Stream(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "paused", "closed"]), name="stream_status_valid"
             ),
+            models.CheckConstraint(condition=Q(order__in=["depth", "breadth"]), name="stream_order_valid"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="stream_lease_minutes_positive"),
+            # Adaptive overlap stops when the first n agree: n must be reachable within the overlap.
+            models.CheckConstraint(
+                condition=Q(adaptive_min_agree__gte=1)
+                & (Q(adaptive_overlap=False) | Q(adaptive_min_agree__lte=F("overlap"))),
+                name="stream_adaptive_min_agree_within_overlap",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_gold_accuracy__gte=0) & Q(min_gold_accuracy__lte=1),
+                name="stream_min_gold_accuracy_0_1",
+            ),
+            # Krippendorff's alpha ranges from -1 (systematic disagreement) to 1.
+            models.CheckConstraint(
+                condition=Q(min_agreement__gte=-1) & Q(min_agreement__lte=1), name="stream_min_agreement_range"
+            ),
+            models.CheckConstraint(condition=Q(min_seconds__gte=0), name="stream_min_seconds_nonneg"),
         ]
 
     def __str__(self) -> str:
@@ -245,6 +262,8 @@ class QualificationTest(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(pass_mark__gte=0) & Q(pass_mark__lte=1), name="qtest_pass_mark_0_1"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="qtest_max_attempts_positive"),
+            models.CheckConstraint(condition=Q(cooldown_hours__gte=0), name="qtest_cooldown_nonneg"),
         ]
 
 
@@ -277,7 +296,13 @@ class QualificationAttempt(models.Model):
     question_order = models.JSONField(default=list)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["test", "user", "number"], name="qattempt_number_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["test", "user", "number"], name="qattempt_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="qattempt_number_positive"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=1)), name="qattempt_score_0_1"
+            ),
+        ]
 
 
 class QualificationAnswer(models.Model):
@@ -320,7 +345,10 @@ class StreamEndpoint(models.Model):
     weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["stream", "endpoint"], name="stream_endpoint_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "endpoint"], name="stream_endpoint_unique"),
+            models.CheckConstraint(condition=Q(weight__gte=0), name="stream_endpoint_weight_nonneg"),
+        ]
 
 
 class ImportBatch(models.Model):
@@ -355,6 +383,11 @@ class ImportBatch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]), name="import_batch_status_valid"
+            ),
+        ]
 
     @property
     def progress(self) -> float:

@@ -3,6 +3,10 @@
 markdown-it-py parses with raw HTML *disabled* (HTML in the source is shown as text), Pygments
 highlights fenced code, and nh3 (ammonia) sanitises the result against an allow-list, so no
 script, event handler, ``javascript:`` URL, iframe, form or style attribute survives.
+
+A fenced block becomes one ``<pre class="highlight"><code>`` with Pygments' token ``<span>``\s
+inside: the highlighter returns the whole block, and markdown-it uses output that starts with
+``<pre`` as is instead of wrapping it in a second ``<pre><code>`` (nested ``<pre>`` is invalid).
 """
 
 from __future__ import annotations
@@ -19,19 +23,20 @@ from pygments.util import ClassNotFound
 
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "div", "img",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "img",
 }  # fmt: skip
+# Classes only where this module's own markup puts them: the code block and Pygments' tokens.
 _ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title"},
+    "pre": {"class"},
     "span": {"class"},
-    "div": {"class"},
-    "code": {"class"},
     "th": {"align"},
     "td": {"align"},
     "ol": {"start"},
 }
-_FORMATTER = HtmlFormatter(nowrap=False, cssclass="highlight")
+# nowrap: only the token spans; _highlight writes the one <pre><code> around them.
+_FORMATTER = HtmlFormatter(nowrap=True)
 
 
 def _highlight(code: str, lang: str, _attrs: str) -> str:
@@ -39,7 +44,9 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
         lexer = get_lexer_by_name(lang) if lang else TextLexer()
     except ClassNotFound:
         lexer = TextLexer()
-    return highlight(code, lexer, _FORMATTER)
+    # Starts with "<pre": markdown-it uses it as the whole block. The language name (untrusted)
+    # is not echoed into the markup.
+    return f'<pre class="highlight"><code>{highlight(code, lexer, _FORMATTER)}</code></pre>'
 
 
 @lru_cache(maxsize=1)

@@ -130,3 +130,75 @@ def transition_stream_membership(
     event.save()
     stream_membership.status, stream_membership.status_reason = sm.status, sm.status_reason
     return sm
+
+
+class LastProjectManagerError(ValueError):
+    """The change would leave a project without a project manager."""
+
+
+def _is_last_pm(membership: Membership) -> bool:
+    if membership.role != Role.PM:
+        return False
+    others = Membership.objects.filter(project_id=membership.project_id, role=Role.PM).exclude(pk=membership.pk)
+    return not others.exists()
+
+
+@transaction.atomic
+def add_members(
+    *,
+    project: Project,
+    entries: Iterable[tuple[str, str]],
+    role: str,
+    streams: Iterable[Stream] = (),
+    create: bool = False,
+    invited_by: Any = None,
+) -> list[InviteResult]:
+    """``add_member`` for several ``(username, email)`` pairs, all or nothing: when one account is
+    missing and ``create`` is false, ``User.DoesNotExist`` is raised and nothing is changed."""
+    streams = list(streams)
+    return [
+        add_member(
+            project=project,
+            username=username,
+            email=email,
+            role=role,
+            streams=streams,
+            create=create,
+            invited_by=invited_by,
+        )
+        for username, email in entries
+    ]
+
+
+@transaction.atomic
+def change_member_role(*, membership: Membership, role: str, actor: Any = None) -> Membership:
+    """Sets a member's project role, up or down (``add_member`` only ever raises it). Raises
+    ``LastProjectManagerError`` when this would demote the project's only PM."""
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role != Role.PM and _is_last_pm(membership):
+        raise LastProjectManagerError("A project needs at least one project manager.")
+    if membership.role != role:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, membership: Membership, actor: Any = None, reason: str = "") -> None:
+    """Takes a member out of a project: every stream membership they hold in it moves to
+    ``removed`` (kept, with its history, so their judgements stay attributable) and the project
+    membership is deleted. Raises ``LastProjectManagerError`` for the project's only PM."""
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if _is_last_pm(membership):
+        raise LastProjectManagerError("A project needs at least one project manager.")
+    live = StreamMembership.objects.filter(
+        stream__project_id=membership.project_id, user_id=membership.user_id
+    ).exclude(status=StreamMembership.Status.REMOVED)
+    for sm in live:
+        transition_stream_membership(
+            stream_membership=sm,
+            to_status=StreamMembership.Status.REMOVED,
+            actor=actor,
+            reason=reason or "removed from the project",
+        )
+    membership.delete()

@@ -28,7 +28,13 @@ class ReviewTask(models.Model):
     done = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["judgement", "reason"], name="review_task_once_per_reason")]
+        constraints = [
+            models.UniqueConstraint(fields=["judgement", "reason"], name="review_task_once_per_reason"),
+            models.CheckConstraint(
+                condition=Q(reason__in=["sample", "flag", "qc", "pm"]), name="review_task_reason_valid"
+            ),
+            models.CheckConstraint(condition=Q(reviews_wanted__gte=1), name="review_task_reviews_wanted_positive"),
+        ]
         indexes = [models.Index(fields=["stream", "created_at"], condition=Q(done=False), name="review_task_open")]
 
 
@@ -75,6 +81,7 @@ class MetricSnapshot(models.Model):
         indexes = [
             models.Index(fields=["stream", "metric", "window", "annotator", "-computed_at"], name="snapshot_lookup")
         ]
+        constraints = [models.CheckConstraint(condition=Q(window__in=["all", "recent"]), name="snapshot_window_valid")]
 
 
 class Alert(models.Model):
@@ -101,6 +108,11 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["stream", "-created_at"], name="alert_stream_recent")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(severity__in=["info", "warning", "critical"]), name="alert_severity_valid"
+            )
+        ]
 
 
 class Export(models.Model):
@@ -133,3 +145,9 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]), name="export_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="export_progress_0_1"),
+        ]

@@ -7,6 +7,7 @@ deployment fails at start-up instead of at the first request that reads the sett
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,6 +52,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    """Comma-separated values; blanks around and between commas are ignored."""
     raw = os.environ.get(name)
     if raw is None:
         return list(default or [])
@@ -67,11 +69,29 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
+def env_url(name: str, default: str = "", *, schemes: tuple[str, ...], required: bool = False) -> str:
     """A URL whose scheme is one of ``schemes`` (or empty when unset and no default)."""
-    raw = env_str(name, default)
+    raw = env_str(name, default, required=required).strip()
     if raw and raw.split("://", 1)[0].lower() not in schemes:
         raise ImproperlyConfigured(
             f"{name} must be a URL starting with one of: {', '.join(s + '://' for s in schemes)}."
         )
     return raw
+
+
+def check_hosts(name: str, hosts: list[str]) -> list[str]:
+    """Host names for ``ALLOWED_HOSTS``: a URL or a path here is a common mistake that would
+    otherwise surface as a 400 on every request."""
+    for host in hosts:
+        if "://" in host or "/" in host or " " in host:
+            raise ImproperlyConfigured(f"{name} takes host names such as example.org, not {host!r}.")
+    return hosts
+
+
+def check_origins(name: str, origins: list[str]) -> list[str]:
+    """Origins for ``CSRF_TRUSTED_ORIGINS``: scheme and host, e.g. https://quorum.example.org."""
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ImproperlyConfigured(f"{name} takes origins such as https://quorum.example.org, not {origin!r}.")
+    return origins

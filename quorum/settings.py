@@ -1,14 +1,24 @@
-"""Quorum's one settings module. Configuration comes from environment variables only (see
-``.env.example``); the defaults are the embedded mode: SQLite, eager Celery, local-memory cache."""
+"""Quorum's one settings module. Configuration comes from environment variables only (every one is
+documented with its default in ``.env.example``); the defaults are the embedded mode: SQLite, eager
+Celery, local-memory cache. ``QUORUM_ENV=production`` turns the defaults safe and requires
+``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and ``REDIS_URL``.
+
+Every bad value raises ``ImproperlyConfigured`` naming the variable, at start-up."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from quorum.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from quorum.env import check_hosts, check_origins, env_bool, env_choice, env_int, env_list, env_str, env_url
+
+# Lets code write the generic types django-stubs checks (ModelForm[Project], QuerySet[Item]) at
+# run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -19,18 +29,52 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when QUORUM_ENV=production.")
 
+
+def _checked_secret_key(name: str, key: str) -> str:
+    # The same test as Django's security.W009/W025, made fatal: a weak key signs sessions,
+    # password-reset links and CSRF tokens.
+    if len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            f"{name} must be at least 50 characters with at least 5 distinct characters and must not start "
+            "with 'django-insecure-'. Generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
 SECRET_KEY = env_str("SECRET_KEY", required=not DEBUG)
 if not SECRET_KEY:
     # Development only: a fixed, obviously-unsafe key so sessions survive restarts.
     SECRET_KEY = "django-insecure-development-only-never-use-in-production-0123456789"  # noqa: S105
-elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
-    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters with at least 5 distinct characters.")
+elif not DEBUG:
+    _checked_secret_key("SECRET_KEY", SECRET_KEY)
+# Old keys still accepted for existing sessions and signed links while a new SECRET_KEY rolls out.
+SECRET_KEY_FALLBACKS = [_checked_secret_key("SECRET_KEY_FALLBACKS", key) for key in env_list("SECRET_KEY_FALLBACKS")]
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+ALLOWED_HOSTS = check_hosts(
+    "ALLOWED_HOSTS", env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
+)
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off (comma-separated host names).")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Only needed when the browser's origin differs from the Host header the app sees (e.g. a proxy that
+# rewrites Host); scheme included: https://quorum.example.org.
+CSRF_TRUSTED_ORIGINS = check_origins("CSRF_TRUSTED_ORIGINS", env_list("CSRF_TRUSTED_ORIGINS"))
+# The public base URL, for links in emails and exports (no trailing slash).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+if not urlsplit(SITE_URL).netloc:
+    raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} has no host name.")
+
+# --- Reverse proxies ------------------------------------------------------------------------
+# How many proxies (load balancer, nginx) sit in front of the app and append to X-Forwarded-For.
+# 0: the client is REMOTE_ADDR and forwarded headers are ignored (never trust them blindly: a
+# client can send any header). DRF's throttles read the same number.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0, maximum=10)
+# Behind a TLS-terminating proxy, the proxy's X-Forwarded-Proto tells Django the request was https
+# (otherwise SECURE_SSL_REDIRECT loops). Only safe when the proxy overwrites the header.
+TRUST_X_FORWARDED_PROTO = env_bool("TRUST_X_FORWARDED_PROTO", default=NUM_PROXIES > 0)
+if TRUST_X_FORWARDED_PROTO:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -80,16 +124,21 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# Production requires an explicit DATABASE_URL: web processes must be stateless to scale out, and
+# a forgotten variable must not silently create an SQLite file on one machine.
 DATABASE_URL = env_url(
     "DATABASE_URL",
-    f"sqlite:///{BASE_DIR / 'var' / 'quorum.sqlite3'}",
+    "" if PRODUCTION else f"sqlite:///{BASE_DIR / 'var' / 'quorum.sqlite3'}",
     schemes=("sqlite", "postgres", "postgresql", "pgsql"),
+    required=PRODUCTION,
 )
 try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))}
 except ValueError as exc:  # dj-database-url raises ValueError on unparseable URLs
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if not DATABASES["default"].get("NAME") or DATABASES["default"]["NAME"] == ":memory:":
+        raise ImproperlyConfigured("DATABASE_URL=sqlite:// needs a file path, e.g. sqlite:////srv/quorum/db.sqlite3.")
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL + a busy timeout let the dev server and an eager Celery task share the file.
@@ -99,25 +148,47 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
+    if not DATABASES["default"].get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL names no database, e.g. postgres://user:password@host:5432/quorum.")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and cache ---------------------------------------------------------
-REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
+# Production requires Redis: the login rate limit and other counters must be shared by every web
+# process, and long jobs (imports, exports, generation) must not run inside a web request.
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"), required=PRODUCTION)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "quorum",
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+if not CELERY_TASK_ALWAYS_EAGER and not REDIS_URL:
+    # Without a broker, queued tasks would wait forever in this process's memory.
+    raise ImproperlyConfigured("CELERY_TASK_ALWAYS_EAGER=0 needs REDIS_URL (the broker the worker reads).")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TIMEZONE = "UTC"
+# Periodic tasks run by `celery -A quorum beat` (exactly one beat process per deployment). Apps
+# add entries: {"name": {"task": "app.tasks.fn", "schedule": seconds_or_crontab}}.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Ends expired leases so their items go back to the pool (claims also do it when they run dry).
+    "annotation-expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule"))
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,6 +211,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # DRF's default (None) would trust a client-sent X-Forwarded-For in throttling.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "Quorum API", "VERSION": VERSION, "SERVE_INCLUDE_SCHEMA": False}
 
@@ -150,16 +223,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
+        # Hashed, compressed names served by WhiteNoise with far-future caching; needs collectstatic.
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Uploads waiting for a background import live here: web and worker processes must share it.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -170,17 +245,26 @@ QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024
 QUORUM_SHARED_DATA_DIR = Path(env_str("QUORUM_SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 
 # --- Email ----------------------------------------------------------------------------------
-EMAIL_URL = env_str("EMAIL_HOST", "")
-if EMAIL_URL:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = EMAIL_URL
-    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
-    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# EMAIL_HOST set: SMTP. Unset: messages are written to the console (the process's log).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)  # STARTTLS, usually port 587
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive: set one of them.")
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+if EMAIL_HOST_PASSWORD and not EMAIL_HOST_USER:
+    raise ImproperlyConfigured("EMAIL_HOST_PASSWORD is set but EMAIL_HOST_USER is not.")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "quorum@localhost")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)  # sender of error reports
+for _name, _address in (("DEFAULT_FROM_EMAIL", DEFAULT_FROM_EMAIL), ("SERVER_EMAIL", SERVER_EMAIL)):
+    if "@" not in _address:
+        raise ImproperlyConfigured(f"{_name}={_address!r} is not an email address.")
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -188,26 +272,36 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Off in debug so `make run` works over plain http; on by default everywhere else.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
 
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {
-        "handlers": ["console"],
-        "level": env_choice("LOG_LEVEL", ("debug", "info", "warning", "error"), "info").upper(),
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "null": {"class": "logging.NullHandler"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Replaces Django's default handlers for its loggers (which would print every message a
+        # second time in debug) with the one console handler above.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Scanners send random Host headers all day; Django answers 400 and would log a traceback.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
     },
 }

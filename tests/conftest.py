@@ -1,7 +1,19 @@
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.db import connection
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -12,9 +24,19 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (127.0.0.1:5432 did not answer and DATABASE_URL is unset)")
+    postgres = connection.vendor == "postgresql"
+    redis = _answers(REDIS_HOST, REDIS_PORT)
+    skip_postgres = pytest.mark.skip(
+        reason="needs PostgreSQL (127.0.0.1:5432 did not answer and DATABASE_URL is unset)"
+    )
+    # A real worker is a second process: it can only see the test's data in a server database.
+    skip_redis = pytest.mark.skip(
+        reason="needs Redis on 127.0.0.1:6379 and PostgreSQL for a real Celery worker"
+        + ("" if redis else " (Redis did not answer)")
+        + ("" if postgres else " (the database is SQLite)")
+    )
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        if "postgres" in item.keywords and not postgres:
+            item.add_marker(skip_postgres)
+        if "redis" in item.keywords and not (redis and postgres):
+            item.add_marker(skip_redis)

@@ -2,6 +2,8 @@
 
 PostgreSQL is used when DATABASE_URL is set or 127.0.0.1:5432 answers (CI has it); otherwise the
 suite runs on SQLite and the tests marked ``postgres`` are skipped with the reason printed.
+``QUORUM_TEST_SQLITE=1`` forces SQLite. ``QUORUM_TEST_DB_NAME`` names the PostgreSQL test database
+(pytest-xdist appends ``_gw0``, ``_gw1``...), so parallel runs on one server do not collide.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ def _postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
         return False
 
 
-if not os.environ.get("DATABASE_URL") and os.environ.get("QUORUM_TEST_SQLITE") != "1" and _postgres_answers():
+if os.environ.get("QUORUM_TEST_SQLITE") == "1":
+    os.environ.pop("DATABASE_URL", None)
+elif not os.environ.get("DATABASE_URL") and _postgres_answers():
     os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/quorum"
-os.environ.setdefault("QUORUM_ENV", "development")
+# The suite is the development configuration whatever the caller's shell exports: a production
+# QUORUM_ENV, DEBUG=0 or a real mail server must not leak into tests.
+os.environ["QUORUM_ENV"] = "development"
+for _name in ("DEBUG", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "EMAIL_HOST", "NUM_PROXIES", "TRUST_X_FORWARDED_PROTO"):
+    os.environ.pop(_name, None)
 # Tests run tasks eagerly unless a test starts a real worker itself (tests/integration).
 os.environ.pop("REDIS_URL", None)
+os.environ.pop("CELERY_TASK_ALWAYS_EAGER", None)
 
 from quorum.settings import *  # noqa: E402,F403
 from quorum.settings import DATABASES  # noqa: E402
@@ -30,5 +39,6 @@ from quorum.settings import DATABASES  # noqa: E402
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-# Parallel runs on one machine (several checkouts, several sessions) each name their own database.
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("QUORUM_TEST_DB_NAME", "test_quorum")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # SQLite tests use an in-memory database per process, which cannot collide.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("QUORUM_TEST_DB_NAME", "test_quorum")}

@@ -1,0 +1,146 @@
+"""The annotator API (issue 3, fixed names; load tests and custom front-ends use it):
+
+- ``GET /api/streams/<id>/next/``: the annotator's current or next item, 204 when none is left;
+- ``POST /api/assignments/<id>/judgement/``: the answer, idempotent under ``Idempotency-Key``;
+- ``POST /api/assignments/<id>/skip/``: a skip with its reason.
+
+Same access rule and same services as the web page (``annotation.access``, ``annotation.services``):
+an outsider or someone else's assignment is a 404, a paused or failed member a 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import access, selectors, services
+from annotation.models import Assignment, Judgement
+from annotation.serializers import (
+    ConflictSerializer,
+    JudgementAnswerSerializer,
+    JudgementResultSerializer,
+    NextItemSerializer,
+    SkipResultSerializer,
+    SkipSerializer,
+    next_item_payload,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class NextItem(APIView):
+    @extend_schema(
+        operation_id="annotation_next",
+        responses={
+            200: NextItemSerializer,
+            204: OpenApiResponse(description="Nothing left for you in this stream."),
+        },
+    )
+    def get(self, request: Request, stream_id: int) -> Response:
+        """Your live lease in the stream (a repeated call returns the same item until you answer or
+        skip it), else the next item: its context and its responses in display order, each as
+        imported and as sanitised HTML. 403 when you (or the stream) may not label at the moment."""
+        stream = access.get_stream_for_annotator(request, stream_id)
+        access.require_eligible(stream)
+        if not selectors.can_annotate(stream):
+            raise PermissionDenied(f"This stream is not open for labeling ({stream.status}).")
+        assignment = services.claim_next(stream=stream, annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT, headers=NO_STORE)
+        payload = next_item_payload(
+            assignment=assignment,
+            stream=stream,
+            messages=selectors.context_messages(assignment.item),
+            responses=selectors.shown_responses(assignment, diff=False),
+        )
+        return Response(payload, headers=NO_STORE)
+
+
+def _idempotency_key(request: Request, assignment: Assignment) -> str:
+    """The stored key: the client's ``Idempotency-Key`` bound to the assignment (a client cannot
+    collide with another assignment's key). Without the header, the lease's own token, as the web
+    page uses: every retry of that lease is then the same submission."""
+    client_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if client_key is None:
+        return services.idempotency_key(assignment_id=assignment.pk, token=services.lease_token(assignment))
+    if not client_key or len(client_key) > IDEMPOTENCY_KEY_MAX or not client_key.isprintable():
+        raise serializers.ValidationError(
+            {IDEMPOTENCY_HEADER: [f"Give 1 to {IDEMPOTENCY_KEY_MAX} printable characters."]}
+        )
+    return services.idempotency_key(assignment_id=assignment.pk, token=f"client:{client_key}")
+
+
+class JudgementCreate(APIView):
+    @extend_schema(
+        operation_id="annotation_judgement",
+        request=JudgementAnswerSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Sending the same key again returns the stored judgement (200) instead of "
+                "storing another; a different key for an answered assignment is a 409. Without it, the "
+                "lease is the key: any retry for the same lease is the same submission.",
+            )
+        ],
+        responses={
+            201: JudgementResultSerializer,
+            200: OpenApiResponse(JudgementResultSerializer, description="A repeat: the judgement already stored."),
+            409: OpenApiResponse(ConflictSerializer, description="Already answered under another key, or skipped."),
+        },
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        """Your answer to an assignment, as you displayed the responses: ``"A"`` is the response
+        displayed first. Stored in canonical order with the display order beside it. A late answer
+        (lease expired) is kept; ``counted`` is false when the item was full by then."""
+        assignment = access.get_assignment_for_annotator(request, assignment_id)
+        key = _idempotency_key(request, assignment)
+        body = JudgementAnswerSerializer(data=request.data, context={"assignment": assignment})
+        body.is_valid(raise_exception=True)
+        try:
+            result = services.submit_judgement(
+                assignment=assignment, idempotency_key=key, source=Judgement.Source.API, **body.answer()
+            )
+        except services.AlreadySubmitted as exc:
+            conflict = {
+                "detail": "This assignment was already answered under another key.",
+                "judgement": exc.judgement.pk,
+            }
+            return Response(conflict, status=status.HTTP_409_CONFLICT)
+        except services.AssignmentClosed:
+            return Response({"detail": "This assignment was skipped."}, status=status.HTTP_409_CONFLICT)
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(JudgementResultSerializer(result.judgement).data, status=code)
+
+
+class SkipCreate(APIView):
+    @extend_schema(
+        operation_id="annotation_skip",
+        request=SkipSerializer,
+        responses={
+            200: SkipResultSerializer,
+            409: OpenApiResponse(ConflictSerializer, description="The assignment was already answered."),
+        },
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        """Skips the assignment with a reason: the item goes to others and you will not see it
+        again. Repeating a skip is harmless."""
+        assignment = access.get_assignment_for_annotator(request, assignment_id)
+        body = SkipSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        skipped = services.skip_assignment(
+            assignment=assignment, reason=body.validated_data["reason"], note=body.validated_data["note"]
+        )
+        if not skipped:
+            assignment.refresh_from_db(fields=["status"])
+            if assignment.status == Assignment.Status.SUBMITTED:
+                return Response({"detail": "This assignment was already answered."}, status=status.HTTP_409_CONFLICT)
+        return Response({"assignment": assignment.pk, "status": Assignment.Status.SKIPPED.value})

@@ -1,0 +1,178 @@
+"""Shared reads for annotation: who may label a stream, progress figures, the page's view of an item."""
+
+from __future__ import annotations
+
+import difflib
+import html
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from annotation.models import Assignment, Item, Judgement
+from projects.models import Membership, Stream, StreamMembership
+from projects.rendering import render_markdown
+
+# Stream statuses that receive items. Qualification tests come later (issue: qualification);
+# until then an invited member counts as qualified.
+ELIGIBLE_STATUSES = frozenset({StreamMembership.Status.INVITED, StreamMembership.Status.QUALIFIED})
+STREAM_PROGRESS_CACHE_SECONDS = 60
+DIFF_MAX_WORDS = 5000
+
+
+def streams_with_standing(user: Any) -> QuerySet[Stream]:
+    """Streams with the user's project role (``role``) and stream status (``standing``) annotated;
+    ``role`` is None for someone outside the project, ``standing`` None for a member not invited."""
+    return Stream.objects.select_related("project").annotate(
+        role=Subquery(Membership.objects.filter(project=OuterRef("project"), user=user).values("role")[:1]),
+        standing=Subquery(StreamMembership.objects.filter(stream=OuterRef("pk"), user=user).values("status")[:1]),
+    )
+
+
+def can_annotate(stream: Stream) -> bool:
+    """For a stream from ``streams_with_standing``: may this user receive its items?"""
+    return (
+        getattr(stream, "role", None) is not None
+        and getattr(stream, "standing", None) in ELIGIBLE_STATUSES
+        and stream.status == Stream.Status.ACTIVE
+        and stream.mode == Stream.Mode.STATIC
+    )
+
+
+def labeling_streams_for(user: Any) -> list[Stream]:
+    """The static streams the user was invited to (any standing but removed), best first."""
+    return list(
+        streams_with_standing(user)
+        .filter(mode=Stream.Mode.STATIC, project__archived=False, stream_memberships__user=user)
+        .exclude(stream_memberships__status=StreamMembership.Status.REMOVED)
+        .order_by("-priority", "project__name", "name")
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    mine_today: int
+    mine_total: int
+
+
+def annotator_progress(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Progress:
+    """The annotator's judgements in the stream: today (UTC day) and in total. One indexed query."""
+    now = now or timezone.now()
+    start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    row = Judgement.objects.filter(annotator=annotator, stream=stream, is_current=True).aggregate(
+        total=Count("id"), today=Count("id", filter=Q(submitted_at__gte=start_of_day))
+    )
+    return Progress(mine_today=row["today"], mine_total=row["total"])
+
+
+@dataclass(frozen=True)
+class StreamProgress:
+    items: int
+    complete: int
+    judgements: int
+    needed: int
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.judgements / self.needed) if self.needed else 100
+
+
+def stream_progress(stream: Stream) -> StreamProgress:
+    """Whole-stream figures for the stream home. Aggregating a million items is not free, so the
+    figures are cached for a minute (the page says "about")."""
+    key = f"annotation:stream-progress:{stream.pk}:{stream.overlap}"
+    cached = cache.get(key)
+    if cached is not None:
+        return StreamProgress(**cached)
+    row = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=False).aggregate(
+        items=Count("id"),
+        complete=Count("id", filter=Q(judgement_count__gte=stream.overlap)),
+        judgements=Sum("judgement_count"),
+    )
+    figures = {
+        "items": row["items"],
+        "complete": row["complete"],
+        "judgements": row["judgements"] or 0,
+        "needed": row["items"] * stream.overlap,
+    }
+    cache.set(key, figures, STREAM_PROGRESS_CACHE_SECONDS)
+    return StreamProgress(**figures)
+
+
+# --- The item as the page shows it --------------------------------------------------------------
+@dataclass(frozen=True)
+class ShownResponse:
+    label: str  # "A", "B", "C"... by display position
+    position: int  # display position, 0-based
+    text: str
+    html: SafeString
+    diff_html: SafeString | None
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    role: str
+    content: str  # as imported
+    html: SafeString
+
+
+def context_messages(item: Item) -> list[ShownMessage]:
+    shown = []
+    for message in item.context or []:
+        role = str(message.get("role", "user")) if isinstance(message, dict) else "user"
+        content = message.get("content", "") if isinstance(message, dict) else str(message)
+        shown.append(
+            ShownMessage(
+                role=role if role in ("system", "user", "assistant") else "user",
+                content=str(content),
+                html=render_markdown(str(content)),
+            )
+        )
+    return shown
+
+
+def shown_responses(assignment: Assignment, *, diff: bool = True) -> list[ShownResponse]:
+    """The item's responses in the assignment's display order, labelled A, B, ... by position.
+    Model names are not shown (they would bias the judgement). ``diff=False`` skips the word diff
+    (the API does not send it)."""
+    responses = assignment.item.responses
+    texts = []
+    for canonical in assignment.display_order:
+        response = responses[canonical] if canonical < len(responses) else {}
+        texts.append(str(response.get("text", "")) if isinstance(response, dict) else str(response))
+    diffs: list[SafeString | None] = [None] * len(texts)
+    if diff and len(texts) == 2:
+        diffs[0], diffs[1] = word_diff(texts[0], texts[1])
+    return [
+        ShownResponse(
+            label=chr(ord("A") + pos), position=pos, text=text, html=render_markdown(text), diff_html=diffs[pos]
+        )
+        for pos, text in enumerate(texts)
+    ]
+
+
+def word_diff(a: str, b: str) -> tuple[SafeString | None, SafeString | None]:
+    """Word-level differences between two texts as escaped HTML: words only in ``a`` marked
+    ``<del>``, words only in ``b`` marked ``<ins>``. None for texts too long to diff quickly."""
+    wa, wb = a.split(" "), b.split(" ")
+    if len(wa) > DIFF_MAX_WORDS or len(wb) > DIFF_MAX_WORDS:
+        return None, None
+    out_a: list[str] = []
+    out_b: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        left = html.escape(" ".join(wa[i1:i2]))
+        right = html.escape(" ".join(wb[j1:j2]))
+        if tag == "equal":
+            out_a.append(left)
+            out_b.append(right)
+            continue
+        if left:
+            out_a.append(f'<del class="diff-del">{left}</del>')
+        if right:
+            out_b.append(f'<ins class="diff-ins">{right}</ins>')
+    # Every piece of text above went through html.escape; the only markup is ours.
+    return mark_safe(" ".join(out_a)), mark_safe(" ".join(out_b))  # noqa: S308

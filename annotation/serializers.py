@@ -1,0 +1,194 @@
+"""Serializers of the annotator API. Answers arrive as the client showed them (``"A"`` = the
+response displayed first, ranks and rubric ratings per display position) and leave
+``JudgementAnswerSerializer.answer`` in canonical order, through the same ``Assignment.canonical_*``
+methods the web form uses.
+
+The item an annotator receives carries no golden answer, prior label, model name, metadata, item
+id or external id: nothing that would tell a golden item from any other, or bias the judgement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from annotation.forms import rationale_required
+from annotation.models import Assignment, Judgement
+from annotation.selectors import ShownMessage, ShownResponse
+from projects.models import Stream
+
+SHOWN_CHOICES = ["A", "B", "tie", "both_bad"]
+FLAGS = {"harmful": "flag_harmful", "pii": "flag_pii", "cannot_judge": "flag_cannot_judge"}
+RUBRIC_MAX = 4
+
+
+# --- The item as served -------------------------------------------------------------------------
+class ShownMessageSerializer(serializers.Serializer[ShownMessage]):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(help_text="The text as imported (markdown).")
+    html = serializers.CharField(help_text="The text rendered as sanitised HTML.")
+
+
+class ShownResponseSerializer(serializers.Serializer[ShownResponse]):
+    # Field names that shadow Field attributes are fine at run time (the metaclass collects them).
+    label = serializers.CharField(help_text='"A", "B", ... by display position: answers use these.')  # type: ignore[assignment]
+    position = serializers.IntegerField(min_value=0, help_text="Display position, 0-based.")
+    text = serializers.CharField(help_text="The response as imported (markdown).")
+    html = serializers.CharField(help_text="The response rendered as sanitised HTML.")
+
+
+class NextItemSerializer(serializers.Serializer[dict[str, Any]]):
+    assignment = serializers.IntegerField(help_text="Id to send the judgement or skip to.")
+    stream = serializers.IntegerField()
+    task_kind = serializers.ChoiceField(choices=Stream.TaskKind.choices)
+    served_at = serializers.DateTimeField()
+    lease_expires_at = serializers.DateTimeField(
+        help_text="A judgement sent later is still stored, and counted if the item still has room."
+    )
+    context = ShownMessageSerializer(many=True, help_text="The conversation so far.")  # type: ignore[assignment]  # as label above
+    responses = ShownResponseSerializer(many=True, help_text="In display order.")
+    rubric = serializers.ListField(
+        child=serializers.CharField(), help_text="Attributes to rate 0-4 per response (empty: none)."
+    )
+    rationale_required = serializers.BooleanField()
+
+
+def next_item_payload(
+    *, assignment: Assignment, stream: Stream, messages: list[ShownMessage], responses: list[ShownResponse]
+) -> dict[str, Any]:
+    """The body of ``GET /api/streams/<id>/next/``, shaped as ``NextItemSerializer`` documents it.
+    Built as plain data (no serializer pass): it is the hot path's response."""
+    return {
+        "assignment": assignment.pk,
+        "stream": stream.pk,
+        "task_kind": stream.task_kind,
+        "served_at": assignment.served_at.isoformat(),
+        "lease_expires_at": assignment.lease_expires_at.isoformat(),
+        "context": [{"role": m.role, "content": m.content, "html": str(m.html)} for m in messages],
+        "responses": [
+            {"label": r.label, "position": r.position, "text": r.text, "html": str(r.html)} for r in responses
+        ],
+        "rubric": list(stream.rubric or []),
+        "rationale_required": rationale_required(stream),
+    }
+
+
+# --- Answers ------------------------------------------------------------------------------------
+class JudgementAnswerSerializer(serializers.Serializer[Any]):
+    """A judgement as the client showed the responses. Needs ``context={"assignment": ...}``."""
+
+    choice = serializers.ChoiceField(
+        choices=SHOWN_CHOICES,
+        required=False,
+        help_text='Pairwise streams: "A" = the response displayed first, "B" the second, "tie", "both_bad".',
+    )
+    strength = serializers.IntegerField(
+        min_value=1,
+        max_value=3,
+        required=False,
+        allow_null=True,
+        help_text="1 slightly, 2 clearly, 3 much better: required with A or B, ignored otherwise.",
+    )
+    ranking = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text="Ranking streams: the rank of each response in display order (1 = best; equal ranks tie).",
+    )
+    rubric = serializers.DictField(
+        child=serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=RUBRIC_MAX)),
+        required=False,
+        help_text="Streams with a rubric: for each attribute, a 0-4 rating per response in display order.",
+    )
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=list(FLAGS)), required=False, default=list)
+    active_seconds = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=10_000_000,
+        help_text="Seconds the item was visible and focused (clamped to the server's window).",
+    )
+
+    @property
+    def assignment(self) -> Assignment:
+        assignment: Assignment = self.context["assignment"]
+        return assignment
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        stream = self.assignment.stream
+        k = len(self.assignment.display_order)
+        errors: dict[str, str] = {}
+        if stream.task_kind == Stream.TaskKind.RANKING:
+            ranking = attrs.get("ranking")
+            if "choice" in attrs:
+                errors["choice"] = "This stream takes a ranking, not a choice."
+            if ranking is None:
+                errors["ranking"] = "This field is required for a ranking stream."
+            elif len(ranking) != k or any(rank > k for rank in ranking):
+                errors["ranking"] = f"Give one rank from 1 to {k} per response, in display order."
+        else:
+            choice = attrs.get("choice")
+            if "ranking" in attrs:
+                errors["ranking"] = "This stream takes a choice, not a ranking."
+            if choice is None:
+                errors["choice"] = "This field is required: A, B, tie or both_bad."
+            elif choice in ("A", "B") and not attrs.get("strength"):
+                errors["strength"] = "How much better: 1 slightly, 2 clearly, 3 much."
+        expected = list(stream.rubric or [])
+        rubric = attrs.get("rubric")
+        if expected or rubric:
+            if rubric is None:
+                errors["rubric"] = f"This field is required: ratings for {', '.join(expected)}."
+            elif set(rubric) != set(expected) or any(len(ratings) != k for ratings in rubric.values()):
+                errors["rubric"] = f"Rate exactly {', '.join(expected) or 'nothing'}, {k} ratings each."
+        if rationale_required(stream) and not attrs.get("rationale", "").strip():
+            errors["rationale"] = "This stream requires a rationale."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def answer(self) -> dict[str, Any]:
+        """Keyword arguments for ``services.submit_judgement``, in canonical order."""
+        data = self.validated_data
+        assignment = self.assignment
+        answer: dict[str, Any] = {
+            "rationale": data["rationale"],
+            "active_seconds": data.get("active_seconds"),
+            **{field: name in data["flags"] for name, field in FLAGS.items()},
+        }
+        if assignment.stream.task_kind == Stream.TaskKind.RANKING:
+            answer["ranking"] = assignment.canonical_ranking(data["ranking"])
+        else:
+            answer["choice"] = assignment.canonical_choice(data["choice"])
+            answer["strength"] = data.get("strength") if data["choice"] in ("A", "B") else None
+        if data.get("rubric"):
+            answer["rubric"] = assignment.canonical_rubric(data["rubric"])
+        return answer
+
+
+class JudgementResultSerializer(serializers.ModelSerializer[Judgement]):
+    counted = serializers.BooleanField(
+        help_text="False: the lease had expired and the item was full by then; stored, not counted."
+    )
+
+    class Meta:
+        model = Judgement
+        fields = ["id", "assignment", "submitted_at", "counted"]
+
+
+class SkipSerializer(serializers.Serializer[Any]):
+    reason = serializers.ChoiceField(choices=Assignment.SkipReason.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class SkipResultSerializer(serializers.Serializer[Any]):
+    assignment = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=[Assignment.Status.SKIPPED.value])
+
+
+class ConflictSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    judgement = serializers.IntegerField(
+        required=False, help_text="The judgement already stored for this assignment, if any."
+    )

@@ -1,0 +1,414 @@
+"""The assignment engine: leases items to annotators and stores their judgements and skips.
+
+Invariant kept by every function here, for every item::
+
+    Item.claim_count == live (active) leases + counted judgements <= stream.overlap
+
+(golden items excepted: they measure annotators, so everyone may see them). ``claim_count`` is
+changed only by single-row ``UPDATE``\\s inside the transaction that creates or ends the lease, so
+the check and the change cannot be separated by another transaction.
+
+On PostgreSQL a claim is one SQL statement in one short transaction: the first item in index order
+that has room, that this annotator has not had, and that no concurrent claim holds
+(``FOR UPDATE SKIP LOCKED``) is counted and leased. No retry loop: concurrent claimers skip each
+other's rows instead of waiting or failing. On SQLite (the embedded mode) the same functions use
+the ORM; SQLite's write lock (``transaction_mode=IMMEDIATE``) serialises them, which is correct for
+one process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import Assignment, Item, Judgement
+from projects.models import Stream
+
+EXPIRY_BATCH = 500
+
+
+class AssignmentClosed(Exception):
+    """The assignment was skipped: it takes no judgement."""
+
+
+class AlreadySubmitted(Exception):
+    """The assignment already has a judgement stored under a different idempotency key."""
+
+    def __init__(self, judgement: Judgement) -> None:
+        super().__init__("This item was already submitted.")
+        self.judgement = judgement
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    judgement: Judgement
+    created: bool  # False: a repeat of a submit already stored (double click, back, retry)
+    late: bool  # the lease had expired before the submit arrived
+
+    @property
+    def surplus(self) -> bool:
+        """Stored but not counted: the lease had expired and the item was full by then."""
+        return not self.judgement.counted
+
+
+def lease_token(assignment: Assignment) -> str:
+    """The per-lease token a page carries back with its submit. It changes only when the item is
+    leased anew, so a double click, a back button or a refreshed page all submit the same key."""
+    return format(int(assignment.served_at.timestamp() * 1_000_000), "x")
+
+
+def idempotency_key(*, assignment_id: int, token: str) -> str:
+    """One key per assignment and page token, derived on the server (the client cannot pick a key
+    that collides with another assignment's)."""
+    return hashlib.sha256(f"{assignment_id}:{token}".encode()).hexdigest()
+
+
+def _lease_end(stream: Stream, now: datetime) -> datetime:
+    return now + timedelta(minutes=stream.lease_minutes)
+
+
+# --- Claiming ---------------------------------------------------------------------------------
+def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Assignment | None:
+    """The assignment the annotator should work on next in ``stream``, or None when nothing is left.
+
+    1. The annotator's live lease in the stream, if any (a lease past its expiry that no sweep has
+       ended yet still holds its slot, so it is extended and resumed).
+    2. The golden hook: ``pick_golden``.
+    3. The highest-priority item with room (claim_count < overlap) that this annotator has never
+       submitted, skipped or holds; among equal priorities the most-claimed first (depth-first:
+       items finish) or, when ``stream.order`` is breadth-first, the least-claimed first.
+       When none is found, expired leases of the stream are ended and the claim is tried once more.
+
+    Callers check that the annotator may work in the stream (``selectors.can_annotate``).
+    Queries: 3 (resume, claim, fetch) on the usual path.
+    """
+    now = now or timezone.now()
+    resumed = _resume(stream=stream, annotator=annotator, now=now)
+    if resumed is not None:
+        return resumed
+
+    golden = pick_golden(stream=stream, annotator=annotator)
+    if golden is not None:
+        return _lease_item(item=golden, stream=stream, annotator=annotator, now=now, check_room=False)
+
+    assignment_id = _claim(stream=stream, annotator=annotator, now=now)
+    if assignment_id is None and expire_leases(stream=stream, now=now):
+        assignment_id = _claim(stream=stream, annotator=annotator, now=now)
+    if assignment_id is None:
+        # Lost a race with a concurrent claim of this same annotator (two tabs): take that one.
+        return _resume(stream=stream, annotator=annotator, now=now)
+    return Assignment.objects.select_related("item").get(pk=assignment_id)
+
+
+def pick_golden(*, stream: Stream, annotator: Any) -> Item | None:
+    """Hook for golden examples (DESIGN flow 4): return a golden item this annotator has not seen
+    with probability ``stream.golden_rate``, else None. Golden injection is a later issue; until
+    then golden items are never served (the claim query excludes ``is_golden``)."""
+    return None
+
+
+def _resume(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
+    lease = (
+        Assignment.objects.select_related("item")
+        .filter(annotator=annotator, stream=stream, status=Assignment.Status.ACTIVE)
+        .first()
+    )
+    if lease is None or lease.lease_expires_at > now:
+        return lease
+    # Conditional: a sweep may have ended this lease since we read it.
+    expires = _lease_end(stream, now)
+    if Assignment.objects.filter(pk=lease.pk, status=Assignment.Status.ACTIVE).update(lease_expires_at=expires):
+        lease.lease_expires_at = expires
+        return lease
+    return None
+
+
+class _LostRace(Exception):
+    pass
+
+
+def _claim(*, stream: Stream, annotator: Any, now: datetime) -> int | None:
+    try:
+        if connection.vendor == "postgresql":
+            # One statement: atomic by itself, so no BEGIN/COMMIT round trips outside a
+            # transaction; inside one (tests, ATOMIC_REQUESTS) a savepoint keeps a refused insert
+            # from breaking the caller's transaction.
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                return _claim_postgresql(stream=stream, annotator=annotator, now=now)
+        with transaction.atomic():
+            candidate = _candidates(stream=stream, annotator=annotator).first()
+            if candidate is None:
+                return None
+            assignment = _lease_item(item=candidate, stream=stream, annotator=annotator, now=now, check_room=True)
+            return assignment.pk if assignment else None
+    except (IntegrityError, _LostRace):
+        # The unique "one live lease per annotator and stream" refused a second lease taken at
+        # the same moment by the same annotator; nothing was changed (the statement rolled back).
+        return None
+
+
+def _candidates(*, stream: Stream, annotator: Any) -> Any:
+    """The claim's candidate items in preference order (the ORM twin of the PostgreSQL query)."""
+    had = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(status=Assignment.Status.EXPIRED)
+    claims = "-claim_count" if stream.order == Stream.Order.DEPTH_FIRST else "claim_count"
+    return (
+        Item.objects.filter(
+            stream=stream, is_open=True, pool=Item.Pool.WORK, is_golden=False, claim_count__lt=stream.overlap
+        )
+        .exclude(Exists(had))
+        .order_by("-priority", claims, "id")
+    )
+
+
+_CLAIM_SQL = """
+WITH candidate AS (
+    SELECT i.id, i.num_responses FROM annotation_item i
+    WHERE i.stream_id = %(stream)s AND i.is_open AND i.pool = 'work' AND NOT i.is_golden
+      AND i.claim_count < %(overlap)s
+      AND NOT EXISTS (
+          SELECT 1 FROM annotation_assignment a
+          WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s AND a.status <> 'expired'
+      )
+    ORDER BY i.priority DESC, {claim_order}, i.id
+    LIMIT 1
+    FOR UPDATE OF i SKIP LOCKED
+), leased AS (
+    INSERT INTO annotation_assignment (
+        item_id, stream_id, annotator_id, status, display_order, served_at, lease_expires_at,
+        first_interaction_at, finished_at, skip_reason, skip_note
+    )
+    SELECT candidate.id, %(stream)s, %(annotator)s, 'active',
+           (SELECT jsonb_agg(g ORDER BY random()) FROM generate_series(0, candidate.num_responses - 1) g),
+           %(now)s, %(expires)s, NULL, NULL, '', ''
+    FROM candidate
+    ON CONFLICT (item_id, annotator_id) DO UPDATE
+        SET status = 'active', display_order = EXCLUDED.display_order, served_at = EXCLUDED.served_at,
+            lease_expires_at = EXCLUDED.lease_expires_at, first_interaction_at = NULL, finished_at = NULL,
+            skip_reason = '', skip_note = ''
+        WHERE annotation_assignment.status = 'expired'
+    RETURNING id, item_id
+), counted AS (
+    UPDATE annotation_item it
+    SET claim_count = it.claim_count + 1, is_open = it.claim_count + 1 < %(overlap)s
+    FROM leased WHERE it.id = leased.item_id
+    RETURNING it.id
+)
+SELECT leased.id FROM leased JOIN counted ON counted.id = leased.item_id
+"""
+
+
+def claim_sql(stream: Stream) -> str:
+    """The PostgreSQL claim statement for ``stream`` (the benchmark EXPLAINs it). Its ORDER BY
+    matches ``item_claim_depth`` / ``item_claim_breadth`` column for column, so PostgreSQL walks
+    the index and stops at the first row it can lock."""
+    claim_order = "i.claim_count DESC" if stream.order == Stream.Order.DEPTH_FIRST else "i.claim_count ASC"
+    return _CLAIM_SQL.format(claim_order=claim_order)
+
+
+def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> int | None:
+    params = {
+        "stream": stream.pk,
+        "overlap": stream.overlap,
+        "annotator": annotator.pk,
+        "now": now,
+        "expires": _lease_end(stream, now),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(claim_sql(stream), params)
+        row = cursor.fetchone()
+    # No row: nothing to claim, or the candidate was already held by this annotator (a claim of
+    # theirs committed after this statement's snapshot): the insert did nothing, so nothing was
+    # counted either.
+    return int(row[0]) if row else None
+
+
+def _lease_item(*, item: Item, stream: Stream, annotator: Any, now: datetime, check_room: bool) -> Assignment | None:
+    """Counts and leases one given item with the ORM (SQLite claims, and the golden hook)."""
+    with transaction.atomic():
+        room = Q(pk=item.pk) & (Q(claim_count__lt=stream.overlap) if check_room else Q())
+        counted = Item.objects.filter(room).update(
+            claim_count=F("claim_count") + 1,
+            is_open=Case(When(claim_count__lt=stream.overlap - 1, then=Value(True)), default=Value(False)),
+        )
+        if not counted:
+            return None
+        order = list(range(item.num_responses))
+        random.shuffle(order)
+        fields = {
+            "stream": stream,
+            "status": Assignment.Status.ACTIVE,
+            "display_order": order,
+            "served_at": now,
+            "lease_expires_at": _lease_end(stream, now),
+            "first_interaction_at": None,
+            "finished_at": None,
+            "skip_reason": "",
+            "skip_note": "",
+        }
+        assignment, created = Assignment.objects.get_or_create(item=item, annotator=annotator, defaults=fields)
+        if not created:
+            if assignment.status != Assignment.Status.EXPIRED:
+                raise _LostRace
+            for name, value in fields.items():
+                setattr(assignment, name, value)
+            assignment.save()
+        assignment.item = item
+        return assignment
+
+
+# --- Leases ---------------------------------------------------------------------------------
+def extend_lease(*, assignment: Assignment, interacted: bool = False, now: datetime | None = None) -> bool:
+    """Heartbeat from an open page: the lease runs ``stream.lease_minutes`` from now again, and the
+    first interaction time is recorded on the server when the page reports one. Returns False when
+    the lease has already ended (swept, submitted or skipped)."""
+    now = now or timezone.now()
+    fields: dict[str, Any] = {"lease_expires_at": _lease_end(assignment.stream, now)}
+    if interacted:
+        fields["first_interaction_at"] = Coalesce(F("first_interaction_at"), Value(now))
+    return bool(Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(**fields))
+
+
+def expire_leases(*, stream: Stream | None = None, now: datetime | None = None, limit: int = EXPIRY_BATCH) -> int:
+    """Ends up to ``limit`` leases past their expiry (of ``stream``, or of all streams) and returns
+    their slots to the pool. Rows another transaction is using are skipped, and item rows are
+    locked in id order, so concurrent sweeps, claims and submits cannot deadlock. Returns how many
+    leases were ended."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = Assignment.objects.filter(status=Assignment.Status.ACTIVE, lease_expires_at__lte=now)
+        if stream is not None:
+            due = due.filter(stream=stream)
+        rows = list(
+            due.select_for_update(skip_locked=True, of=("self",))
+            .order_by("lease_expires_at")
+            .values_list("id", "item_id")[:limit]
+        )
+        if not rows:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Assignment.Status.EXPIRED)
+        per_item = Counter(item_id for _, item_id in rows)
+        list(Item.objects.select_for_update().filter(pk__in=per_item).order_by("pk").values_list("pk", flat=True))
+        by_count: dict[int, list[int]] = {}
+        for item_id, n in per_item.items():
+            by_count.setdefault(n, []).append(item_id)
+        for n, item_ids in by_count.items():
+            # is_open is only a hint (the claim re-checks the overlap), so True is always safe here.
+            Item.objects.filter(pk__in=item_ids).update(claim_count=F("claim_count") - n, is_open=True)
+        return len(rows)
+
+
+# --- Submitting and skipping ----------------------------------------------------------------
+def submit_judgement(
+    *,
+    assignment: Assignment,
+    idempotency_key: str,
+    choice: str | None = None,
+    strength: int | None = None,
+    ranking: list[list[int]] | None = None,
+    rubric: dict[str, list[int | None]] | None = None,
+    rationale: str = "",
+    flag_harmful: bool = False,
+    flag_pii: bool = False,
+    flag_cannot_judge: bool = False,
+    active_seconds: float | None = None,
+    source: str = Judgement.Source.WEB,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Stores the judgement for ``assignment`` (answers already in canonical order) exactly once.
+
+    - The assignment row is locked first, so two submits of one assignment (a double click, a
+      retry, two tabs) run one after the other: the second finds it submitted and gets the stored
+      judgement back (same key) or ``AlreadySubmitted`` (another key).
+    - A live lease (even one past its expiry that no sweep has ended: its slot is still held) is
+      counted. A lease a sweep has ended is counted only if the item still has room; otherwise the
+      judgement is stored with ``counted=False`` (surplus: never lost, never counted).
+    - ``active_seconds`` (reported by the browser) is clamped to [0, submitted - served].
+
+    Raises ``AssignmentClosed`` for a skipped assignment. Queries: 4 on the usual path.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = (
+            Assignment.objects.select_for_update(of=("self",)).select_related("stream", "item").get(pk=assignment.pk)
+        )
+        if locked.status == Assignment.Status.SUBMITTED:
+            existing = Judgement.objects.get(assignment=locked, is_current=True)
+            if existing.idempotency_key != idempotency_key:
+                raise AlreadySubmitted(existing)
+            return SubmitResult(existing, created=False, late=False)
+        if locked.status == Assignment.Status.SKIPPED:
+            raise AssignmentClosed("This item was skipped.")
+
+        late = locked.status == Assignment.Status.EXPIRED or locked.lease_expires_at <= now
+        item_rows = Item.objects.filter(pk=locked.item_id)
+        live = locked.status == Assignment.Status.ACTIVE
+        if live:
+            counted = True  # its slot is held: the item's counter is updated last, below
+        else:
+            overlap = locked.stream.overlap
+            counted = bool(
+                item_rows.filter(Q(claim_count__lt=overlap) | Q(is_golden=True)).update(
+                    judgement_count=F("judgement_count") + 1,
+                    claim_count=F("claim_count") + 1,
+                    is_open=Case(When(claim_count__lt=overlap - 1, then=Value(True)), default=Value(False)),
+                )
+            )
+
+        window = max(0.0, (now - locked.served_at).total_seconds())
+        if active_seconds is not None:
+            active_seconds = min(max(0.0, float(active_seconds)), window)
+        judgement = Judgement.objects.create(
+            assignment=locked,
+            item_id=locked.item_id,
+            stream_id=locked.stream_id,
+            annotator_id=locked.annotator_id,
+            choice=choice,
+            strength=strength if choice in ("A", "B") else None,
+            ranking=ranking,
+            rubric=rubric or {},
+            rationale=rationale,
+            flag_harmful=flag_harmful,
+            flag_pii=flag_pii,
+            flag_cannot_judge=flag_cannot_judge,
+            display_order=locked.display_order,
+            served_at=locked.served_at,
+            first_interaction_at=locked.first_interaction_at,
+            submitted_at=now,
+            active_seconds=active_seconds,
+            idempotency_key=idempotency_key,
+            counted=counted,
+            source=source,
+        )
+        Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
+        if live:
+            # Last statement before COMMIT: concurrent claims skip a locked item row, so the item is
+            # held for as short a time as possible.
+            item_rows.update(judgement_count=F("judgement_count") + 1)
+        return SubmitResult(judgement, created=True, late=late)
+
+
+def skip_assignment(*, assignment: Assignment, reason: str, note: str = "", now: datetime | None = None) -> bool:
+    """Records a skip with its reason: the item's slot goes back to the pool (others get it) and
+    this annotator is never offered the item again. Returns False when there was nothing to skip
+    (already submitted or skipped: a repeated skip is harmless)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.status in (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED):
+            return False
+        if locked.status == Assignment.Status.ACTIVE:
+            Item.objects.filter(pk=locked.item_id).update(claim_count=F("claim_count") - 1, is_open=True)
+        Assignment.objects.filter(pk=locked.pk).update(
+            status=Assignment.Status.SKIPPED, skip_reason=reason, skip_note=note[:500], finished_at=now
+        )
+        return True

@@ -1,0 +1,155 @@
+"""The annotator's pages: stream home, the item page (workspace), submit, skip, heartbeat.
+
+With htmx a submit or skip answers with the next item's workspace fragment
+(``"annotation/item.html#workspace"``) in the same response: one round trip per item. Without
+JavaScript the same URLs take plain form posts and redirect (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from annotation import access, selectors, services
+from annotation.forms import HeartbeatForm, JudgementForm, SkipForm
+from annotation.models import Assignment
+from projects.models import Stream
+from projects.rendering import render_markdown
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+# --- Pages ------------------------------------------------------------------------------------
+@require_GET
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "annotation/index.html", {"streams": selectors.labeling_streams_for(request.user)})
+
+
+@require_GET
+@login_required
+def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = access.get_stream_for_annotator(request, stream_id)
+    context = {
+        "stream": stream,
+        "eligible": selectors.can_annotate(stream),
+        "guidelines": render_markdown(stream.guidelines),
+        "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
+        "stream_progress": selectors.stream_progress(stream),
+    }
+    return render(request, "annotation/stream_home.html", context)
+
+
+@require_GET
+@login_required
+@never_cache
+def work(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
+    """The item page: resumes the annotator's lease or leases the next item (safe to reload)."""
+    stream = access.get_stream_for_annotator(request, stream_id)
+    access.require_eligible(stream)
+    assignment = services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
+    return _render_workspace(request, stream, assignment)
+
+
+@require_POST
+@login_required
+def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access.get_assignment_for_annotator(request, assignment_id)
+    stream = assignment.stream
+    form = JudgementForm(request.POST, assignment=assignment, stream=stream)
+    if not form.is_valid():
+        return _render_workspace(request, stream, assignment, form=form, status=400)
+    key = services.idempotency_key(assignment_id=assignment.pk, token=form.cleaned_data["token"])
+    try:
+        result = services.submit_judgement(assignment=assignment, idempotency_key=key, **form.answer())
+    except services.AlreadySubmitted:
+        notice = ("info", "That item had already been submitted; your first answer is kept.")
+    except services.AssignmentClosed:
+        notice = ("info", "You had skipped that item, so the answer was not stored.")
+    else:
+        if result.surplus:
+            notice = (
+                "warning",
+                "Your lease on that item had expired and it already had enough judgements: "
+                "your answer is saved but will not be counted.",
+            )
+        elif not result.created:
+            notice = ("info", "That answer was already saved.")
+        else:
+            notice = ("success", "Saved.")
+    return _next(request, stream, notice)
+
+
+@require_POST
+@login_required
+def skip(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
+    assignment = access.get_assignment_for_annotator(request, assignment_id)
+    form = SkipForm(request.POST)
+    if not form.is_valid():
+        return _render_workspace(request, assignment.stream, assignment, skip_form=form, status=400)
+    services.skip_assignment(assignment=assignment, reason=form.cleaned_data["reason"], note=form.cleaned_data["note"])
+    return _next(request, assignment.stream, ("info", "Skipped. You will not see that item again."))
+
+
+@require_POST
+@login_required
+def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """Extends the lease while the page is open. ``{"live": false}`` when the lease has ended (the
+    page says so; a late answer is still kept). Always 200: a heartbeat racing a submit is normal."""
+    assignment = access.get_assignment_for_annotator(request, assignment_id)
+    form = HeartbeatForm(request.POST)
+    interacted = form.is_valid() and form.cleaned_data["interacted"]
+    live = services.extend_lease(assignment=assignment, interacted=interacted)
+    return JsonResponse({"live": live})
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str]) -> HttpResponse:
+    if request.htmx:
+        assignment = (
+            services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
+        )
+        return _render_workspace(request, stream, assignment, notice=notice)
+    level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice[0], messages.INFO)
+    messages.add_message(request, level, notice[1])
+    return redirect("annotation:work", stream_id=stream.pk)
+
+
+def _render_workspace(
+    request: HtmxHttpRequest,
+    stream: Stream,
+    assignment: Assignment | None,
+    *,
+    form: JudgementForm | None = None,
+    skip_form: SkipForm | None = None,
+    notice: tuple[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "stream": stream,
+        "assignment": assignment,
+        "notice": notice,
+        "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
+        "eligible": selectors.can_annotate(stream),
+    }
+    if assignment is not None:
+        context.update(
+            form=form
+            or JudgementForm(assignment=assignment, stream=stream, initial={"token": services.lease_token(assignment)}),
+            skip_form=skip_form or SkipForm(),
+            messages_in_context=selectors.context_messages(assignment.item),
+            responses=selectors.shown_responses(assignment),
+            is_ranking=stream.task_kind == Stream.TaskKind.RANKING,
+            lease_seconds=stream.lease_minutes * 60,
+        )
+    template = "annotation/item.html#workspace" if request.htmx else "annotation/item.html"
+    return render(request, template, context, status=status)

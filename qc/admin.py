@@ -1,0 +1,48 @@
+"""Admin for reviews, QC figures, alerts and exports (staff only)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from qc.models import Alert, Export, MetricSnapshot, Review, ReviewTask
+
+
+@admin.register(ReviewTask)
+class ReviewTaskAdmin(admin.ModelAdmin[ReviewTask]):
+    list_display = ["id", "judgement", "stream", "reason", "reviews_wanted", "done", "created_at"]
+    list_filter = ["reason", "done"]
+    raw_id_fields = ["judgement", "stream"]
+    show_full_result_count = False
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin[Review]):
+    list_display = ["id", "judgement", "reviewer", "decision", "reason", "created_at"]
+    list_filter = ["decision"]
+    search_fields = ["reviewer__username"]
+    list_select_related = ["reviewer"]
+    raw_id_fields = ["judgement", "reviewer"]
+    show_full_result_count = False
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(admin.ModelAdmin[MetricSnapshot]):
+    list_display = ["id", "stream", "annotator", "metric", "window", "value", "sample_size", "computed_at"]
+    list_filter = ["metric", "window"]
+    raw_id_fields = ["stream", "annotator"]
+    show_full_result_count = False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin[Alert]):
+    list_display = ["id", "stream", "annotator", "kind", "severity", "action_taken", "created_at", "acknowledged_at"]
+    list_filter = ["severity", "kind"]
+    raw_id_fields = ["stream", "annotator", "acknowledged_by"]
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin[Export]):
+    list_display = ["id", "project", "format", "aggregation", "status", "progress", "created_at", "finished_at"]
+    list_filter = ["status", "format"]
+    raw_id_fields = ["project", "created_by", "since_export"]
+    filter_horizontal = ["streams"]

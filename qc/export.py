@@ -1,0 +1,824 @@
+"""Training-ready exports: judgements → aggregated preference pairs → JSONL + manifest.
+
+One generator (``iter_rows``) serves the CLI, the Celery job behind the export page and the
+streaming API, so all three apply the same filters and give the same rows.
+
+**Flat memory.** Judgements are read with ``iterator(chunk_size=...)`` ordered by item, grouped
+consecutively, and the text of the items that survive is fetched a batch of items at a time; rows
+are written as they are made. Only Dawid–Skene holds something proportional to the export (the
+(task, annotator, label) triples, see ``qc.aggregation``); the "new since export N" filter holds
+N's exported item ids as a sorted int64 array (8 bytes per item).
+
+**Consistent snapshot.** The newest judgement id and the time are captured when an export starts;
+every read is bounded by them: judgements with ``id <= bound`` that were current at that moment
+(current now, or superseded by a row newer than the bound), reviews created before it. Judgements
+submitted while the export runs are left for the next one, and the two passes of Dawid–Skene see
+the same data. (The id bound works the same on PostgreSQL and SQLite and for a streaming HTTP
+response, which cannot sit inside one REPEATABLE READ transaction.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from array import array
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.dateparse import parse_datetime
+
+from annotation.models import Item, Judgement
+from projects.models import Project, Stream, StreamMembership
+from qc import aggregation
+from qc.models import Export, Review
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("trl", "trl-conversational", "reward", "kto", "raw")
+AGGREGATIONS = aggregation.METHODS
+INACTIVE_STATUSES = (
+    StreamMembership.Status.PAUSED,
+    StreamMembership.Status.FAILED,
+    StreamMembership.Status.REMOVED,
+)
+CHUNK_SIZE = 5000  # judgement rows per database round trip
+ITEM_BATCH = 1000  # items whose text is fetched per query
+ITEMS_INDEX_NAME = "exported-items.bin"
+
+
+class ExportError(ValueError):
+    """Input an export cannot run with (unknown stream, streams of several projects, ...)."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export. ``to_json``/``from_json`` round-trip it through ``Export.filters``."""
+
+    stream_ids: tuple[int, ...]
+    format: str = "trl"
+    aggregation: str = "majority"
+    min_agreement: float = 0.0
+    min_judgements: int = 1
+    include_golden: bool = False
+    exclude_inactive_annotators: bool = True
+    exclude_flagged: bool = True
+    exclude_rejected: bool = True
+    submitted_from: datetime | None = None
+    submitted_to: datetime | None = None
+    since_export_id: int | None = None
+    test_fraction: float = 0.0
+    seed: int = 0
+    margin: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.stream_ids:
+            raise ExportError("Choose at least one stream.")
+        if self.format not in FORMATS:
+            raise ExportError(f"Unknown format {self.format!r}; choose one of {', '.join(FORMATS)}.")
+        if self.aggregation not in AGGREGATIONS:
+            raise ExportError(f"Unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ExportError("min_agreement must be between 0 and 1.")
+        if self.min_judgements < 1:
+            raise ExportError("min_judgements must be at least 1.")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ExportError("test_fraction must be at least 0 and below 1.")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stream_ids"] = list(self.stream_ids)
+        for key in ("submitted_from", "submitted_to"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ExportSpec:
+        values = dict(data)
+        values["stream_ids"] = tuple(values.get("stream_ids", ()))
+        for key in ("submitted_from", "submitted_to"):
+            if values.get(key):
+                values[key] = parse_datetime(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    max_judgement_id: int
+    taken_at: datetime
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        return cls(Judgement.objects.aggregate(m=Max("id"))["m"] or 0, timezone.now())
+
+
+@dataclass
+class Stats:
+    """Counts for the manifest: what was read, kept, and dropped for which reason."""
+
+    judgements_read: int = 0
+    judgements_dropped: Counter[str] = field(default_factory=Counter)
+    items_read: int = 0
+    items_dropped: Counter[str] = field(default_factory=Counter)
+    items_exported: int = 0
+    pairs_kept: int = 0
+    pairs_dropped: Counter[str] = field(default_factory=Counter)
+    rows: Counter[str] = field(default_factory=Counter)
+    # Per stream: agreement over tasks with at least two judgements, before the agreement filter.
+    agreement_sum: defaultdict[int, float] = field(default_factory=lambda: defaultdict(float))
+    agreement_n: Counter[int] = field(default_factory=Counter)
+    stream_pairs: Counter[int] = field(default_factory=Counter)
+    exported_item_ids: array[int] | None = None  # filled when the caller keeps an index
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "judgements": {"read": self.judgements_read, "dropped": dict(sorted(self.judgements_dropped.items()))},
+            "items": {
+                "read": self.items_read,
+                "exported": self.items_exported,
+                "dropped": dict(sorted(self.items_dropped.items())),
+            },
+            "pairs": {"kept": self.pairs_kept, "dropped": dict(sorted(self.pairs_dropped.items()))},
+            "rows": dict(sorted(self.rows.items())),
+        }
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    id: int
+    item_id: int
+    stream_id: int
+    annotator_id: int
+    choice: str | None
+    strength: int | None
+    ranking: list[list[int]] | None
+    harmful: bool
+    pii: bool
+    cannot_judge: bool
+    rejected: bool
+
+
+_FIELDS = (
+    "id",
+    "item_id",
+    "stream_id",
+    "annotator_id",
+    "choice",
+    "strength",
+    "ranking",
+    "flag_harmful",
+    "flag_pii",
+    "flag_cannot_judge",
+    "rejected",
+)
+_RAW_FIELDS = (
+    "display_order",
+    "served_at",
+    "submitted_at",
+    "active_seconds",
+    "rubric",
+    "rationale",
+    "source",
+)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def resolve_streams(refs: Iterable[str | int], *, project: Project | None = None) -> list[Stream]:
+    """Streams by id or slug (``project/stream`` or a slug unique across visible projects)."""
+    found: list[Stream] = []
+    base = Stream.objects.select_related("project")
+    if project is not None:
+        base = base.filter(project=project)
+    for ref in refs:
+        text = str(ref).strip()
+        if text.isdigit():
+            matches = list(base.filter(pk=int(text)))
+        elif "/" in text:
+            project_slug, stream_slug = text.split("/", 1)
+            matches = list(base.filter(project__slug=project_slug, slug=stream_slug))
+        else:
+            matches = list(base.filter(slug=text))
+        if not matches:
+            raise ExportError(f"No stream {text!r}.")
+        if len(matches) > 1:
+            raise ExportError(f"Stream slug {text!r} is ambiguous; use project-slug/stream-slug or the id.")
+        if matches[0] not in found:
+            found.append(matches[0])
+    if len({s.project_id for s in found}) > 1:
+        raise ExportError("All streams of one export must belong to one project.")
+    return found
+
+
+def judgement_queryset(spec: ExportSpec, snapshot: Snapshot, *, golden: bool = False) -> Any:
+    """Counted judgements of the spec's streams as they stood at the snapshot."""
+    bound = snapshot.max_judgement_id
+    qs = Judgement.objects.filter(
+        stream_id__in=spec.stream_ids, counted=True, id__lte=bound, item__pool=Item.Pool.WORK
+    ).filter(Q(is_current=True) | Q(superseded_by__id__gt=bound))
+    if not spec.include_golden:
+        qs = qs.filter(item__is_golden=golden)
+    if spec.submitted_from:
+        qs = qs.filter(submitted_at__gte=spec.submitted_from)
+    if spec.submitted_to:
+        qs = qs.filter(submitted_at__lt=spec.submitted_to)
+    return qs
+
+
+def _read_judgements(spec: ExportSpec, snapshot: Snapshot, *, raw: bool) -> Iterator[tuple[Any, ...]]:
+    """Judgement rows (``_FIELDS``, plus ``_RAW_FIELDS`` for raw) ordered by item."""
+    # Rejections are few (a sample is reviewed, fewer rejected): a set of ids is cheaper than a
+    # subquery per judgement row.
+    rejected = set(
+        Review.objects.filter(
+            judgement__stream_id__in=spec.stream_ids,
+            decision=Review.Decision.REJECT,
+            created_at__lte=snapshot.taken_at,
+        ).values_list("judgement_id", flat=True)
+    )
+    qs = judgement_queryset(spec, snapshot).order_by("item_id", "id")
+    fields = [f for f in _FIELDS if f != "rejected"]
+    if raw:
+        rows: Iterator[tuple[Any, ...]] = iter(qs.values_list(*fields, *_RAW_FIELDS).iterator(chunk_size=CHUNK_SIZE))
+    else:
+        # The hot path skips the ORM's per-value converters (a JSON decode per row for
+        # ``ranking``, mostly null): ranking comes as text and is decoded only where present.
+        qs = qs.annotate(ranking_text=Cast("ranking", TextField()))
+        rows = _fetch(qs.values_list(*[f if f != "ranking" else "ranking_text" for f in fields]))
+    for row in rows:
+        yield (*row[:10], row[0] in rejected, *row[10:])
+
+
+def _fetch(qs: Any) -> Iterator[tuple[Any, ...]]:
+    """Rows of a values_list queryset through a server-side cursor on PostgreSQL (a plain one on
+    SQLite), without the ORM's converters: for columns that need none."""
+    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK_SIZE):
+            yield from rows
+
+
+def _fetch_items(ids: list[int]) -> list[tuple[Any, ...]]:
+    """(id, external_id, context JSON text, responses JSON text) of ``ids``: one query, one
+    parameter on PostgreSQL (an array), no ORM converters."""
+    table = connection.ops.quote_name(Item._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT id, external_id, context::text, responses::text FROM {table} WHERE id = ANY(%s)",  # noqa: S608
+                [ids],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(f"SELECT id, external_id, context, responses FROM {table} WHERE id IN ({marks})", ids)  # noqa: S608
+        return cursor.fetchall()
+
+
+def _load_index(export_id: int) -> array[int]:
+    """The sorted item ids a previous export (and the exports it continued) already delivered."""
+    previous = Export.objects.filter(pk=export_id).first()
+    if previous is None:
+        raise ExportError(f"No export {export_id} to continue from.")
+    for entry in previous.files:
+        if entry.get("name") == ITEMS_INDEX_NAME:
+            ids: array[int] = array("q")
+            with open(entry["path"], "rb") as handle:
+                ids.frombytes(handle.read())
+            return ids
+    raise ExportError(f"Export {export_id} has no item index (it failed, or was streamed).")
+
+
+def check_since_export(export_id: int, *, project_id: int) -> Export:
+    """The export a "new since" export continues from: finished, same project."""
+    previous = Export.objects.filter(pk=export_id, project_id=project_id).first()
+    if previous is None:
+        raise ExportError(f"No export {export_id} in this project.")
+    if previous.status != Export.Status.DONE or not any(f.get("name") == ITEMS_INDEX_NAME for f in previous.files):
+        raise ExportError(f"Export {export_id} did not finish; continue from a finished export.")
+    return previous
+
+
+def _contains(sorted_ids: array[int], value: int) -> bool:
+    pos = bisect_left(sorted_ids, value)
+    return pos < len(sorted_ids) and sorted_ids[pos] == value
+
+
+def _groups(
+    spec: ExportSpec,
+    snapshot: Snapshot,
+    stats: Stats,
+    *,
+    raw: bool = False,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, int, list[tuple[Any, ...]]]]:
+    """(item_id, stream_id, judgement rows) per item that passes the judgement- and item-level
+    filters, in item id order."""
+    inactive: set[tuple[int, int]] = set()
+    if spec.exclude_inactive_annotators:
+        inactive = set(
+            StreamMembership.objects.filter(stream_id__in=spec.stream_ids, status__in=INACTIVE_STATUSES).values_list(
+                "stream_id", "user_id"
+            )
+        )
+    previous = _load_index(spec.since_export_id) if spec.since_export_id else None
+    read = 0
+    for item_id, rows_iter in groupby(_read_judgements(spec, snapshot, raw=raw), key=lambda r: r[1]):
+        rows = list(rows_iter)
+        read += len(rows)
+        if on_read is not None and read >= CHUNK_SIZE:
+            on_read(read)
+            read = 0
+        stats.judgements_read += len(rows)
+        stats.items_read += 1
+        kept = []
+        flagged_item = False
+        for row in rows:
+            if spec.exclude_inactive_annotators and (row[2], row[3]) in inactive:
+                stats.judgements_dropped["annotator_inactive"] += 1
+            elif spec.exclude_rejected and row[10]:
+                stats.judgements_dropped["rejected"] += 1
+            elif spec.exclude_flagged and row[9]:
+                stats.judgements_dropped["flagged_cannot_judge"] += 1
+            else:
+                kept.append(row)
+                flagged_item = flagged_item or row[7] or row[8]
+        if spec.exclude_flagged and flagged_item:
+            # One harmful/PII flag is enough: the item's text should not reach a trainer unseen.
+            stats.items_dropped["flagged_harmful_or_pii"] += 1
+        elif not kept or len(kept) < spec.min_judgements:
+            stats.items_dropped["min_judgements"] += 1
+        elif previous is not None and _contains(previous, item_id):
+            stats.items_dropped["already_exported"] += 1
+        else:
+            yield item_id, rows[0][2], kept
+    if on_read is not None and read:
+        on_read(read)
+
+
+# --- aggregation -------------------------------------------------------------------------------
+
+
+def _task_labels(rows: list[tuple[Any, ...]]) -> dict[tuple[int, int], list[tuple[str, float, int]]]:
+    """(i, j) response pair → [(label, margin evidence, annotator)] from each judgement.
+
+    A pairwise choice is the pair (0, 1). A ranking (groups best → worst) gives every pair of
+    responses it places: ``A`` when i ranks above j, ``B`` below, ``tie`` in the same group; its
+    margin evidence is the distance in groups. A pairwise choice's margin evidence is its
+    strength (1 when unset: the weakest claim)."""
+    if all(row[4] for row in rows):  # the common case: a pairwise stream, one task
+        return {(0, 1): [(row[4], float(row[5] or 1), row[3]) for row in rows]}
+    tasks: dict[tuple[int, int], list[tuple[str, float, int]]] = defaultdict(list)
+    for row in rows:
+        choice, strength, ranking, annotator = row[4], row[5], row[6], row[3]
+        if choice:
+            tasks[(0, 1)].append((choice, float(strength or 1), annotator))
+        elif ranking:
+            if isinstance(ranking, str):
+                ranking = orjson.loads(ranking)
+            position = {index: level for level, group in enumerate(ranking) for index in group}
+            indices = sorted(position)
+            for a, i in enumerate(indices):
+                for j in indices[a + 1 :]:
+                    diff = position[j] - position[i]
+                    label = "A" if diff > 0 else "B" if diff < 0 else "tie"
+                    tasks[(i, j)].append((label, float(abs(diff)), annotator))
+    return tasks
+
+
+@dataclass(frozen=True)
+class _Pair:
+    chosen: int
+    rejected: int
+    margin: float
+    agreement: float
+    judgements: int
+
+
+def _decide(
+    spec: ExportSpec,
+    item_id: int,
+    stream_id: int,
+    rows: list[tuple[Any, ...]],
+    stats: Stats,
+    ds_labels: dict[Any, str] | None,
+) -> list[_Pair]:
+    pairs = []
+    tasks = _task_labels(rows)
+    for (i, j), votes in sorted(tasks.items()) if len(tasks) > 1 else tasks.items():
+        labels = [v[0] for v in votes]
+        if spec.aggregation == "unanimous":
+            outcome = aggregation.unanimous(labels)
+        elif spec.aggregation == "dawid-skene":
+            assert ds_labels is not None
+            outcome = aggregation.with_label(labels, ds_labels.get((item_id, i, j)))
+        else:
+            outcome = aggregation.majority(labels)
+        if len(labels) >= 2:
+            stats.agreement_sum[stream_id] += outcome.agreement
+            stats.agreement_n[stream_id] += 1
+        if outcome.label is None:
+            stats.pairs_dropped[outcome.reason] += 1
+        elif outcome.label in ("tie", "both_bad"):
+            stats.pairs_dropped[outcome.label] += 1
+        elif outcome.agreement < spec.min_agreement:
+            stats.pairs_dropped["low_agreement"] += 1
+        else:
+            agreeing = [v[1] for v in votes if v[0] == outcome.label]
+            chosen, rejected = (i, j) if outcome.label == "A" else (j, i)
+            pairs.append(_Pair(chosen, rejected, sum(agreeing) / len(agreeing), outcome.agreement, len(labels)))
+    return pairs
+
+
+def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot) -> dict[Any, str]:
+    collected = aggregation.DawidSkeneInput()
+    for item_id, _stream_id, rows in _groups(spec, snapshot, Stats()):
+        for (i, j), votes in _task_labels(rows).items():
+            for label, _margin, annotator in votes:
+                collected.add((item_id, i, j), annotator, label)
+    return collected.fit()
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+def _messages(context: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in context]
+
+
+def prompt_text(messages: list[dict[str, str]]) -> str:
+    """The standard (string) prompt: a single user message as is; a conversation as
+    ``Role: content`` blocks. Multi-turn data is better exported conversational."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+
+
+def _assistant(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
+
+
+def _pair_rows(spec: ExportSpec, messages: list[dict[str, str]], texts: list[str], pair: _Pair) -> list[dict[str, Any]]:
+    chosen, rejected = texts[pair.chosen], texts[pair.rejected]
+    if spec.format == "trl":
+        return [{"prompt": prompt_text(messages), "chosen": chosen, "rejected": rejected}]
+    if spec.format == "trl-conversational":
+        return [{"prompt": messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected)}]
+    if spec.format == "reward":
+        row: dict[str, Any] = {"chosen": messages + _assistant(chosen), "rejected": messages + _assistant(rejected)}
+        if spec.margin:
+            row["margin"] = pair.margin
+        return [row]
+    # kto: each pair unpaired into a desirable and an undesirable completion.
+    return [
+        {"prompt": messages, "completion": _assistant(chosen), "label": True},
+        {"prompt": messages, "completion": _assistant(rejected), "label": False},
+    ]
+
+
+def split_of(item_id: int, spec: ExportSpec) -> str:
+    """``test`` for a stable pseudo-random ``test_fraction`` of items (sha256 of seed and id)."""
+    if spec.test_fraction <= 0:
+        return "train"
+    digest = hashlib.sha256(f"{spec.seed}:{item_id}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < spec.test_fraction else "train"
+
+
+def pseudonym(project_id: int, user_id: int) -> str:
+    """A keyed hash (HMAC-SHA256 under SECRET_KEY, scoped to the project): stable across this
+    project's exports so research can follow one annotator, not reversible without the key."""
+    return salted_hmac("quorum.export.annotator", f"{project_id}:{user_id}").hexdigest()[:16]
+
+
+def _raw_row(item: tuple[Any, ...], row: tuple[Any, ...], slugs: dict[int, str], project_id: int) -> dict[str, Any]:
+    extra = dict(zip(_RAW_FIELDS, row[len(_FIELDS) :], strict=True))
+    return {
+        "judgement_id": row[0],
+        "item_id": row[1],
+        "external_id": item[1],
+        "stream": slugs[row[2]],
+        "annotator": pseudonym(project_id, row[3]),
+        "context": _messages(item[2]),
+        "responses": [{"text": r.get("text", ""), "model": r.get("model", "")} for r in item[3]],
+        "choice": row[4],
+        "strength": row[5],
+        "ranking": row[6],
+        "flags": {"harmful": row[7], "pii": row[8], "cannot_judge": row[9]},
+        "rejected": row[10],
+        "display_order": extra["display_order"],
+        "served_at": extra["served_at"].isoformat() if extra["served_at"] else None,
+        "submitted_at": extra["submitted_at"].isoformat() if extra["submitted_at"] else None,
+        "active_seconds": extra["active_seconds"],
+        "rubric": extra["rubric"],
+        "rationale": extra["rationale"],
+        "source": extra["source"],
+    }
+
+
+def iter_rows(
+    spec: ExportSpec,
+    snapshot: Snapshot,
+    stats: Stats,
+    *,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(split, row) for every row of the export, in item id order."""
+    streams = {s.pk: s for s in Stream.objects.filter(pk__in=spec.stream_ids)}
+    if len(streams) != len(set(spec.stream_ids)):
+        raise ExportError("Unknown stream.")
+    project_id = next(iter(streams.values())).project_id
+    slugs = {pk: s.slug for pk, s in streams.items()}
+    raw = spec.format == "raw"
+    ds_labels = _fit_dawid_skene(spec, snapshot) if spec.aggregation == "dawid-skene" and not raw else None
+
+    batch: list[tuple[int, int, Any]] = []
+
+    def flush() -> Iterator[tuple[str, dict[str, Any]]]:
+        items = {
+            row[0]: (row[0], row[1], orjson.loads(row[2]), orjson.loads(row[3]))
+            for row in _fetch_items([b[0] for b in batch])
+        }
+        for item_id, stream_id, payload in batch:
+            item = items[item_id]
+            split = split_of(item_id, spec)
+            messages = _messages(item[2])
+            rows: list[dict[str, Any]]
+            if raw:
+                rows = [_raw_row(item, j, slugs, project_id) for j in payload]
+            elif not messages or messages[-1]["role"] != "user":
+                # TRL wants the prompt to end with the user's turn; anything else is not a preference
+                # over a reply to the user.
+                stats.items_dropped["prompt_not_ending_with_user"] += 1
+                stats.pairs_dropped["prompt_not_ending_with_user"] += len(payload)
+                continue
+            else:
+                texts = [str(r.get("text", "")) for r in item[3]]
+                rows = [r for pair in payload for r in _pair_rows(spec, messages, texts, pair)]
+                stats.pairs_kept += len(payload)
+                stats.stream_pairs[stream_id] += len(payload)
+            stats.items_exported += 1
+            if stats.exported_item_ids is not None:
+                stats.exported_item_ids.append(item_id)
+            for row in rows:
+                stats.rows[split] += 1
+                yield split, row
+        batch.clear()
+
+    for item_id, stream_id, rows in _groups(spec, snapshot, stats, raw=raw, on_read=on_read):
+        if raw:
+            batch.append((item_id, stream_id, rows))
+        else:
+            pairs = _decide(spec, item_id, stream_id, rows, stats, ds_labels)
+            if not pairs:
+                stats.items_dropped["no_pair"] += 1
+                continue
+            batch.append((item_id, stream_id, pairs))
+        if len(batch) >= ITEM_BATCH:
+            yield from flush()
+    if batch:
+        yield from flush()
+
+
+def dumps(row: dict[str, Any]) -> bytes:
+    """One JSON line, UTF-8. U+2028/U+2029 are escaped: valid JSON either way, but some line
+    readers (Python's ``str.splitlines``, JavaScript before ES2019) split on them."""
+    return orjson.dumps(row).replace(_LS, rb"\u2028").replace(_PS, rb"\u2029") + b"\n"
+
+
+_LS, _PS = "\u2028".encode(), "\u2029".encode()
+
+
+def stream_lines(spec: ExportSpec) -> Iterator[bytes]:
+    """JSONL bytes of every row (both splits), for a streaming HTTP response."""
+    snapshot = Snapshot.take()
+    for _split, row in iter_rows(spec, snapshot, Stats()):
+        yield dumps(row)
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+class _HashingWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed in close(), kept open across rows
+        self.sha = hashlib.sha256()
+        self.rows = 0
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.sha.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> dict[str, Any]:
+        self.handle.close()
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self.sha.hexdigest(),
+        }
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def write_export(
+    spec: ExportSpec,
+    out_dir: Path,
+    *,
+    created_by: str = "",
+    export_id: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Writes ``train.jsonl`` (and ``test.jsonl`` when ``test_fraction`` > 0), the item index for
+    later "new since" exports, and ``manifest.json`` into ``out_dir``; returns the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    snapshot = Snapshot.take()
+    streams = list(Stream.objects.filter(pk__in=spec.stream_ids).select_related("project").order_by("pk"))
+    total = judgement_queryset(spec, snapshot).count() or 1
+    golden_items = (
+        0
+        if spec.include_golden
+        else judgement_queryset(spec, snapshot, golden=True).values("item_id").distinct().count()
+    )
+    stats = Stats(exported_item_ids=array("q"))
+    if spec.since_export_id:
+        stats.exported_item_ids = _load_index(spec.since_export_id)  # the index is cumulative
+    done = 0
+
+    def on_read(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress is not None:
+            on_progress(min(0.99, done / total))
+
+    writers: dict[str, _HashingWriter] = {}
+    splits = ("train", "test") if spec.test_fraction > 0 else ("train",)
+    try:
+        for split in splits:
+            writers[split] = _HashingWriter(out_dir / f"{split}.jsonl")
+        for split, row in iter_rows(spec, snapshot, stats, on_read=on_read):
+            writer = writers[split]
+            writer.write(dumps(row))
+            writer.rows += 1
+    finally:
+        files = [w.close() for w in writers.values()]
+
+    index = stats.exported_item_ids or array("q")
+    index = array("q", sorted(set(index)))
+    index_path = out_dir / ITEMS_INDEX_NAME
+    index_path.write_bytes(index.tobytes())
+    files.append(
+        {"name": ITEMS_INDEX_NAME, "path": str(index_path), "rows": len(index), "sha256": _file_sha256(index_path)}
+    )
+
+    counts = stats.to_json()
+    counts["items"]["dropped"]["golden"] = golden_items
+    per_stream = {
+        s.slug: {
+            "id": s.pk,
+            "project": s.project.slug,
+            "task_kind": s.task_kind,
+            "pairs_kept": stats.stream_pairs[s.pk],
+            "agreement": {
+                "definition": "mean share of a comparison's judgements that gave the aggregated label "
+                "(comparisons with at least 2 judgements, before the agreement filter)",
+                "value": round(stats.agreement_sum[s.pk] / stats.agreement_n[s.pk], 4)
+                if stats.agreement_n[s.pk]
+                else None,
+                "comparisons": stats.agreement_n[s.pk],
+            },
+        }
+        for s in streams
+    }
+    manifest = {
+        "quorum_version": settings.VERSION,
+        "export_id": export_id,
+        "created_at": timezone.now().isoformat(),
+        "created_by": created_by,
+        "format": spec.format,
+        "aggregation": spec.aggregation if spec.format != "raw" else None,
+        "settings": spec.to_json(),
+        "snapshot": {"max_judgement_id": snapshot.max_judgement_id, "taken_at": snapshot.taken_at.isoformat()},
+        "counts": counts,
+        "streams": per_stream,
+        "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
+        "notes": _NOTES[spec.format],
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    for f in files:
+        f["role"] = "index" if f["name"] == ITEMS_INDEX_NAME else "data"
+    manifest["_files"] = files  # with server paths, for Export.files; not written to disk
+    return manifest
+
+
+_NOTES = {
+    "trl": "TRL standard preference format: prompt/chosen/rejected strings.",
+    "trl-conversational": "TRL conversational preference format: prompt ends with a user turn; "
+    "chosen/rejected are one assistant message.",
+    "reward": "Implicit-prompt preference format for reward modelling: chosen/rejected are full "
+    "conversations; optional margin = mean strength (pairwise) or rank distance (ranking) of agreeing judgements.",
+    "kto": "Unpaired format for KTO: every kept pair gives a desirable (label true) and an undesirable completion.",
+    "raw": "One row per judgement; annotators pseudonymised (HMAC, per project).",
+}
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def export_dir(export: Export) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
+
+
+@transaction.atomic
+def create_export(*, project: Project, spec: ExportSpec, created_by: Any = None, run: bool = True) -> Export:
+    """Records an export and queues its job (after commit). The caller has checked that every
+    stream belongs to ``project`` and that the user may export it."""
+    export = Export.objects.create(
+        project=project,
+        created_by=created_by,
+        format=spec.format,
+        aggregation=spec.aggregation,
+        filters=spec.to_json(),
+        since_export_id=spec.since_export_id,
+    )
+    export.streams.set(spec.stream_ids)
+    if run:
+        from qc.tasks import run_export_task
+
+        transaction.on_commit(lambda: run_export_task.delay(export.pk))
+    return export
+
+
+def run_export(*, export_id: int, out_dir: Path | None = None) -> Export:
+    """Runs a recorded export once (idempotent: a done export is left alone)."""
+    export = Export.objects.select_related("created_by").get(pk=export_id)
+    if export.status == Export.Status.DONE:
+        return export
+    Export.objects.filter(pk=export.pk).update(status=Export.Status.RUNNING, progress=0.0, error="")
+
+    def on_progress(fraction: float) -> None:
+        Export.objects.filter(pk=export.pk).update(progress=fraction)
+
+    try:
+        manifest = write_export(
+            ExportSpec.from_json(export.filters),
+            out_dir or export_dir(export),
+            created_by=export.created_by.get_username() if export.created_by else "",
+            export_id=export.pk,
+            on_progress=on_progress,
+        )
+    except Exception as exc:
+        logger.exception("export %s failed", export.pk)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        export.refresh_from_db()
+        return export
+    files = manifest.pop("_files")
+    Export.objects.filter(pk=export.pk).update(
+        status=Export.Status.DONE,
+        progress=1.0,
+        counts=manifest["counts"],
+        manifest=manifest,
+        files=files,
+        finished_at=timezone.now(),
+    )
+    export.refresh_from_db()
+    return export
+
+
+def export_file_path(export: Export, name: str) -> Path | None:
+    """The file of ``export`` called ``name`` if it is a data file or the manifest under the
+    export's own directory; None otherwise (a CLI export written elsewhere is not served)."""
+    base = export_dir(export).resolve()
+    names = {f["name"] for f in export.files if f.get("role") == "data"} | {"manifest.json"}
+    if name not in names:
+        return None
+    path = (base / name).resolve()
+    if path.parent != base or not os.path.isfile(path):
+        return None
+    return path

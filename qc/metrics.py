@@ -1,0 +1,949 @@
+"""QC figures of one stream, computed from compact numpy arrays (no ORM in here).
+
+``qc.services`` loads a stream's current judgements into a ``StreamData`` (one array element per
+judgement) and calls ``compute_figures``; everything below is plain arithmetic on those arrays, so
+it can be tested with hand-made data and runs a 100,000-judgement stream in well under a second.
+
+Each figure is a ``Figure``: a value, the sample it was computed on, whether it is flagged and the
+details a PM needs to read it (p-values, expected rates, breakdowns). The definitions, which the
+PM dashboard, the annotator feedback page and ``docs/qc.md`` repeat in plain words:
+
+Conventions
+    *Choice* codes are canonical: A (= ``responses[0]``), B, tie, both_bad. The *pressed* answer is
+    what the annotator clicked on the page: the response shown first, the one shown second, tie
+    or both bad (``display_order[0]`` says which canonical response was shown first).
+    Golden items are left out of every agreement figure (their answers are known; they measure
+    annotators, not the data). Nothing flags anyone below ``min_sample`` judgements in the
+    figure's sample (``min_gold_count`` for golden-item figures). Tests against a reference rate
+    flag only when two-sided p < ``SIGNIFICANCE`` *and* the rate differs from the reference by at
+    least the figure's minimum effect: a PM acts on effects that matter, not on any p-value a big
+    sample makes tiny.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import krippendorff
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.stats import binomtest
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+CHOICES = ("A", "B", "tie", "both_bad")
+CHOICE_CODE = {name: code for code, name in enumerate(CHOICES)}
+A, B, TIE, BOTH_BAD = range(4)
+NO_CHOICE = -1  # a ranking judgement
+PRESSED = ("first", "second", "tie", "both_bad")  # what was clicked, in display terms
+
+# The recent window: judgements submitted in the last RECENT_DAYS days.
+RECENT_DAYS = 7
+# Flag a test against a reference rate only when p < SIGNIFICANCE (two-sided binomial test)...
+SIGNIFICANCE = 0.01
+# ...and the rate is at least this far from the reference.
+MIN_EFFECT = 0.10  # position bias, length bias, tie / skip / rejection rate
+MIN_EFFECT_HARMFUL = 0.02  # harmful flags are rare: 0% against a stream's 5% matters
+# "Clearly longer": at least CLEARLY_LONGER times the characters of the other response.
+CLEARLY_LONGER = 1.5
+# Reading-time floor for "rushing": both responses read at READING_WPM words per minute (a fast
+# skim; the average adult reads ~240), counting CHARS_PER_WORD characters (spaces included) a word.
+READING_WPM = 400
+CHARS_PER_WORD = 6
+# Rolling gold accuracy: the last GOLD_ROLLING golden answers (at least stream.min_gold_count).
+GOLD_ROLLING = 20
+# Cohen's kappa is reported for annotator pairs with at least this many shared items.
+KAPPA_MIN_SHARED = 20
+STRAIGHTLINING_SHARE = 0.9
+# Ordinal alpha: signed preference strength on a 5-point scale (index 0..4 = scale value 1..5).
+#   1 = A clearly/much better, 2 = A slightly better, 3 = tie, 4 = B slightly, 5 = B clearly/much.
+# "Clearly" and "much" share a point: the 5-point scale keeps the middle (slightly) apart from
+# the strong preferences. A or B without a strength is left out (the stream did not ask for it).
+ORDINAL_SCALE = (1, 2, 3, 4, 5)
+# Logistic regression of the choice: L2 penalty with scikit-learn's default strength (C = 1).
+LOGIT_C = 1.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A stream's QC settings as plain numbers (``Stream`` fields of the same names)."""
+
+    min_sample: int = 30
+    min_gold_count: int = 10
+    min_gold_accuracy: float = 0.7
+    min_agreement: float = 0.5
+    min_seconds: float = 8.0
+
+    @property
+    def gold_rolling(self) -> int:
+        return max(GOLD_ROLLING, self.min_gold_count)
+
+
+@dataclass
+class Figure:
+    """One QC figure: ``value`` (None when it cannot be computed), its sample size, whether it is
+    flagged, and details (p-values, expected rates, breakdowns)."""
+
+    metric: str
+    value: float | None
+    sample_size: int
+    flagged: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "sample_size": self.sample_size, "flagged": self.flagged, "details": self.details}
+
+
+@dataclass
+class StreamData:
+    """A stream's current judgements as parallel arrays (index = judgement), its items' facts
+    (index = item), and per-annotator counts loaded apart (index = annotator)."""
+
+    # Per judgement.
+    item: IntArray  # item index
+    annotator: IntArray  # annotator index
+    choice: IntArray  # CHOICE_CODE, NO_CHOICE for a ranking
+    strength: IntArray  # 1..3, 0 when none
+    first_shown: IntArray  # canonical index of the response shown first, -1 unknown
+    active_seconds: FloatArray  # nan when unknown
+    submitted_at: FloatArray  # POSIX seconds
+    flag_harmful: BoolArray
+    gold_correct: IntArray  # 1/0 on golden items, -1 elsewhere
+    # Per item.
+    item_golden: BoolArray
+    item_harmful: BoolArray  # golden item whose right answer includes the harmful flag
+    len_a: IntArray  # characters of responses[0] / responses[1]
+    len_b: IntArray
+    # Rubric ratings, one element per (judgement, attribute, response) rating given.
+    rubric_row: IntArray  # judgement index
+    rubric_attribute: IntArray  # index into rubric_attributes
+    rubric_response: IntArray  # canonical response index
+    rubric_value: IntArray  # 0..4
+    rubric_attributes: list[str]
+    # Per annotator.
+    n_annotators: int
+    skipped: IntArray  # skipped assignments
+    reviewed: IntArray  # judgements reviewed at least once
+    rejected: IntArray  # judgements rejected by at least one reviewer
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_golden)
+
+    @property
+    def n(self) -> int:
+        return len(self.item)
+
+    def select(self, keep: BoolArray, *, skipped: IntArray, reviewed: IntArray, rejected: IntArray) -> StreamData:
+        """The same stream restricted to the judgements in ``keep`` (a window), with that window's
+        per-annotator counts."""
+        new_index = np.cumsum(keep) - 1
+        rubric_keep = keep[self.rubric_row]
+        return StreamData(
+            item=self.item[keep],
+            annotator=self.annotator[keep],
+            choice=self.choice[keep],
+            strength=self.strength[keep],
+            first_shown=self.first_shown[keep],
+            active_seconds=self.active_seconds[keep],
+            submitted_at=self.submitted_at[keep],
+            flag_harmful=self.flag_harmful[keep],
+            gold_correct=self.gold_correct[keep],
+            item_golden=self.item_golden,
+            item_harmful=self.item_harmful,
+            len_a=self.len_a,
+            len_b=self.len_b,
+            rubric_row=new_index[self.rubric_row[rubric_keep]],
+            rubric_attribute=self.rubric_attribute[rubric_keep],
+            rubric_response=self.rubric_response[rubric_keep],
+            rubric_value=self.rubric_value[rubric_keep],
+            rubric_attributes=self.rubric_attributes,
+            n_annotators=self.n_annotators,
+            skipped=skipped,
+            reviewed=reviewed,
+            rejected=rejected,
+        )
+
+
+@dataclass
+class Figures:
+    """The result of ``compute_figures``: the stream's figures and each annotator's (by index)."""
+
+    stream: dict[str, Figure]
+    annotators: list[dict[str, Figure]]
+
+
+# --- Small pure helpers ----------------------------------------------------------------------
+def gold_answer_correct(
+    *,
+    choice: str | None,
+    ranking: Sequence[Sequence[int]] | None = None,
+    flag_harmful: bool,
+    golden_answers: Iterable[str],
+    golden_harmful: bool,
+) -> bool:
+    """A golden item is answered correctly when the answer is one of its acceptable answers and,
+    on an item marked harmful, the harmful flag is set. For a ranking the answer is the response
+    ranked best alone ("A", "B", ...); a tie for best matches "tie"."""
+    answer = choice
+    if answer is None and ranking:
+        top = list(ranking[0])
+        answer = "tie" if len(top) != 1 else "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[top[0]]
+    return answer in set(golden_answers) and (flag_harmful or not golden_harmful)
+
+
+def reading_seconds(characters: npt.ArrayLike) -> FloatArray:
+    """Seconds to skim ``characters`` at READING_WPM words per minute (CHARS_PER_WORD a word)."""
+    return np.asarray(characters, dtype=np.float64) / CHARS_PER_WORD / READING_WPM * 60.0
+
+
+def ordinal_code(choice: IntArray, strength: IntArray) -> IntArray:
+    """Index 0..4 on ORDINAL_SCALE for each judgement, -1 where it has no place on the scale."""
+    code = np.full(len(choice), -1, dtype=np.int64)
+    strong = strength >= 2
+    slight = strength == 1
+    code[(choice == A) & strong] = 0
+    code[(choice == A) & slight] = 1
+    code[choice == TIE] = 2
+    code[(choice == B) & slight] = 3
+    code[(choice == B) & strong] = 4
+    return code
+
+
+def value_counts(units: IntArray, values: IntArray, n_units: int, n_values: int) -> IntArray:
+    """units × values matrix of how many judgements gave each value to each unit."""
+    flat = np.bincount(units * n_values + values, minlength=n_units * n_values)
+    return flat.reshape(n_units, n_values)
+
+
+def krippendorff_alpha(counts: IntArray, *, level: str, value_domain: Sequence[float]) -> tuple[float | None, int]:
+    """Krippendorff's alpha (the ``krippendorff`` package) over the units with at least two
+    values, and the number of pairable values. None when it is undefined: no pairable unit, or
+    every pairable value the same (no variation to disagree on)."""
+    pairable = counts[counts.sum(axis=1) >= 2]
+    n = int(pairable.sum())
+    if n == 0 or int((pairable.sum(axis=0) > 0).sum()) < 2:
+        return None, n
+    value = krippendorff.alpha(value_counts=pairable, value_domain=list(value_domain), level_of_measurement=level)
+    return _finite(value), n
+
+
+def coincidences(counts: npt.NDArray[Any]) -> FloatArray:
+    """Krippendorff's coincidence matrix of a units × values count matrix (units with fewer than
+    two values contribute nothing)."""
+    m = counts.sum(axis=1).astype(np.float64)
+    weight = np.divide(1.0, m - 1, out=np.zeros_like(m), where=m >= 2)
+    weighted = counts * weight[:, None]
+    return np.asarray(weighted.T @ counts - np.diag(weighted.sum(axis=0)), dtype=np.float64)
+
+
+def nominal_alpha_from_coincidences(o: FloatArray) -> float | None:
+    """Nominal alpha = 1 − D_o / D_e from a coincidence matrix (same value as the package)."""
+    n_v = o.sum(axis=0)
+    n = n_v.sum()
+    expected = (n * n - (n_v * n_v).sum()) / (n - 1) if n > 1 else 0.0
+    if expected <= 0:
+        return None
+    return _finite(1.0 - (o.sum() - np.trace(o)) / expected)
+
+
+def kappa_from_confusion(confusion: FloatArray) -> float | None:
+    """Cohen's kappa from a confusion matrix (rows: rater 1, columns: rater 2); the formula of
+    ``sklearn.metrics.cohen_kappa_score`` without weights. None when chance agreement is 1."""
+    n = confusion.sum()
+    if n == 0:
+        return None
+    observed = np.trace(confusion) / n
+    expected = float(confusion.sum(axis=1) @ confusion.sum(axis=0)) / (n * n)
+    if expected >= 1.0:
+        return None
+    return _finite((observed - expected) / (1.0 - expected))
+
+
+def binomial_test(k: int, n: int, p: float) -> float | None:
+    """Two-sided exact binomial test p-value (``scipy.stats.binomtest``); None on an empty sample."""
+    if n <= 0:
+        return None
+    return float(binomtest(int(k), int(n), min(max(float(p), 0.0), 1.0)).pvalue)
+
+
+def logistic_by_group(
+    group: IntArray, x: FloatArray, y: FloatArray, n_groups: int, *, c: float = LOGIT_C, iterations: int = 30
+) -> FloatArray:
+    """One L2-penalised logistic regression per group, fitted together by Newton's method.
+
+    Minimises, per group, C·Σ log-loss + ½‖w‖² (the intercept unpenalised): the objective of
+    ``sklearn.linear_model.LogisticRegression(C=c)``, which a test checks. Fitting all groups at
+    once in numpy keeps a 500-annotator stream at a few milliseconds. Returns (n_groups, 1 + k):
+    intercept then one coefficient per column of ``x``."""
+    design = np.column_stack([np.ones(len(y)), x])
+    k = design.shape[1]
+    ridge = np.full(k, 1.0 / c)
+    ridge[0] = 0.0
+    w = np.zeros((n_groups, k))
+    for _ in range(iterations):
+        z = np.einsum("ij,ij->i", design, w[group])
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+        grad = _sum_by_group(group, design * (p - y)[:, None], n_groups) + w * ridge
+        curvature = (p * (1 - p))[:, None, None] * design[:, :, None] * design[:, None, :]
+        hessian = _sum_by_group(group, curvature.reshape(len(y), k * k), n_groups).reshape(n_groups, k, k)
+        hessian += np.diag(ridge + 1e-9)  # a group without data stays at zero instead of failing
+        step = np.linalg.solve(hessian, grad[:, :, None])[:, :, 0]
+        w -= step
+        if np.abs(step).max(initial=0.0) < 1e-8:
+            break
+    return w
+
+
+def _sum_by_group(group: IntArray, values: FloatArray, n_groups: int) -> FloatArray:
+    out = np.zeros((n_groups, values.shape[1]))
+    np.add.at(out, group, values)
+    return out
+
+
+def _finite(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _rate(k: float, n: float) -> float | None:
+    return float(k) / float(n) if n > 0 else None
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _against_reference(
+    metric: str,
+    k: int,
+    n: int,
+    expected: float | None,
+    *,
+    min_sample: int,
+    min_effect: float,
+    test: bool = True,
+    details: dict[str, Any] | None = None,
+) -> Figure:
+    """A rate k/n tested against ``expected`` (two-sided binomial test). Flagged when n ≥
+    min_sample, p < SIGNIFICANCE and |rate − expected| ≥ min_effect; details say which way."""
+    value = _rate(k, n)
+    info: dict[str, Any] = {"count": int(k), "expected": _round(expected), "p_value": None, "direction": None}
+    flagged = False
+    if test and value is not None and expected is not None and n >= min_sample:
+        p_value = binomial_test(k, n, expected)
+        info["p_value"] = p_value
+        info["direction"] = "over" if value > expected else "under" if value < expected else None
+        flagged = p_value is not None and p_value < SIGNIFICANCE and abs(value - expected) >= min_effect
+    info.update(details or {})
+    return Figure(metric, _round(value), int(n), flagged, info)
+
+
+# --- The figures -----------------------------------------------------------------------------
+def compute_figures(data: StreamData, thresholds: Thresholds) -> Figures:
+    """Every QC figure of the stream and of each annotator for the judgements in ``data``."""
+    stream: dict[str, Figure] = {}
+    annotators: list[dict[str, Figure]] = [{} for _ in range(data.n_annotators)]
+
+    def put(stream_figure: Figure | None, per_annotator: Sequence[Figure] | None = None) -> None:
+        if stream_figure is not None:
+            stream[stream_figure.metric] = stream_figure
+        for index, figure in enumerate(per_annotator or ()):
+            annotators[index][figure.metric] = figure
+
+    counts = np.bincount(data.annotator, minlength=data.n_annotators)
+    stream["judgements"] = Figure(
+        "judgements",
+        float(data.n),
+        data.n,
+        details={"annotators": int((counts > 0).sum()), "items": int(len(np.unique(data.item)))},
+    )
+    put(None, [Figure("judgements", float(c), int(c)) for c in counts])
+
+    for figure in _alphas(data, thresholds):
+        stream[figure.metric] = figure
+    put(*_agreement(data, thresholds))
+    put(*_alpha_contribution(data))
+    put(*_pairwise_kappa(data))
+    put(*_gold_accuracy(data, thresholds))
+    put(*_harmful(data, thresholds))
+    put(*_labeling_time(data, thresholds))
+    put(*_rates(data, thresholds))
+    put(*_position_and_length(data, thresholds))
+    put(*_straightlining(data, thresholds))
+    return Figures(stream=stream, annotators=annotators)
+
+
+def _agreement_mask(data: StreamData) -> BoolArray:
+    """Judgements that take part in agreement: a pairwise choice on a non-golden item."""
+    return (data.choice >= 0) & ~data.item_golden[data.item]
+
+
+def _alphas(data: StreamData, thresholds: Thresholds) -> list[Figure]:
+    """Krippendorff's alpha over the non-golden items judged at least twice.
+
+    - ``alpha_nominal``: the choice A / B / tie (both_bad and rankings left out).
+    - ``alpha_ordinal``: signed preference strength on ORDINAL_SCALE.
+    - ``alpha_interval``: rubric ratings 0–4; a unit is one (item, attribute, response); details
+      give the alpha of each attribute.
+    Sample size = pairable values. Flagged (nominal only) when below stream.min_agreement.
+    """
+    plain = ~data.item_golden[data.item]
+    nominal_rows = plain & (data.choice >= 0) & (data.choice <= TIE)
+    counts = value_counts(data.item[nominal_rows], data.choice[nominal_rows], data.n_items, 3)
+    nominal, n_nominal = krippendorff_alpha(counts, level="nominal", value_domain=[0, 1, 2])
+    units = int((counts.sum(axis=1) >= 2).sum())
+    figures = [
+        Figure(
+            "alpha_nominal",
+            _round(nominal),
+            n_nominal,
+            nominal is not None and n_nominal >= thresholds.min_sample and nominal < thresholds.min_agreement,
+            {"units": units, "values": ["A", "B", "tie"], "threshold": thresholds.min_agreement},
+        )
+    ]
+
+    code = ordinal_code(data.choice, data.strength)
+    ordinal_rows = plain & (code >= 0)
+    counts = value_counts(data.item[ordinal_rows], code[ordinal_rows], data.n_items, 5)
+    ordinal, n_ordinal = krippendorff_alpha(counts, level="ordinal", value_domain=ORDINAL_SCALE)
+    figures.append(
+        Figure(
+            "alpha_ordinal",
+            _round(ordinal),
+            n_ordinal,
+            details={
+                "units": int((counts.sum(axis=1) >= 2).sum()),
+                "scale": {
+                    "1": "A clearly or much better",
+                    "2": "A slightly better",
+                    "3": "tie",
+                    "4": "B slightly better",
+                    "5": "B clearly or much better",
+                },
+            },
+        )
+    )
+
+    rows = plain[data.rubric_row] if data.rubric_row.size else np.zeros(0, dtype=bool)
+    n_attributes = max(len(data.rubric_attributes), 1)
+    slots = n_attributes * 2
+    per_attribute: dict[str, Any] = {}
+    interval: float | None = None
+    n_interval = 0
+    units = 0
+    responses_ok = rows & (data.rubric_response < 2)
+    if responses_ok.any():
+        item = data.item[data.rubric_row[responses_ok]]
+        attribute = data.rubric_attribute[responses_ok]
+        unit = item * slots + attribute * 2 + data.rubric_response[responses_ok]
+        value = data.rubric_value[responses_ok]
+        # Only units rated at least twice matter: compact them before counting.
+        unique_units, compact = np.unique(unit, return_inverse=True)
+        counts = value_counts(compact, value, len(unique_units), 5)
+        interval, n_interval = krippendorff_alpha(counts, level="interval", value_domain=range(5))
+        units = int((counts.sum(axis=1) >= 2).sum())
+        unit_attribute = (unique_units % slots) // 2
+        for index, name in enumerate(data.rubric_attributes):
+            alpha, n = krippendorff_alpha(counts[unit_attribute == index], level="interval", value_domain=range(5))
+            per_attribute[name] = {"value": _round(alpha), "sample_size": n}
+    figures.append(
+        Figure("alpha_interval", _round(interval), n_interval, details={"units": units, "attributes": per_attribute})
+    )
+    return figures
+
+
+def _loo_majority(data: StreamData, rows: BoolArray) -> IntArray:
+    """For each judgement in ``rows``: the choice a strict majority of the *other* judgements of
+    the same item made (A, B, tie or both_bad), -1 when there is none (no other judgement, or a
+    tie for most votes). Other rows get -1."""
+    majority = np.full(data.n, -1, dtype=np.int64)
+    if not rows.any():
+        return majority
+    item, choice = data.item[rows], data.choice[rows]
+    counts = value_counts(item, choice, data.n_items, 4)
+    others = counts[item].copy()
+    others[np.arange(len(item)), choice] -= 1
+    top = others.max(axis=1)
+    unique = (others == top[:, None]).sum(axis=1) == 1
+    majority[np.flatnonzero(rows)] = np.where(unique & (top > 0), others.argmax(axis=1), -1)
+    return majority
+
+
+def _agreement(data: StreamData, thresholds: Thresholds) -> tuple[Figure, list[Figure]]:
+    """``agreement``: the share of an annotator's choices (A / B / tie / both_bad, non-golden
+    items) that match the strict majority of the other annotators of the same item (leave one
+    out; items without such a majority are left out). Details give Cohen's kappa between the
+    annotator and that majority — agreement corrected for chance, on alpha's scale — and the
+    annotator is flagged when that kappa is below stream.min_agreement. The stream figure pools
+    every judgement."""
+    rows = _agreement_mask(data)
+    majority = _loo_majority(data, rows)
+    has = majority >= 0
+    agree = has & (majority == data.choice)
+    n_by = np.bincount(data.annotator[has], minlength=data.n_annotators)
+    agree_by = np.bincount(data.annotator[agree], minlength=data.n_annotators)
+    confusion = np.zeros((data.n_annotators, 4, 4))
+    np.add.at(confusion, (data.annotator[has], data.choice[has], majority[has]), 1)
+    per_annotator = []
+    for index in range(data.n_annotators):
+        kappa = kappa_from_confusion(confusion[index])
+        n = int(n_by[index])
+        flagged = kappa is not None and n >= thresholds.min_sample and kappa < thresholds.min_agreement
+        per_annotator.append(
+            Figure(
+                "agreement",
+                _round(_rate(agree_by[index], n)),
+                n,
+                flagged,
+                {"kappa": _round(kappa), "threshold": thresholds.min_agreement},
+            )
+        )
+    n_all = int(has.sum())
+    stream = Figure(
+        "agreement",
+        _round(_rate(agree.sum(), n_all)),
+        n_all,
+        details={"kappa": _round(kappa_from_confusion(confusion.sum(axis=0)))},
+    )
+    return stream, per_annotator
+
+
+def _alpha_contribution(data: StreamData) -> tuple[None, list[Figure]]:
+    """``alpha_contribution``: nominal alpha of the stream minus nominal alpha with this
+    annotator's judgements removed. Negative: the stream agrees better without them. Sample size =
+    the annotator's judgements in the nominal alpha. Not flagged on its own (``agreement`` is)."""
+    rows = _agreement_mask(data) & (data.choice <= TIE)
+    item, choice, annotator = data.item[rows], data.choice[rows], data.annotator[rows]
+    counts = value_counts(item, choice, data.n_items, 3)
+    total = coincidences(counts)
+    alpha_all = nominal_alpha_from_coincidences(total)
+    # Removing one judgement changes only its item's row of the count matrix: the coincidence
+    # matrix without an annotator is the total minus, for each of their items, the item's old
+    # contribution plus its new one.
+    before = counts[item]
+    after = before.copy()
+    after[np.arange(len(item)), choice] -= 1
+    delta = _per_row_coincidences(after) - _per_row_coincidences(before)
+    per_annotator_delta = _sum_by_group(annotator, delta.reshape(len(item), 9), data.n_annotators).reshape(-1, 3, 3)
+    in_alpha = np.bincount(annotator[before.sum(axis=1) >= 2], minlength=data.n_annotators)
+    figures = []
+    for index in range(data.n_annotators):
+        without = nominal_alpha_from_coincidences(total + per_annotator_delta[index])
+        value = None if alpha_all is None or without is None or in_alpha[index] == 0 else alpha_all - without
+        figures.append(
+            Figure(
+                "alpha_contribution",
+                _round(value),
+                int(in_alpha[index]),
+                details={"alpha": _round(alpha_all), "alpha_without": _round(without)},
+            )
+        )
+    return None, figures
+
+
+def _per_row_coincidences(counts: IntArray) -> FloatArray:
+    m = counts.sum(axis=1).astype(np.float64)
+    weight = np.divide(1.0, m - 1, out=np.zeros_like(m), where=m >= 2)
+    outer = counts[:, :, None] * counts[:, None, :] - counts[:, :, None] * np.eye(counts.shape[1])[None]
+    return np.asarray(outer * weight[:, None, None], dtype=np.float64)
+
+
+def _pairwise_kappa(data: StreamData) -> tuple[Figure, list[Figure]]:
+    """``cohen_kappa``: Cohen's kappa on the choice (A / B / tie / both_bad) for every annotator
+    pair sharing at least KAPPA_MIN_SHARED non-golden items. An annotator's value is the mean over
+    their partners (details list each partner: ``annotator`` index, ``shared``, ``kappa``); the
+    stream's is the mean over all pairs. Sample size = shared items summed over those pairs. All
+    pairs are computed at once from confusion matrices (the formula of scikit-learn's
+    ``cohen_kappa_score``, checked against it in the tests). Not flagged on its own."""
+    rows = _agreement_mask(data)
+    item, choice, annotator = data.item[rows], data.choice[rows], data.annotator[rows]
+    n_a = data.n_annotators
+    presence = sparse.csr_matrix((np.ones(len(item)), (annotator, item)), shape=(n_a, max(data.n_items, 1)))
+    shared = sparse.triu(presence @ presence.T, k=1).tocoo()
+    keep = shared.data >= KAPPA_MIN_SHARED
+    pair_a, pair_b = shared.row[keep], shared.col[keep]
+    per_annotator_pairs: list[list[dict[str, Any]]] = [[] for _ in range(n_a)]
+    kappas: list[float] = []
+    n_stream = 0
+    if len(pair_a):
+        # label[a, i] for the annotators in a pair; a dense lookup by (annotator, item) pair id.
+        lookup = {}
+        order = np.lexsort((item, annotator))
+        for a_index in np.unique(annotator):
+            sel = order[annotator[order] == a_index]
+            lookup[int(a_index)] = (item[sel], choice[sel])
+        confusions = np.zeros((len(pair_a), 16))
+        for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
+            items_a, labels_a = lookup[a]
+            items_b, labels_b = lookup[b]
+            _common, ia, ib = np.intersect1d(items_a, items_b, assume_unique=True, return_indices=True)
+            confusions[p] = np.bincount(labels_a[ia] * 4 + labels_b[ib], minlength=16)
+        for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
+            kappa = kappa_from_confusion(confusions[p].reshape(4, 4))
+            n = int(confusions[p].sum())
+            if kappa is None:
+                continue
+            kappas.append(kappa)
+            n_stream += n
+            per_annotator_pairs[a].append({"annotator": b, "shared": n, "kappa": _round(kappa)})
+            per_annotator_pairs[b].append({"annotator": a, "shared": n, "kappa": _round(kappa)})
+    figures = []
+    for pairs in per_annotator_pairs:
+        values = [p["kappa"] for p in pairs]
+        figures.append(
+            Figure(
+                "cohen_kappa",
+                _round(float(np.mean(values))) if values else None,
+                sum(p["shared"] for p in pairs),
+                details={"pairs": sorted(pairs, key=lambda p: p["kappa"])},
+            )
+        )
+    stream = Figure(
+        "cohen_kappa",
+        _round(float(np.mean(kappas))) if kappas else None,
+        n_stream,
+        details={
+            "pairs": len(kappas),
+            "min": _round(min(kappas)) if kappas else None,
+            "median": _round(float(np.median(kappas))) if kappas else None,
+            "max": _round(max(kappas)) if kappas else None,
+            "min_shared": KAPPA_MIN_SHARED,
+        },
+    )
+    return stream, figures
+
+
+def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:
+    """``gold_accuracy``: correct / answered golden items (``gold_answer_correct``), all of them;
+    ``gold_accuracy_rolling``: the same over the annotator's last ``thresholds.gold_rolling``
+    golden answers. Both flag below stream.min_gold_accuracy once at least stream.min_gold_count
+    golden items were answered."""
+    golden = data.gold_correct >= 0
+    annotator, correct, when = data.annotator[golden], data.gold_correct[golden], data.submitted_at[golden]
+    order = np.lexsort((when, annotator))
+    starts = np.searchsorted(annotator[order], np.arange(data.n_annotators + 1))
+    per_annotator = []
+    for index in range(data.n_annotators):
+        mine = correct[order[starts[index] : starts[index + 1]]]
+        last = mine[-thresholds.gold_rolling :]
+        per_annotator.append(
+            [
+                gold_figure("gold_accuracy", int(mine.sum()), len(mine), thresholds),
+                gold_figure("gold_accuracy_rolling", int(last.sum()), len(last), thresholds),
+            ]
+        )
+    stream = Figure("gold_accuracy", _round(_rate(correct.sum(), len(correct))), int(len(correct)))
+    return [stream], per_annotator
+
+
+def gold_figure(metric: str, correct: int, n: int, thresholds: Thresholds) -> Figure:
+    """A gold accuracy figure: flagged below min_gold_accuracy after min_gold_count answers."""
+    value = _rate(correct, n)
+    flagged = value is not None and n >= thresholds.min_gold_count and value < thresholds.min_gold_accuracy
+    return Figure(
+        metric,
+        _round(value),
+        n,
+        flagged,
+        {"correct": correct, "threshold": thresholds.min_gold_accuracy, "min_count": thresholds.min_gold_count},
+    )
+
+
+def _loo_rates(
+    metric: str,
+    k_by: FloatArray,
+    n_by: FloatArray,
+    *,
+    min_sample: int,
+    min_effect: float,
+) -> Part:
+    """A rate per annotator tested against the rate of everyone else in the stream (leave one
+    out), and the stream's pooled rate."""
+    k_all, n_all = float(k_by.sum()), float(n_by.sum())
+    figures = []
+    for k, n in zip(k_by.tolist(), n_by.tolist(), strict=True):
+        expected = _rate(k_all - k, n_all - n)
+        figures.append(
+            [_against_reference(metric, int(k), int(n), expected, min_sample=min_sample, min_effect=min_effect)]
+        )
+    return [Figure(metric, _round(_rate(k_all, n_all)), int(n_all), details={"count": int(k_all)})], figures
+
+
+def _harmful(data: StreamData, thresholds: Thresholds) -> Part:
+    """``harmful_recall``: on golden items marked harmful, the share the annotator flagged as
+    harmful; flagged below stream.min_gold_accuracy after stream.min_gold_count such items.
+    ``harmful_flag_rate``: the share of ordinary (non-golden) judgements flagged harmful, against
+    the rate of the rest of the stream (two-sided binomial test: under- and over-flagging are both
+    flagged, details.direction says which), minimum effect MIN_EFFECT_HARMFUL."""
+    on_harmful = data.item_harmful[data.item]
+    hit = on_harmful & data.flag_harmful
+    n_by = np.bincount(data.annotator[on_harmful], minlength=data.n_annotators)
+    hit_by = np.bincount(data.annotator[hit], minlength=data.n_annotators)
+    recall = []
+    for k, n in zip(hit_by.tolist(), n_by.tolist(), strict=True):
+        value = _rate(k, n)
+        flagged = value is not None and n >= thresholds.min_gold_count and value < thresholds.min_gold_accuracy
+        recall.append(Figure("harmful_recall", _round(value), n, flagged, {"flagged_harmful": k}))
+    stream_recall = Figure("harmful_recall", _round(_rate(hit.sum(), on_harmful.sum())), int(on_harmful.sum()))
+
+    plain = ~data.item_golden[data.item]
+    flags = plain & data.flag_harmful
+    stream_rates, rates = _loo_rates(
+        "harmful_flag_rate",
+        np.bincount(data.annotator[flags], minlength=data.n_annotators).astype(np.float64),
+        np.bincount(data.annotator[plain], minlength=data.n_annotators).astype(np.float64),
+        min_sample=thresholds.min_sample,
+        min_effect=MIN_EFFECT_HARMFUL,
+    )
+    return [stream_recall, *stream_rates], [[r, *f] for r, f in zip(recall, rates, strict=True)]
+
+
+def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
+    """``labeling_time``: median active seconds (details: p10, p90). *Rushing* (the flag): with at
+    least min_sample timed judgements, the median is below stream.min_seconds, or the median of
+    active seconds ÷ the item's reading-time floor (both responses at READING_WPM words a minute,
+    CHARS_PER_WORD characters a word) is below 1 — the typical judgement took less time than it
+    takes to skim what was judged. details.rushing lists the reasons."""
+    timed = ~np.isnan(data.active_seconds)
+    floor = reading_seconds(data.len_a + data.len_b)[data.item]
+    ratio = np.where(floor > 0, data.active_seconds / np.where(floor > 0, floor, 1.0), np.nan)
+
+    def figure(rows: BoolArray, flag: bool) -> Figure:
+        seconds = data.active_seconds[rows]
+        if not len(seconds):
+            return Figure("labeling_time", None, 0, details={"min_seconds": thresholds.min_seconds})
+        p10, median, p90 = np.percentile(seconds, [10, 50, 90])
+        ratios = ratio[rows]
+        ratios = ratios[~np.isnan(ratios)]
+        ratio_median = float(np.median(ratios)) if len(ratios) else None
+        reasons = []
+        if flag and len(seconds) >= thresholds.min_sample:
+            if median < thresholds.min_seconds:
+                reasons.append("below_min_seconds")
+            if ratio_median is not None and ratio_median < 1.0:
+                reasons.append("below_reading_time")
+        return Figure(
+            "labeling_time",
+            _round(median, 2),
+            len(seconds),
+            bool(reasons),
+            {
+                "p10": _round(p10, 2),
+                "p90": _round(p90, 2),
+                "reading_ratio_median": _round(ratio_median, 3),
+                "reading_floor_median": _round(float(np.median(floor[rows])), 2),
+                "min_seconds": thresholds.min_seconds,
+                "reading_wpm": READING_WPM,
+                "rushing": reasons,
+            },
+        )
+
+    order = np.argsort(data.annotator[timed], kind="stable")
+    timed_rows = np.flatnonzero(timed)[order]
+    starts = np.searchsorted(data.annotator[timed_rows], np.arange(data.n_annotators + 1))
+    per_annotator = []
+    for index in range(data.n_annotators):
+        rows = np.zeros(data.n, dtype=bool)
+        rows[timed_rows[starts[index] : starts[index + 1]]] = True
+        per_annotator.append([figure(rows, flag=True)])
+    return [figure(timed, flag=False)], per_annotator
+
+
+def _rates(data: StreamData, thresholds: Thresholds) -> Part:
+    """Rates against the rest of the stream (leave one out; two-sided binomial test, minimum
+    effect MIN_EFFECT):
+
+    - ``tie_rate``: ties / pairwise choices (A, B, tie, both_bad).
+    - ``skip_rate``: skipped assignments / (skipped + judgements).
+    - ``rejection_rate``: judgements rejected by at least one reviewer / judgements reviewed.
+    """
+    pairwise = data.choice >= 0
+    ties = data.choice == TIE
+    n_a = data.n_annotators
+    judged = np.bincount(data.annotator, minlength=n_a).astype(np.float64)
+    parts = [
+        _loo_rates(
+            "tie_rate",
+            np.bincount(data.annotator[ties], minlength=n_a).astype(np.float64),
+            np.bincount(data.annotator[pairwise], minlength=n_a).astype(np.float64),
+            min_sample=thresholds.min_sample,
+            min_effect=MIN_EFFECT,
+        ),
+        _loo_rates(
+            "skip_rate",
+            data.skipped.astype(np.float64),
+            data.skipped + judged,
+            min_sample=thresholds.min_sample,
+            min_effect=MIN_EFFECT,
+        ),
+        _loo_rates(
+            "rejection_rate",
+            data.rejected.astype(np.float64),
+            data.reviewed.astype(np.float64),
+            min_sample=thresholds.min_sample,
+            min_effect=MIN_EFFECT,
+        ),
+    ]
+    return _merge(parts, n_a)
+
+
+def _merge(parts: Sequence[Part], n_annotators: int) -> Part:
+    stream: list[Figure] = []
+    per_annotator: list[list[Figure]] = [[] for _ in range(n_annotators)]
+    for part_stream, part_annotators in parts:
+        stream.extend(part_stream)
+        for index, figures in enumerate(part_annotators):
+            per_annotator[index].extend(figures)
+    return stream, per_annotator
+
+
+def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
+    """Over the non-tie choices (A or B) whose display order is known:
+
+    ``position_bias``: the share that picked the response shown first; two-sided binomial test
+    against 0.5 (display order is random, so an unbiased annotator is at 0.5 whatever the data).
+    Flagged with p < SIGNIFICANCE and |share − 0.5| ≥ MIN_EFFECT.
+
+    ``length_bias``: among choices between responses of clearly different length (one at least
+    CLEARLY_LONGER × the characters of the other), the share that picked the longer one, against
+    the stream's *consensus share*: on the non-golden items with such a length difference where a
+    strict majority of A/B choices exists, the share of majorities for the longer response (0.5
+    while fewer than min_sample items have one). Two-sided binomial test; flagged like position
+    bias (details.direction "over" = prefers longer).
+
+    Both carry ``details.logit``: a logistic regression (L2, C = LOGIT_C) of choosing B on
+    ``position`` (+½ when B was shown first, −½ when A was) and ``length`` ((len B − len A) /
+    (len A + len B)); a coefficient is the change in log-odds of picking a response for being shown
+    first / for a unit of normalised length advantage.
+    """
+    picked = (data.choice == A) | (data.choice == B)
+    rows = picked & (data.first_shown >= 0)
+    chosen = data.choice  # 0 = A, 1 = B on these rows
+    first = rows & (chosen == data.first_shown)
+    n_a = data.n_annotators
+
+    len_a, len_b = data.len_a[data.item].astype(np.float64), data.len_b[data.item].astype(np.float64)
+    longer = np.where(len_b > len_a, B, A)
+    clear = np.maximum(len_a, len_b) >= CLEARLY_LONGER * np.minimum(len_a, len_b)
+    clear &= np.maximum(len_a, len_b) > 0
+    length_rows = picked & clear
+    picked_longer = length_rows & (chosen == longer)
+
+    # The stream's consensus share of the longer response.
+    plain = length_rows & ~data.item_golden[data.item]
+    votes = value_counts(data.item[plain], chosen[plain], data.n_items, 2)
+    has_majority = votes[:, 0] != votes[:, 1]
+    item_longer = np.where(data.len_b > data.len_a, B, A)
+    majority_longer = has_majority & (votes.argmax(axis=1) == item_longer)
+    consensus_items = int(has_majority.sum())
+    consensus = float(majority_longer.sum() / consensus_items) if consensus_items else None
+    expected = consensus if consensus is not None and consensus_items >= thresholds.min_sample else 0.5
+
+    # Logistic regression of "chose B" on position and length, one per annotator plus the stream.
+    total = len_a + len_b
+    x = np.column_stack(
+        [
+            np.where(data.first_shown == B, 0.5, -0.5),
+            np.divide(len_b - len_a, total, out=np.zeros_like(total), where=total > 0),
+        ]
+    )[rows]
+    y = (chosen[rows] == B).astype(np.float64)
+    group = data.annotator[rows]
+    coefficients = logistic_by_group(group, x, y, n_a) if len(y) else np.zeros((n_a, 3))
+    stream_coefficients = (
+        logistic_by_group(np.zeros(len(y), dtype=np.int64), x, y, 1)[0] if len(y) else np.zeros(3)
+    )
+    n_logit = np.bincount(group, minlength=n_a)
+
+    def logit(coef: FloatArray, n: int) -> dict[str, Any] | None:
+        if n < thresholds.min_sample:
+            return None
+        return {"intercept": _round(coef[0]), "position": _round(coef[1]), "length": _round(coef[2]), "n": int(n)}
+
+    first_by = np.bincount(data.annotator[first], minlength=n_a)
+    rows_by = np.bincount(data.annotator[rows], minlength=n_a)
+    longer_by = np.bincount(data.annotator[picked_longer], minlength=n_a)
+    length_by = np.bincount(data.annotator[length_rows], minlength=n_a)
+    per_annotator = []
+    for index in range(n_a):
+        details = {"logit": logit(coefficients[index], int(n_logit[index]))}
+        per_annotator.append(
+            [
+                _against_reference(
+                    "position_bias",
+                    int(first_by[index]),
+                    int(rows_by[index]),
+                    0.5,
+                    min_sample=thresholds.min_sample,
+                    min_effect=MIN_EFFECT,
+                    details=details,
+                ),
+                _against_reference(
+                    "length_bias",
+                    int(longer_by[index]),
+                    int(length_by[index]),
+                    expected,
+                    min_sample=thresholds.min_sample,
+                    min_effect=MIN_EFFECT,
+                    details={**details, "consensus_share": _round(consensus), "consensus_items": consensus_items},
+                ),
+            ]
+        )
+    stream_logit = {"logit": logit(stream_coefficients, int(len(y)))}
+    stream = [
+        # A stream-wide pull towards the first position points at the page, not at annotators.
+        _against_reference(
+            "position_bias",
+            int(first.sum()),
+            int(rows.sum()),
+            0.5,
+            min_sample=thresholds.min_sample,
+            min_effect=MIN_EFFECT,
+            details=stream_logit,
+        ),
+        Figure(
+            "length_bias",
+            _round(_rate(picked_longer.sum(), length_rows.sum())),
+            int(length_rows.sum()),
+            details={
+                **stream_logit,
+                "count": int(picked_longer.sum()),
+                "consensus_share": _round(consensus),
+                "consensus_items": consensus_items,
+                "clearly_longer": CLEARLY_LONGER,
+            },
+        ),
+    ]
+    return stream, per_annotator
+
+
+def _straightlining(data: StreamData, thresholds: Thresholds) -> Part:
+    """``straightlining``: the share of the annotator's pairwise answers that are the same
+    *pressed* answer (first shown, second shown, tie, both bad); flagged above
+    STRAIGHTLINING_SHARE with at least min_sample answers. details.answer names it, details.counts
+    gives all four."""
+    rows = (data.choice >= 0) & ((data.choice > B) | (data.first_shown >= 0))
+    pressed = np.where(data.choice <= B, (data.choice != data.first_shown).astype(np.int64), data.choice)[rows]
+    counts = np.zeros((data.n_annotators, 4), dtype=np.int64)
+    np.add.at(counts, (data.annotator[rows], pressed), 1)
+
+    def figure(row: IntArray, flag: bool) -> Figure:
+        n = int(row.sum())
+        if n == 0:
+            return Figure("straightlining", None, 0)
+        share = float(row.max() / n)
+        return Figure(
+            "straightlining",
+            _round(share),
+            n,
+            flag and n >= thresholds.min_sample and share > STRAIGHTLINING_SHARE,
+            {"answer": PRESSED[int(row.argmax())], "counts": dict(zip(PRESSED, row.tolist(), strict=True))},
+        )
+
+    return [figure(counts.sum(axis=0), flag=False)], [[figure(row, flag=True)] for row in counts]

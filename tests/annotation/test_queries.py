@@ -1,0 +1,48 @@
+"""Query budgets of the hot path on PostgreSQL (production), measured outside a test transaction so
+atomic blocks are real transactions (BEGIN/COMMIT are counted), not savepoints. SQLite takes the
+ORM path of the claim and is not pinned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation import services
+from annotation.models import Assignment
+from tests.annotation.conftest import claim_next, make_annotator
+from tests.factories import ItemFactory, StreamFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_next_plus_submit_take_at_most_10_queries(django_assert_max_num_queries: Any) -> None:
+    stream: Any = StreamFactory(overlap=3)
+    for _ in range(5):
+        ItemFactory(stream=stream)
+    alice = make_annotator(stream)
+    with django_assert_max_num_queries(10):
+        assignment = claim_next(stream=stream, annotator=alice)
+        key = services.idempotency_key(assignment_id=assignment.pk, token="t")
+        services.submit_judgement(assignment=assignment, idempotency_key=key, choice="A", strength=1)
+    claim_next(stream=stream, annotator=alice)
+    # Resuming a live lease (a reload) is a single query.
+    with django_assert_max_num_queries(1):
+        claim_next(stream=stream, annotator=alice)
+
+
+def test_the_htmx_submit_and_next_round_trip_is_pinned(client: Client, django_assert_max_num_queries: Any) -> None:
+    stream: Any = StreamFactory(overlap=3)
+    for _ in range(5):
+        ItemFactory(stream=stream)
+    alice = make_annotator(stream)
+    client.force_login(alice)
+    client.get(reverse("annotation:work", args=[stream.pk]))
+    assignment = Assignment.objects.get(annotator=alice)
+    data = {"token": services.lease_token(assignment), "choice": "B", "strength": "3"}
+    # session, user, access, submit (6 with BEGIN/COMMIT), next (3), the page's progress figures
+    with django_assert_max_num_queries(13):
+        response = client.post(reverse("annotation:submit", args=[assignment.pk]), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200

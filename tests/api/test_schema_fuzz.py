@@ -1,0 +1,90 @@
+"""Schemathesis against the OpenAPI schema: generated requests to every operation, as a PM with
+fixture data, must never produce a 5xx nor a response that contradicts the schema. Bounded:
+a few examples per operation, no shrinking, so it stays a test and not a soak."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core import signals
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase, given, settings
+
+from projects.models import ApiToken, Role
+from qc.models import Export, MetricSnapshot
+from tests.factories import MembershipFactory, StreamFactory
+from tests.qc.helpers import judged_item
+
+schemathesis = pytest.importorskip("schemathesis")
+
+pytestmark = pytest.mark.django_db
+
+MAX_EXAMPLES = 8
+
+
+def _operations() -> list[Any]:
+    from quorum.wsgi import application
+
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    return [result.ok() for result in schema.get_all_operations()]
+
+
+def _check(operation: Any, headers: dict[str, str], checks: list[Any]) -> None:
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy())
+    def run(case: Any) -> None:
+        case.call_and_validate(headers=headers, checks=checks)
+
+    run()
+
+
+@pytest.fixture
+def keep_connection() -> Iterator[None]:
+    """Calls through the WSGI app fire request_finished, which would close the test's database
+    connection (and its transaction); Django's own test client disconnects it the same way."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def test_it_answers_generated_requests_without_errors_or_schema_violations(keep_connection: None) -> None:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+    )
+
+    stream = StreamFactory.create()
+    pm = MembershipFactory.create(project=stream.project, role=Role.PM).user
+    for _ in range(3):
+        judged_item(stream, ["A", "B", "A"])
+    MetricSnapshot.objects.create(stream=stream, metric="agreement", value=0.5, sample_size=10)
+    Export.objects.create(project=stream.project, format="trl")
+    _token, key = ApiToken.generate(user=pm)
+    headers = {"Authorization": f"Token {key}"}
+    operations = _operations()
+    assert len(operations) >= 15
+    failures: list[str] = []
+
+    for operation in operations:
+        if operation.method.upper() == "DELETE":
+            continue  # revoking the test's own token would only test the 401 path
+
+        try:
+            _check(operation, headers, [not_a_server_error, response_schema_conformance, content_type_conformance])
+        except Exception as exc:  # collect all operations' failures, then report them together
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert not failures, "\n\n".join(failures)

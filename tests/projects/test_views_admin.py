@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.test import Client
+
+from tests.factories import ItemFactory, JudgementFactory, UserFactory
+from tests.projects.web_helpers import project_with_pm
+
+pytestmark = pytest.mark.django_db
+
+APPS = ("projects", "annotation", "qc")
+
+
+def test_it_registers_every_model() -> None:
+    missing = [
+        model.__name__
+        for app in APPS
+        for model in apps.get_app_config(app).get_models()
+        if not model._meta.auto_created and model not in admin.site._registry
+    ]
+    assert missing == []
+
+
+def test_it_opens_every_changelist_and_add_page_for_a_superuser(client: Client) -> None:
+    JudgementFactory.create()
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    for model in admin.site._registry:
+        if model._meta.app_label not in APPS:
+            continue
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert client.get(base).status_code == 200, base
+        expected = 403 if model._meta.model_name == "apitoken" else 200
+        assert client.get(base + "add/").status_code == expected, base
+
+
+def test_it_shows_model_output_as_text(client: Client) -> None:
+    item = ItemFactory.create(
+        responses=[
+            {"text": "<script>alert(1)</script>", "model": "m1", "metadata": {}},
+            {"text": '<img src=x onerror="alert(2)">', "model": "m2", "metadata": {}},
+        ]
+    )
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    body = client.get(f"/admin/annotation/item/{item.pk}/change/").content.decode()
+    assert "<script>alert(1)" not in body
+    assert "<img src=x" not in body
+    assert "&lt;script&gt;alert(1)" in body
+
+
+def test_it_keeps_the_admin_to_staff(client: Client) -> None:
+    _, pm = project_with_pm()
+    client.force_login(pm)
+    response = client.get("/admin/annotation/item/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_it_never_adds_api_tokens_in_the_admin(client: Client) -> None:
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    assert client.get("/admin/projects/apitoken/add/").status_code == 403
