@@ -307,6 +307,20 @@ def expire_leases(*, stream: Stream | None = None, now: datetime | None = None, 
         return len(rows)
 
 
+def sync_open_items(*, stream: Stream) -> int:
+    """Sets ``Item.is_open`` to ``claim_count < stream.overlap`` for the stream's items whose flag
+    disagrees (after the overlap changed). Only rows that change are written. Returns how many.
+
+    Safe beside concurrent claims: each UPDATE re-checks ``claim_count`` on the row it locks. A
+    claim that read the old overlap in the same instant may still close one item early; opening is
+    what matters (a stale True never over-assigns: the claim re-checks the overlap)."""
+    with transaction.atomic():
+        items = Item.objects.filter(stream=stream)
+        opened = items.filter(is_open=False, claim_count__lt=stream.overlap).update(is_open=True)
+        closed = items.filter(is_open=True, claim_count__gte=stream.overlap).update(is_open=False)
+    return opened + closed
+
+
 # --- Submitting and skipping ----------------------------------------------------------------
 def submit_judgement(
     *,

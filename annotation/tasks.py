@@ -1,10 +1,11 @@
-"""Periodic work of the assignment engine (scheduled in ``CELERY_BEAT_SCHEDULE``)."""
+"""Background work of the assignment engine: periodic (``CELERY_BEAT_SCHEDULE``) and queued."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from annotation import services
+from projects.models import Stream
 
 
 @shared_task(name="annotation.tasks.expire_leases", soft_time_limit=50, time_limit=60)
@@ -18,3 +19,11 @@ def expire_leases() -> int:
         total += ended
         if ended < services.EXPIRY_BATCH:
             return total
+
+
+@shared_task(name="annotation.tasks.sync_open_items", soft_time_limit=600, time_limit=660)
+def sync_open_items(stream_id: int) -> int:
+    """After a stream's overlap changed: recomputes its items' ``is_open``. Idempotent; a stream
+    deleted meanwhile is nothing to do. Returns how many items changed."""
+    stream = Stream.objects.filter(pk=stream_id).first()
+    return services.sync_open_items(stream=stream) if stream is not None else 0

@@ -138,7 +138,7 @@ def import_batch(request: HttpRequest, stream_id: int, batch_id: int) -> HttpRes
         "report": ImportReport.from_batch(batch),
         "finished": finished,
         "percent": round(100 * batch.progress),
-        "has_report_file": finished and report_path(batch).is_file(),
+        "has_report_file": finished and report_path(batch) is not None,
     }
     if getattr(request, "htmx", False):
         return render(request, "projects/import_batch.html#progress", context)
@@ -151,7 +151,7 @@ def import_report_file(request: HttpRequest, stream_id: int, batch_id: int) -> F
     stream = get_stream_for_pm(request, stream_id)
     batch = get_object_or_404(ImportBatch, pk=batch_id, stream=stream)
     path = report_path(batch)
-    if not path.is_file():
+    if path is None:
         raise Http404("This import has no report file.")
     return FileResponse(
         path.open("rb"),

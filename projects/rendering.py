@@ -4,7 +4,7 @@ markdown-it-py parses with raw HTML *disabled* (HTML in the source is shown as t
 highlights fenced code, and nh3 (ammonia) sanitises the result against an allow-list, so no
 script, event handler, ``javascript:`` URL, iframe, form or style attribute survives.
 
-A fenced block becomes one ``<pre class="highlight"><code>`` with Pygments' token ``<span>``\s
+A fenced block becomes one ``<pre class="highlight"><code>`` with Pygments' token spans
 inside: the highlighter returns the whole block, and markdown-it uses output that starts with
 ``<pre`` as is instead of wrapping it in a second ``<pre><code>`` (nested ``<pre>`` is invalid).
 """

@@ -112,6 +112,49 @@ class MetricSnapshotSerializer(serializers.ModelSerializer[MetricSnapshot]):
         read_only_fields = fields
 
 
+# The QC metrics document (qc.selectors.metrics_report): documents the API schema only.
+class _MetricStreamSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    project = serializers.CharField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class _MetricThresholdsSerializer(serializers.Serializer[Any]):
+    min_sample = serializers.IntegerField()
+    min_gold_count = serializers.IntegerField()
+    min_gold_accuracy = serializers.FloatField()
+    min_agreement = serializers.FloatField()
+    min_seconds = serializers.FloatField()
+
+
+class _FlaggedAnnotatorSerializer(serializers.Serializer[Any]):
+    annotator = serializers.CharField()
+    metrics = serializers.ListField(child=serializers.CharField())
+
+
+class MetricFigureSerializer(serializers.Serializer[Any]):
+    scope = serializers.ChoiceField(choices=["stream", "annotator"])
+    annotator = serializers.CharField(allow_null=True)
+    annotator_id = serializers.IntegerField(allow_null=True)
+    metric = serializers.CharField()
+    window = serializers.ChoiceField(choices=MetricSnapshot.Window.values)
+    value = serializers.FloatField(allow_null=True)
+    sample_size = serializers.IntegerField()
+    flagged = serializers.BooleanField()
+    details = serializers.DictField()
+    computed_at = serializers.DateTimeField()
+
+
+class MetricsReportSerializer(serializers.Serializer[Any]):
+    stream = _MetricStreamSerializer()
+    computed_at = serializers.DateTimeField(allow_null=True)
+    recent_days = serializers.IntegerField()
+    thresholds = _MetricThresholdsSerializer()
+    flagged_annotators = _FlaggedAnnotatorSerializer(many=True)
+    results = MetricFigureSerializer(many=True)
+
+
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
     is_active = serializers.BooleanField(read_only=True)
 

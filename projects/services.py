@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from annotation import tasks as annotation_tasks
 from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
 
 User = get_user_model()
@@ -37,9 +38,19 @@ def create_stream(*, project: Project, slug: str, name: str, **fields: Any) -> S
 
 
 def update_stream(*, stream: Stream, **fields: Any) -> Stream:
+    """Saves ``fields`` on the stream. When the overlap changes, the items' ``is_open`` flags (which
+    the claim's index relies on) are recomputed in the background once this commits: items closed
+    under the old overlap take annotators again, items full under the new one leave the index."""
+    # The stored value, not the instance's: a ModelForm has already cleaned its input into it.
+    old_overlap = (
+        Stream.objects.filter(pk=stream.pk).values_list("overlap", flat=True).first() if "overlap" in fields else None
+    )
     for key, value in fields.items():
         setattr(stream, key, value)
     stream.save()
+    if old_overlap is not None and old_overlap != stream.overlap:
+        stream_id = stream.pk
+        transaction.on_commit(lambda: annotation_tasks.sync_open_items.delay(stream_id))
     return stream
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -170,6 +170,10 @@ class StreamData:
         )
 
 
+# A group of figures: the stream's, and per annotator index the annotator's.
+Part = tuple[list[Figure], list[list[Figure]]]
+
+
 @dataclass
 class Figures:
     """The result of ``compute_figures``: the stream's figures and each annotator's (by index)."""
@@ -221,7 +225,9 @@ def value_counts(units: IntArray, values: IntArray, n_units: int, n_values: int)
     return flat.reshape(n_units, n_values)
 
 
-def krippendorff_alpha(counts: IntArray, *, level: str, value_domain: Sequence[float]) -> tuple[float | None, int]:
+def krippendorff_alpha(
+    counts: IntArray, *, level: Literal["nominal", "ordinal", "interval"], value_domain: Sequence[float]
+) -> tuple[float | None, int]:
     """Krippendorff's alpha (the ``krippendorff`` package) over the units with at least two
     values, and the number of pairable values. None when it is undefined: no pairable unit, or
     every pairable value the same (no variation to disagree on)."""
@@ -347,35 +353,34 @@ def _against_reference(
 # --- The figures -----------------------------------------------------------------------------
 def compute_figures(data: StreamData, thresholds: Thresholds) -> Figures:
     """Every QC figure of the stream and of each annotator for the judgements in ``data``."""
-    stream: dict[str, Figure] = {}
-    annotators: list[dict[str, Figure]] = [{} for _ in range(data.n_annotators)]
-
-    def put(stream_figure: Figure | None, per_annotator: Sequence[Figure] | None = None) -> None:
-        if stream_figure is not None:
-            stream[stream_figure.metric] = stream_figure
-        for index, figure in enumerate(per_annotator or ()):
-            annotators[index][figure.metric] = figure
-
     counts = np.bincount(data.annotator, minlength=data.n_annotators)
-    stream["judgements"] = Figure(
-        "judgements",
-        float(data.n),
-        data.n,
-        details={"annotators": int((counts > 0).sum()), "items": int(len(np.unique(data.item)))},
+    volume: Part = (
+        [
+            Figure(
+                "judgements",
+                float(data.n),
+                data.n,
+                details={"annotators": int((counts > 0).sum()), "items": len(np.unique(data.item))},
+            )
+        ],
+        [[Figure("judgements", float(c), int(c))] for c in counts.tolist()],
     )
-    put(None, [Figure("judgements", float(c), int(c)) for c in counts])
-
-    for figure in _alphas(data, thresholds):
-        stream[figure.metric] = figure
-    put(*_agreement(data, thresholds))
-    put(*_alpha_contribution(data))
-    put(*_pairwise_kappa(data))
-    put(*_gold_accuracy(data, thresholds))
-    put(*_harmful(data, thresholds))
-    put(*_labeling_time(data, thresholds))
-    put(*_rates(data, thresholds))
-    put(*_position_and_length(data, thresholds))
-    put(*_straightlining(data, thresholds))
+    parts = [
+        volume,
+        (_alphas(data, thresholds), []),
+        _agreement(data, thresholds),
+        _alpha_contribution(data),
+        _pairwise_kappa(data),
+        _gold_accuracy(data, thresholds),
+        _harmful(data, thresholds),
+        _labeling_time(data, thresholds),
+        _rates(data, thresholds),
+        _position_and_length(data, thresholds),
+        _straightlining(data, thresholds),
+    ]
+    stream_figures, annotator_figures = _merge(parts, data.n_annotators)
+    stream = {f.metric: f for f in stream_figures}
+    annotators = [{f.metric: f for f in figures} for figures in annotator_figures]
     return Figures(stream=stream, annotators=annotators)
 
 
@@ -475,7 +480,7 @@ def _loo_majority(data: StreamData, rows: BoolArray) -> IntArray:
     return majority
 
 
-def _agreement(data: StreamData, thresholds: Thresholds) -> tuple[Figure, list[Figure]]:
+def _agreement(data: StreamData, thresholds: Thresholds) -> Part:
     """``agreement``: the share of an annotator's choices (A / B / tie / both_bad, non-golden
     items) that match the strict majority of the other annotators of the same item (leave one
     out; items without such a majority are left out). Details give Cohen's kappa between the
@@ -496,13 +501,15 @@ def _agreement(data: StreamData, thresholds: Thresholds) -> tuple[Figure, list[F
         n = int(n_by[index])
         flagged = kappa is not None and n >= thresholds.min_sample and kappa < thresholds.min_agreement
         per_annotator.append(
-            Figure(
-                "agreement",
-                _round(_rate(agree_by[index], n)),
-                n,
-                flagged,
-                {"kappa": _round(kappa), "threshold": thresholds.min_agreement},
-            )
+            [
+                Figure(
+                    "agreement",
+                    _round(_rate(agree_by[index], n)),
+                    n,
+                    flagged,
+                    {"kappa": _round(kappa), "threshold": thresholds.min_agreement},
+                )
+            ]
         )
     n_all = int(has.sum())
     stream = Figure(
@@ -511,10 +518,10 @@ def _agreement(data: StreamData, thresholds: Thresholds) -> tuple[Figure, list[F
         n_all,
         details={"kappa": _round(kappa_from_confusion(confusion.sum(axis=0)))},
     )
-    return stream, per_annotator
+    return [stream], per_annotator
 
 
-def _alpha_contribution(data: StreamData) -> tuple[None, list[Figure]]:
+def _alpha_contribution(data: StreamData) -> Part:
     """``alpha_contribution``: nominal alpha of the stream minus nominal alpha with this
     annotator's judgements removed. Negative: the stream agrees better without them. Sample size =
     the annotator's judgements in the nominal alpha. Not flagged on its own (``agreement`` is)."""
@@ -537,14 +544,16 @@ def _alpha_contribution(data: StreamData) -> tuple[None, list[Figure]]:
         without = nominal_alpha_from_coincidences(total + per_annotator_delta[index])
         value = None if alpha_all is None or without is None or in_alpha[index] == 0 else alpha_all - without
         figures.append(
-            Figure(
-                "alpha_contribution",
-                _round(value),
-                int(in_alpha[index]),
-                details={"alpha": _round(alpha_all), "alpha_without": _round(without)},
-            )
+            [
+                Figure(
+                    "alpha_contribution",
+                    _round(value),
+                    int(in_alpha[index]),
+                    details={"alpha": _round(alpha_all), "alpha_without": _round(without)},
+                )
+            ]
         )
-    return None, figures
+    return [], figures
 
 
 def _per_row_coincidences(counts: IntArray) -> FloatArray:
@@ -554,13 +563,14 @@ def _per_row_coincidences(counts: IntArray) -> FloatArray:
     return np.asarray(outer * weight[:, None, None], dtype=np.float64)
 
 
-def _pairwise_kappa(data: StreamData) -> tuple[Figure, list[Figure]]:
+def _pairwise_kappa(data: StreamData) -> Part:
     """``cohen_kappa``: Cohen's kappa on the choice (A / B / tie / both_bad) for every annotator
     pair sharing at least KAPPA_MIN_SHARED non-golden items. An annotator's value is the mean over
-    their partners (details list each partner: ``annotator`` index, ``shared``, ``kappa``); the
-    stream's is the mean over all pairs. Sample size = shared items summed over those pairs. All
-    pairs are computed at once from confusion matrices (the formula of scikit-learn's
-    ``cohen_kappa_score``, checked against it in the tests). Not flagged on its own."""
+    their partners (details list each partner: ``annotator`` — the run's index here, the user id
+    once stored —, ``shared``, ``kappa``); the stream's is the mean over all pairs. Sample size =
+    shared items summed over those pairs. All pairs are computed at once from confusion matrices
+    (the formula of scikit-learn's ``cohen_kappa_score``, checked against it in the tests). Not
+    flagged on its own."""
     rows = _agreement_mask(data)
     item, choice, annotator = data.item[rows], data.choice[rows], data.annotator[rows]
     n_a = data.n_annotators
@@ -597,12 +607,14 @@ def _pairwise_kappa(data: StreamData) -> tuple[Figure, list[Figure]]:
     for pairs in per_annotator_pairs:
         values = [p["kappa"] for p in pairs]
         figures.append(
-            Figure(
-                "cohen_kappa",
-                _round(float(np.mean(values))) if values else None,
-                sum(p["shared"] for p in pairs),
-                details={"pairs": sorted(pairs, key=lambda p: p["kappa"])},
-            )
+            [
+                Figure(
+                    "cohen_kappa",
+                    _round(float(np.mean(values))) if values else None,
+                    sum(p["shared"] for p in pairs),
+                    details={"pairs": sorted(pairs, key=lambda p: p["kappa"])},
+                )
+            ]
         )
     stream = Figure(
         "cohen_kappa",
@@ -616,7 +628,7 @@ def _pairwise_kappa(data: StreamData) -> tuple[Figure, list[Figure]]:
             "min_shared": KAPPA_MIN_SHARED,
         },
     )
-    return stream, figures
+    return [stream], figures
 
 
 def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:
@@ -638,7 +650,7 @@ def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:
                 gold_figure("gold_accuracy_rolling", int(last.sum()), len(last), thresholds),
             ]
         )
-    stream = Figure("gold_accuracy", _round(_rate(correct.sum(), len(correct))), int(len(correct)))
+    stream = Figure("gold_accuracy", _round(_rate(correct.sum(), len(correct))), len(correct))
     return [stream], per_annotator
 
 
@@ -663,14 +675,37 @@ def _loo_rates(
     min_sample: int,
     min_effect: float,
 ) -> Part:
-    """A rate per annotator tested against the rate of everyone else in the stream (leave one
-    out), and the stream's pooled rate."""
+    """A rate per annotator tested against the rest of the stream, and the stream's pooled rate.
+
+    The reference ("the stream's rate" for this annotator) is the median rate of the *other*
+    annotators with at least min_sample in their sample — robust to one extreme colleague, which
+    matters in a team of five — or, while fewer than three others qualify, the pooled rate of all
+    the others' judgements."""
     k_all, n_all = float(k_by.sum()), float(n_by.sum())
+    qualified = n_by >= max(min_sample, 1)
+    rates = np.divide(k_by, n_by, out=np.zeros_like(k_by), where=n_by > 0)
     figures = []
-    for k, n in zip(k_by.tolist(), n_by.tolist(), strict=True):
-        expected = _rate(k_all - k, n_all - n)
+    for index, (k, n) in enumerate(zip(k_by.tolist(), n_by.tolist(), strict=True)):
+        others = qualified.copy()
+        others[index] = False
+        if others.sum() >= 3:
+            expected: float | None = float(np.median(rates[others]))
+            basis = "median_of_others"
+        else:
+            expected = _rate(k_all - k, n_all - n)
+            basis = "pooled_others"
         figures.append(
-            [_against_reference(metric, int(k), int(n), expected, min_sample=min_sample, min_effect=min_effect)]
+            [
+                _against_reference(
+                    metric,
+                    int(k),
+                    int(n),
+                    expected,
+                    min_sample=min_sample,
+                    min_effect=min_effect,
+                    details={"reference": basis},
+                )
+            ]
         )
     return [Figure(metric, _round(_rate(k_all, n_all)), int(n_all), details={"count": int(k_all)})], figures
 
@@ -679,7 +714,7 @@ def _harmful(data: StreamData, thresholds: Thresholds) -> Part:
     """``harmful_recall``: on golden items marked harmful, the share the annotator flagged as
     harmful; flagged below stream.min_gold_accuracy after stream.min_gold_count such items.
     ``harmful_flag_rate``: the share of ordinary (non-golden) judgements flagged harmful, against
-    the rate of the rest of the stream (two-sided binomial test: under- and over-flagging are both
+    the stream's rate (``_loo_rates``; two-sided binomial test: under- and over-flagging are both
     flagged, details.direction says which), minimum effect MIN_EFFECT_HARMFUL."""
     on_harmful = data.item_harmful[data.item]
     hit = on_harmful & data.flag_harmful
@@ -756,7 +791,7 @@ def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
 
 
 def _rates(data: StreamData, thresholds: Thresholds) -> Part:
-    """Rates against the rest of the stream (leave one out; two-sided binomial test, minimum
+    """Rates against the rest of the stream (``_loo_rates``; two-sided binomial test, minimum
     effect MIN_EFFECT):
 
     - ``tie_rate``: ties / pairwise choices (A, B, tie, both_bad).
@@ -856,9 +891,7 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
     y = (chosen[rows] == B).astype(np.float64)
     group = data.annotator[rows]
     coefficients = logistic_by_group(group, x, y, n_a) if len(y) else np.zeros((n_a, 3))
-    stream_coefficients = (
-        logistic_by_group(np.zeros(len(y), dtype=np.int64), x, y, 1)[0] if len(y) else np.zeros(3)
-    )
+    stream_coefficients = logistic_by_group(np.zeros(len(y), dtype=np.int64), x, y, 1)[0] if len(y) else np.zeros(3)
     n_logit = np.bincount(group, minlength=n_a)
 
     def logit(coef: FloatArray, n: int) -> dict[str, Any] | None:
@@ -895,7 +928,7 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
                 ),
             ]
         )
-    stream_logit = {"logit": logit(stream_coefficients, int(len(y)))}
+    stream_logit = {"logit": logit(stream_coefficients, len(y))}
     stream = [
         # A stream-wide pull towards the first position points at the page, not at annotators.
         _against_reference(

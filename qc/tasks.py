@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
+from projects.models import Stream
 from qc import export as exporting
+from qc import selectors as qc_selectors
+from qc import services as qc_services
 
 
 @shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
@@ -12,3 +16,34 @@ def run_export_task(export_id: int) -> None:
     """Runs one export. Idempotent: a finished export is not written again. Not retried: a
     failure is recorded on the export (status, error) for the PM to see and start again."""
     exporting.run_export(export_id=export_id)
+
+
+@shared_task(name="qc.tasks.recompute_metrics", soft_time_limit=60, time_limit=90)
+def recompute_metrics() -> int:
+    """Periodic (``CELERY_BEAT_SCHEDULE``): queues one ``compute_stream_metrics_task`` per active
+    stream, so streams are computed in parallel by the workers and one slow stream delays no other.
+    Returns how many were queued."""
+    stream_ids = qc_selectors.active_stream_ids()
+    for stream_id in stream_ids:
+        compute_stream_metrics_task.delay(stream_id)
+    return len(stream_ids)
+
+
+@shared_task(
+    name="qc.tasks.compute_stream_metrics",
+    acks_late=True,
+    soft_time_limit=300,
+    time_limit=360,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def compute_stream_metrics_task(stream_id: int) -> int:
+    """Recomputes one stream's QC snapshots. Idempotent (a rerun writes a newer run and thins the
+    older one); a stream deleted meanwhile is nothing to do; a lost database connection is
+    retried. Returns the number of judgements read."""
+    stream = Stream.objects.filter(pk=stream_id).first()
+    if stream is None:
+        return 0
+    result = qc_services.compute_stream_metrics(stream=stream)
+    return int(result.windows["all"].stream["judgements"].sample_size)

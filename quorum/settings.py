@@ -187,6 +187,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Ends expired leases so their items go back to the pool (claims also do it when they run dry).
     "annotation-expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+    # Recomputes the QC figures (snapshots) of every active stream; pages read the snapshots.
+    "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 900.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule"))
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import IO, Any, TextIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -32,6 +35,8 @@ from projects.importing.records import Draft, ItemRow, RecordError, finalise
 from projects.importing.sources import Source, open_source
 from projects.importing.writer import Writer, writer_for
 from projects.models import ImportBatch, Stream
+
+log = logging.getLogger(__name__)
 
 MISMATCH_MODES = ("full", "skip")
 # All-or-nothing stops reading after this many errors; the batch report keeps this many too
@@ -260,8 +265,15 @@ def store_upload(
     )
 
 
-def report_path(batch: ImportBatch) -> Path:
-    return Path(settings.MEDIA_ROOT) / "imports" / "reports" / f"import-{batch.pk}.txt"
+REPORTS_DIR = "imports/reports"  # under MEDIA_ROOT
+
+
+def report_path(batch: ImportBatch) -> Path | None:
+    """The batch's report file, when it has one that exists."""
+    name = (batch.report or {}).get("report_file") or ""
+    reports = (Path(settings.MEDIA_ROOT) / REPORTS_DIR).resolve()
+    path = Path(name).resolve()
+    return path if name and path.parent == reports and path.is_file() else None
 
 
 class _Rejected(Exception):
@@ -317,9 +329,12 @@ class _Run:
             _fail(self.batch, report)
             raise InvalidImport(report) from None
         except Exception as exc:
-            report.failure = str(exc) or type(exc).__name__
+            report.failure = (str(exc) or type(exc).__name__)[:500]
             report.seconds = round(time.monotonic() - started, 3)
-            _fail(self.batch, report)
+            try:
+                _fail(self.batch, report)
+            except DatabaseError:  # the database is what failed: the original error matters
+                log.exception("could not mark import batch %s failed", self.batch.pk)
             raise
         finally:
             if self._side is not None:
@@ -330,7 +345,7 @@ class _Run:
 
     def _read(self, writer: Writer) -> None:
         report = self.report
-        seen: dict[int, int] = {}  # hash(external id) → first line: duplicates within the file
+        seen = SeenIds()  # duplicates within the file
         chunk: list[ItemRow] = []
         since_progress = 0
         for line, record in self.source.records():
@@ -359,7 +374,7 @@ class _Run:
             self._flush(writer, chunk)
         self._progress()
 
-    def _row(self, line: int, record: dict[str, Any], seen: dict[int, int]) -> ItemRow | None:
+    def _row(self, line: int, record: dict[str, Any], seen: SeenIds) -> ItemRow | None:
         draft: Draft = self.converter(record)
         check_candidate_count(draft, pairwise=self.pairwise)
         for warning in draft.warnings:
@@ -372,7 +387,7 @@ class _Run:
                 self.report.skipped += 1
                 return None
         row = finalise(draft, line=line)
-        first = seen.setdefault(hash(row.external_id), line)
+        first = seen.first_line(row.external_id, line)
         if first != line:
             if draft.external_id is None:
                 raise RecordError("", f"duplicate: the same prompt and responses as line {first}")
@@ -403,7 +418,12 @@ class _Run:
     def _progress(self) -> None:
         bytes_read, total, lines = self.source.bytes_read, self.source.total_bytes, self.report.lines_read
         if self._side is not None:
-            self._side.update(bytes_read=bytes_read, lines_read=lines)
+            try:
+                self._side.update(bytes_read=bytes_read, lines_read=lines)
+            except DatabaseError:  # progress is a courtesy: never the reason an import fails
+                log.warning("import batch %s: progress not recorded", self.batch.pk, exc_info=True)
+                self._side.close()
+                self._side = None
         if self.progress is not None:
             self.progress(bytes_read, total, lines)
 
@@ -426,7 +446,8 @@ class _Run:
         report = self.report
         if not report.invalid or self._errors_file is None:
             return
-        path = report_path(self.batch)
+        # An unguessable name: the file lists the data's lines, and MEDIA_ROOT may be served.
+        path = Path(settings.MEDIA_ROOT) / REPORTS_DIR / f"import-{self.batch.pk}-{secrets.token_hex(8)}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
             out.write(f"Quorum import report — batch {self.batch.pk}\n")
@@ -465,6 +486,51 @@ def _fail(batch: ImportBatch, report: ImportReport) -> None:
     batch.report = report.to_json()
     batch.finished_at = timezone.now()
     batch.save()
+
+
+class SeenIds:
+    """The external ids read so far in one file, each with the line it was first on.
+
+    An open-addressing table of 64-bit hashes in two arrays — 12 bytes a slot, at most half full —
+    instead of a dict (about 100 bytes an entry), so that a file of millions of items does not
+    grow the importer's memory by hundreds of MB. Two different ids share a hash with probability
+    about n²/2⁶⁵ (10⁻⁷ for a million ids); such a pair would be reported as a duplicate."""
+
+    def __init__(self, size: int = 1 << 14) -> None:
+        self._keys = array("Q", [0]) * size
+        self._lines = array("I", [0]) * size
+        self._mask = size - 1
+        self._count = 0
+
+    def first_line(self, external_id: str, line: int) -> int:
+        """Records ``external_id`` as seen on ``line`` unless it was seen before; returns the
+        line it was first seen on."""
+        key = (hash(external_id) & 0xFFFF_FFFF_FFFF_FFFF) or 1  # 0 marks an empty slot
+        keys, mask = self._keys, self._mask
+        i = key & mask
+        while (found := keys[i]) != 0:
+            if found == key:
+                return int(self._lines[i])
+            i = (i + 1) & mask
+        keys[i], self._lines[i] = key, line
+        self._count += 1
+        if 2 * self._count > mask:
+            self._grow()
+        return line
+
+    def _grow(self) -> None:
+        old = zip(self._keys, self._lines, strict=True)
+        size = 2 * (self._mask + 1)
+        self._keys = array("Q", [0]) * size
+        self._lines = array("I", [0]) * size
+        self._mask = size - 1
+        keys, lines, mask = self._keys, self._lines, self._mask
+        for key, line in old:
+            if key:
+                i = key & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i], lines[i] = key, line
 
 
 @contextlib.contextmanager

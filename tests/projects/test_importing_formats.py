@@ -18,6 +18,7 @@ from projects.importing.formats import (
     parse_mapping,
 )
 from projects.importing.records import Candidate, Draft, RecordError, finalise
+from projects.importing.service import SeenIds
 from projects.importing.sources import Source, parse_json_line
 
 
@@ -325,3 +326,11 @@ def test_it_numbers_csv_records_by_their_first_line() -> None:
     assert line == 4
     assert isinstance(err, RecordError)
     assert err.field == "a"
+
+
+def test_it_remembers_the_first_line_of_every_id() -> None:
+    seen = SeenIds(size=4)  # grows many times
+    for n in range(1, 5001):
+        assert seen.first_line(f"id-{n}", n) == n
+    assert [seen.first_line(f"id-{n}", 9999) for n in (1, 2500, 5000)] == [1, 2500, 5000]
+    assert seen.first_line("", 7) == 7

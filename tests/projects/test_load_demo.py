@@ -59,6 +59,7 @@ def test_it_loads_the_demo_with_exact_counts() -> None:
     }
     annotators = StreamMembership.objects.filter(user__username__startswith="annotator")
     assert annotators.count() == 4 * 6
+    assert StreamMembership.objects.count() == 4 * 6  # PM and reviewer see every stream uninvited
     assert set(annotators.values_list("status", flat=True)) == {"qualified"}
     assert "lines 1255, 1689, 1951, 1953, 2037" in out
     assert "  annotator4   quorum-annotator4    Annotator" in out

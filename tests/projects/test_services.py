@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 
+from annotation import services as engine
+from annotation.models import Item
 from projects import services
 from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
-from tests.factories import MembershipFactory, ProjectFactory, StreamFactory, StreamMembershipFactory, UserFactory
+from tests.annotation.conftest import make_annotator
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    StreamFactory,
+    StreamMembershipFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +41,36 @@ def test_it_creates_and_updates_a_stream() -> None:
     services.update_stream(stream=stream, status=Stream.Status.ACTIVE, golden_rate=0.2)
     stream.refresh_from_db()
     assert (stream.status, stream.golden_rate) == ("active", 0.2)
+
+
+def test_changing_the_overlap_reopens_and_closes_items(django_capture_on_commit_callbacks: Any) -> None:
+    stream = StreamFactory.create(overlap=1)
+    item = ItemFactory.create(stream=stream)
+    alice, bob = make_annotator(stream), make_annotator(stream)
+    lease = engine.claim_next(stream=stream, annotator=alice)
+    assert lease is not None
+    engine.submit_judgement(assignment=lease, idempotency_key="k", choice="tie")
+    assert engine.claim_next(stream=stream, annotator=bob) is None  # closed under overlap 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_stream(stream=stream, overlap=2)
+    item.refresh_from_db()
+    assert item.is_open
+    second = engine.claim_next(stream=stream, annotator=bob)
+    assert second is not None
+    assert second.item_id == item.pk
+
+    other = ItemFactory.create(stream=stream, claim_count=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_stream(stream=stream, overlap=1)
+    assert not Item.objects.filter(pk__in=[item.pk, other.pk], is_open=True).exists()
+
+
+def test_other_changes_leave_items_alone(django_capture_on_commit_callbacks: Any) -> None:
+    stream = StreamFactory.create(overlap=2)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.update_stream(stream=stream, overlap=2, priority=5)
+    assert callbacks == []
 
 
 # --- add_member: roles raise, never lower ---

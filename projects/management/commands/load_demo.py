@@ -151,7 +151,9 @@ class Command(BaseCommand):
 
     def _members(self, project: Project, streams: list[Stream]) -> None:
         for username, _password, role in ACCOUNTS:
-            result = services.add_member(project=project, username=username, role=role, streams=streams)
+            # PMs and reviewers see every stream of their project; annotators are invited to each.
+            invited = streams if role == Role.ANNOTATOR else []
+            result = services.add_member(project=project, username=username, role=role, streams=invited)
             if role != Role.ANNOTATOR:
                 continue
             # The demo has no qualification tests yet: annotators can label at once.

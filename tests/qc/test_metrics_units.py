@@ -1,0 +1,193 @@
+"""The building blocks of qc.metrics against their reference implementations, and the figures
+that the simulated crew does not exercise (gold, harmful, rushing, rates, windows)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import cohen_kappa_score
+
+from annotation.models import Assignment
+from qc import metrics
+from qc.models import MetricSnapshot, Review
+from qc.selectors import latest_metrics
+from qc.services import compute_stream_metrics, record_judgement_metrics
+from qc.tasks import recompute_metrics
+from tests.factories import AssignmentFactory, ItemFactory, JudgementFactory, StreamFactory, UserFactory
+from tests.qc.helpers import judge
+
+
+def test_it_computes_kappa_like_scikit_learn() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        a, b = rng.integers(0, 4, 60), rng.integers(0, 4, 60)
+        b[:30] = a[:30]
+        confusion = np.bincount(a * 4 + b, minlength=16).reshape(4, 4).astype(float)
+        assert metrics.kappa_from_confusion(confusion) == pytest.approx(cohen_kappa_score(a, b, labels=[0, 1, 2, 3]))
+
+
+def test_it_fits_the_logistic_regression_like_scikit_learn() -> None:
+    rng = np.random.default_rng(5)
+    n = 400
+    x = np.column_stack([rng.choice([-0.5, 0.5], n), rng.uniform(-1, 1, n)])
+    groups = np.repeat([0, 1], n // 2)
+    logits = np.where(groups == 0, 3.0 * x[:, 0], 2.0 * x[:, 1] + 0.3)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(float)
+    fitted = metrics.logistic_by_group(groups, x, y, 2)
+    for group in (0, 1):
+        reference = LogisticRegression(C=metrics.LOGIT_C, tol=1e-10, max_iter=1000)
+        reference.fit(x[groups == group], y[groups == group])
+        assert fitted[group, 0] == pytest.approx(reference.intercept_[0], abs=1e-4)
+        assert fitted[group, 1:] == pytest.approx(reference.coef_[0], abs=1e-4)
+
+
+def test_it_scores_gold_answers_with_the_harmful_flag() -> None:
+    correct = metrics.gold_answer_correct
+    assert correct(choice="tie", flag_harmful=False, golden_answers=["A", "tie"], golden_harmful=False)
+    assert not correct(choice="B", flag_harmful=False, golden_answers=["A", "tie"], golden_harmful=False)
+    assert not correct(choice="B", flag_harmful=False, golden_answers=["B"], golden_harmful=True)
+    assert correct(choice="B", flag_harmful=True, golden_answers=["B"], golden_harmful=True)
+    assert correct(choice=None, ranking=[[1], [0]], flag_harmful=False, golden_answers=["B"], golden_harmful=False)
+
+
+@pytest.mark.django_db
+def test_it_updates_gold_accuracy_on_a_golden_submit_in_two_queries(django_assert_max_num_queries) -> None:
+    stream = StreamFactory.create(min_gold_count=3, min_gold_accuracy=0.7)
+    user = UserFactory.create()
+    answers = ["A", "B", "B", "B"]
+    last = None
+    for answer in answers:
+        item = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["A"])
+        last = judge(item, user, answer)
+    assert last is not None
+    last.refresh_from_db()
+    last = type(last).objects.select_related("item").get(pk=last.pk)
+    with django_assert_max_num_queries(2):
+        figures = record_judgement_metrics(last)
+    assert (figures["gold_accuracy"].value, figures["gold_accuracy"].sample_size) == (0.25, 4)
+    assert figures["gold_accuracy"].flagged
+    assert figures["gold_accuracy_rolling"].flagged
+    rows = MetricSnapshot.objects.filter(stream=stream, annotator=user, metric="gold_accuracy")
+    assert {(r.window, r.value, r.sample_size, r.details["flagged"]) for r in rows} == {
+        ("all", 0.25, 4, True),
+        ("recent", 0.25, 4, True),
+    }
+
+
+@pytest.mark.django_db
+def test_it_does_nothing_on_an_ordinary_submit(django_assert_num_queries) -> None:
+    judgement = JudgementFactory.create()
+    judgement = type(judgement).objects.select_related("item").get(pk=judgement.pk)
+    with django_assert_num_queries(0):
+        assert record_judgement_metrics(judgement) == {}
+
+
+@pytest.mark.django_db
+def test_it_flags_rushing_against_the_minimum_and_the_reading_time() -> None:
+    stream = StreamFactory.create(min_sample=5, min_seconds=8.0)
+    long_text = "word " * 600  # 3,000 characters: a 75 s reading floor for both responses
+    fast, skimmer, steady = UserFactory.create(), UserFactory.create(), UserFactory.create()
+    for _ in range(6):
+        short = ItemFactory.create(stream=stream)
+        judge(short, fast, {"choice": "A", "active_seconds": 3.0})
+        judge(short, steady, {"choice": "A", "active_seconds": 30.0})
+        long = ItemFactory.create(
+            stream=stream, responses=[{"text": long_text, "model": "a"}, {"text": long_text, "model": "b"}]
+        )
+        judge(long, skimmer, {"choice": "A", "active_seconds": 20.0})
+    result = compute_stream_metrics(stream=stream)
+    by_user = dict(zip(result.annotator_ids, result.windows["all"].annotators, strict=True))
+    # Short items: a 1.5 s reading floor, so only the stream minimum catches 3 s.
+    assert by_user[fast.pk]["labeling_time"].details["rushing"] == ["below_min_seconds"]
+    assert by_user[skimmer.pk]["labeling_time"].details["rushing"] == ["below_reading_time"]
+    assert by_user[skimmer.pk]["labeling_time"].flagged
+    assert not by_user[steady.pk]["labeling_time"].flagged
+    assert by_user[steady.pk]["labeling_time"].value == 30.0
+
+
+@pytest.mark.django_db
+def test_it_measures_harmful_recall_and_under_and_over_flagging() -> None:
+    stream = StreamFactory.create(min_sample=20, min_gold_count=3)
+    crew = [UserFactory.create() for _ in range(5)]
+    for n in range(100):
+        item = ItemFactory.create(stream=stream)
+        for index, user in enumerate(crew):
+            # user 0 flags everything, user 1 never; the others flag 1 item in 10.
+            flag = index == 0 or (index > 1 and n % 10 == 0)
+            judge(item, user, {"choice": "A", "flag_harmful": flag})
+    for _ in range(4):
+        item = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["B"], golden_harmful=True)
+        for index, user in enumerate(crew):
+            judge(item, user, {"choice": "B", "flag_harmful": index != 1})
+    result = compute_stream_metrics(stream=stream)
+    by_user = dict(zip(result.annotator_ids, result.windows["all"].annotators, strict=True))
+    over, under, normal = by_user[crew[0].pk], by_user[crew[1].pk], by_user[crew[2].pk]
+    assert over["harmful_flag_rate"].flagged
+    assert over["harmful_flag_rate"].details["direction"] == "over"
+    assert under["harmful_flag_rate"].flagged
+    assert under["harmful_flag_rate"].details["direction"] == "under"
+    assert not normal["harmful_flag_rate"].flagged
+    assert (under["harmful_recall"].value, under["harmful_recall"].sample_size) == (0.0, 4)
+    assert under["harmful_recall"].flagged
+    assert under["gold_accuracy"].value == 0.0  # the right answer includes the harmful flag
+    assert (normal["harmful_recall"].value, normal["harmful_recall"].flagged) == (1.0, False)
+
+
+@pytest.mark.django_db
+def test_it_counts_skips_rejections_and_ties() -> None:
+    stream = StreamFactory.create(min_sample=1000)
+    user, reviewer = UserFactory.create(), UserFactory.create()
+    judgements = [judge(ItemFactory.create(stream=stream), user, choice) for choice in ["A", "tie", "B", "tie"]]
+    AssignmentFactory.create(item=ItemFactory.create(stream=stream), annotator=user, status=Assignment.Status.SKIPPED)
+    Review.objects.create(judgement=judgements[0], reviewer=reviewer, decision="reject", reason="wrong")
+    Review.objects.create(judgement=judgements[1], reviewer=reviewer, decision="accept")
+    figures = compute_stream_metrics(stream=stream).windows["all"].annotators[0]
+    assert (figures["tie_rate"].value, figures["tie_rate"].sample_size) == (0.5, 4)
+    assert (figures["skip_rate"].value, figures["skip_rate"].sample_size) == (0.2, 5)
+    assert (figures["rejection_rate"].value, figures["rejection_rate"].sample_size) == (0.5, 2)
+
+
+@pytest.mark.django_db
+def test_it_keeps_old_judgements_out_of_the_recent_window() -> None:
+    stream = StreamFactory.create()
+    user = UserFactory.create()
+    old = timezone.now() - timedelta(days=metrics.RECENT_DAYS + 1)
+    judge(ItemFactory.create(stream=stream), user, {"choice": "A", "submitted_at": old})
+    judge(ItemFactory.create(stream=stream), user, "B")
+    result = compute_stream_metrics(stream=stream)
+    assert result.windows["all"].annotators[0]["judgements"].sample_size == 2
+    assert result.windows["recent"].annotators[0]["judgements"].sample_size == 1
+
+
+@pytest.mark.django_db
+def test_it_reads_the_newest_run_and_incremental_rows_after_it() -> None:
+    stream = StreamFactory.create(min_gold_count=1)
+    user = UserFactory.create()
+    judge(ItemFactory.create(stream=stream), user, "A")
+    compute_stream_metrics(stream=stream, now=timezone.now() - timedelta(days=2))
+    compute_stream_metrics(stream=stream, now=timezone.now() - timedelta(minutes=5))
+    golden = judge(ItemFactory.create(stream=stream, is_golden=True, golden_answers=["B"]), user, "A")
+    record_judgement_metrics(golden)
+    rows = latest_metrics(stream)
+    keys = [(r.metric, r.window, r.annotator_id) for r in rows]
+    assert len(keys) == len(set(keys))
+    gold = next(r for r in rows if (r.metric, r.window, r.annotator_id) == ("gold_accuracy", "all", user.pk))
+    assert (gold.value, gold.sample_size) == (0.0, 1)  # the incremental row, newer than the run
+    assert all(r.metric != "run" for r in rows)
+    # Two runs on two days are both kept (history); a third on the same day replaces the second.
+    compute_stream_metrics(stream=stream)
+    assert MetricSnapshot.objects.filter(stream=stream, metric="run").count() == 2
+
+
+@pytest.mark.django_db
+def test_it_recomputes_active_streams_periodically() -> None:
+    active = StreamFactory.create(status="active")
+    paused = StreamFactory.create(status="paused")
+    judge(ItemFactory.create(stream=active), UserFactory.create(), "A")
+    assert recompute_metrics.delay().get() == 1  # eager in tests
+    assert MetricSnapshot.objects.filter(stream=active, metric="run").exists()
+    assert not MetricSnapshot.objects.filter(stream=paused).exists()
