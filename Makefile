@@ -23,8 +23,10 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
-	$(PIP) install --quiet -r requirements-dev.txt
+# Dev = test and lint tools plus what the "proof it trains" tests need (requirements-train.txt
+# includes requirements-dev.txt; torch is the CPU wheel).
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-train.txt
+	$(PIP) install --quiet -r requirements-train.txt
 	touch $@
 
 install: $(VENV)/.installed

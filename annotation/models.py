@@ -25,7 +25,9 @@ class Item(models.Model):
         WORK = "work", "Labeling queue"
         QUALIFICATION = "qualification", "Qualification test only"
 
-    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the unique (stream, external_id) index serves every stream lookup, and one
+    # index fewer makes imports faster.
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=255)
     pool = models.CharField(max_length=16, choices=Pool.choices, default=Pool.WORK)
     context = models.JSONField(default=list)

@@ -48,7 +48,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,7 +64,10 @@ PROSE = (
     "In summary, start simple, write a test for the behaviour you want, and only then make it fast. "
     "See [the documentation](https://docs.python.org/3/) for details on the standard library. "
 )
-CODE = "\n```python\ndef solve_{n}(items):\n    seen = set()\n    for item in items:\n        if item in seen:\n            return item\n        seen.add(item)\n    return None\n```\n"
+CODE = (
+    "\n```python\ndef solve_{n}(items):\n    seen = set()\n    for item in items:\n"
+    "        if item in seen:\n            return item\n        seen.add(item)\n    return None\n```\n"
+)
 
 
 def text_for(n: int, variant: int) -> str:
@@ -199,12 +201,14 @@ def _pct(values: list[float], p: float) -> float:
 def report(label: str, level: Level, elapsed: float) -> float:
     rate = level.judged / elapsed if elapsed > 0 else 0.0
     print(
-        f"{label}: {level.judged:,} judgements in {elapsed:.1f} s = {rate:,.0f} judgements/s; errors: {len(level.errors)}"
+        f"{label}: {level.judged:,} judgements in {elapsed:.1f} s = {rate:,.0f} judgements/s; "
+        f"errors: {len(level.errors)}"
     )
     both = [a + b for a, b in zip(level.next_s, level.submit_s, strict=True)]
     for name, values in (("next", level.next_s), ("submit", level.submit_s), ("next+submit", both)):
         print(
-            f"    {name:<12} p50 {_pct(values, 0.50):6.1f} ms   p95 {_pct(values, 0.95):6.1f} ms   p99 {_pct(values, 0.99):6.1f} ms"
+            f"    {name:<12} p50 {_pct(values, 0.50):6.1f} ms   p95 {_pct(values, 0.95):6.1f} ms   "
+            f"p99 {_pct(values, 0.99):6.1f} ms"
         )
     for error in level.errors[:3]:
         print(f"    error: {error}")
@@ -228,13 +232,17 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60)
     while time.time() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"FAIL: the server exited with {process.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/login/")
-            if conn.getresponse().status < 500:
+            conn.request("GET", "/api/projects/")  # 401 without a token: Django answers, nothing else runs
+            status = conn.getresponse().status
+            if status == 401:
                 return
+            raise SystemExit(f"FAIL: the server answered {status} where 401 was expected")
         except OSError:
             time.sleep(0.2)
+        finally:
+            conn.close()
     raise SystemExit("FAIL: the server did not answer")
 
 
@@ -318,8 +326,12 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -
         "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
         "--keep-alive", "75", "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    wait_ready(port, process)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(port, process)
+    except BaseException:
+        stop_server(process)
+        raise
     return process
 
 
@@ -352,20 +364,22 @@ def populate_postgres(n_items: int, n_people: int) -> tuple[int, list[str]]:
                    jsonb_build_array(jsonb_build_object('role', 'user', 'content',
                        'Question ' || g || ': how should I find the first repeated element of a list?')),
                    jsonb_build_array(
-                       jsonb_build_object('text', '{prose}' || CASE WHEN g %% 4 = 0 THEN '{code}' ELSE '' END, 'model', 'a'),
+                       jsonb_build_object('text', '{prose}'
+                           || CASE WHEN g %% 4 = 0 THEN '{code}' ELSE '' END, 'model', 'a'),
                        jsonb_build_object('text', '{prose}' || repeat(%(extra)s, 1 + g %% 3)
                            || CASE WHEN g %% 4 = 0 THEN '{code}' ELSE '' END, 'model', 'b')),
                    2, '{{}}'::jsonb, NULL, md5(g::text), false, '[]'::jsonb, '', false,
                    0, 0, 0, true, NULL, now(), now()
             FROM generate_series(1, %(n)s) AS g
-            """,  # noqa: S608 — the interpolated texts are this file's constants
+            """,
             {"stream": stream.pk, "n": n_items, "extra": extra},
         )
         cursor.execute("ANALYZE")
         cursor.execute("SELECT avg(length(responses::text))::int FROM annotation_item")
         (avg_len,) = cursor.fetchone()
     print(
-        f"items: {n_items:,} (overlap 3, responses ~{avg_len} bytes per item), {n_people} annotators with tokens, in {time.perf_counter() - started:.1f} s"
+        f"items: {n_items:,} (overlap 3, responses ~{avg_len} bytes per item), {n_people} annotators with "
+        f"tokens, in {time.perf_counter() - started:.1f} s"
     )
     return stream.pk, keys
 
@@ -395,7 +409,8 @@ def check_postgres(stream_id: int) -> int:
         over_assigned, over_judged, over_claimed, stored, drift = cursor.fetchone()
     violations = over_assigned + over_judged + over_claimed
     print(
-        f"\noverlap violations (SQL): {violations} (assigned {over_assigned}, judged {over_judged}, claim counter {over_claimed}); "
+        f"\noverlap violations (SQL): {violations} (assigned {over_assigned}, judged {over_judged}, "
+        f"claim counter {over_claimed}); "
         f"counter drift: {drift}; judgements stored: {stored:,}"
     )
     return 1 if violations or drift else 0
@@ -435,7 +450,12 @@ def sqlite_main(args: argparse.Namespace) -> int:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_ready(port, server)
+        try:
+            wait_ready(port, server)
+        except BaseException:
+            stop_server(server)
+            server = None
+            raise
         print(f"manage.py runserver 127.0.0.1:{port} (DEBUG on, SQLite, eager Celery)")
         before = uptime()
         level, elapsed = run_level(

@@ -27,6 +27,7 @@ from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -220,16 +221,26 @@ def resolve_streams(refs: Iterable[str | int], *, project: Project | None = None
 
 def judgement_queryset(spec: ExportSpec, snapshot: Snapshot, *, golden: bool = False) -> Any:
     """Counted judgements of the spec's streams as they stood at the snapshot."""
+    items = {f"item__{name}": value for name, value in _item_filters(spec, golden=golden).items()}
+    return _judgement_filters(spec, snapshot).filter(**items)
+
+
+def _item_filters(spec: ExportSpec, *, golden: bool = False) -> dict[str, Any]:
+    """The item-level conditions of an export, as ``Item`` lookups."""
+    filters: dict[str, Any] = {"pool": Item.Pool.WORK}
+    if not spec.include_golden:
+        filters["is_golden"] = golden
+    return filters
+
+
+def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
+    """The judgement-level conditions of an export (``judgement_queryset`` adds the item's)."""
     bound = snapshot.max_judgement_id
-    qs = Judgement.objects.filter(
-        stream_id__in=spec.stream_ids, counted=True, id__lte=bound, item__pool=Item.Pool.WORK
-    ).filter(
+    qs = Judgement.objects.filter(stream_id__in=spec.stream_ids, counted=True, id__lte=bound).filter(
         # EXISTS rather than the reverse one-to-one's LEFT JOIN: PostgreSQL then walks judgements in
         # item order on the item_id index instead of hash-joining and sorting the whole table.
         Q(is_current=True) | Exists(Judgement.objects.filter(supersedes=OuterRef("pk"), id__gt=bound))
     )
-    if not spec.include_golden:
-        qs = qs.filter(item__is_golden=golden)
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:
@@ -259,33 +270,54 @@ def _read_items(spec: ExportSpec, snapshot: Snapshot, *, raw: bool = False, text
 def _read_items_aggregated(spec: ExportSpec, snapshot: Snapshot, *, texts: bool) -> Iterator[_ItemRows]:
     """PostgreSQL: one query through a server-side cursor gives a row per item, its judgements
     already collected (``json_agg``) beside its text, so Python neither regroups a million rows
-    nor makes a second round trip for the texts. The judgement filters are
-    ``judgement_queryset``'s SQL, wrapped."""
-    qs = judgement_queryset(spec, snapshot).values_list(*_FIELDS)
-    inner, params = qs.query.get_compiler(using=qs.db).as_sql()
-    quote = connection.ops.quote_name
-    fields = ", ".join(f"j.{quote(f)}" for f in _FIELDS)
-    grouped = (
+    nor makes a second round trip for the texts.
+
+    The conditions are ``judgement_queryset``'s, compiled by the ORM: the judgement-level ones
+    inside the aggregate, the item-level ones on the join that brings the text (joining items
+    twice costs PostgreSQL a second merge join)."""
+    judgements = _sql(_judgement_filters(spec, snapshot).values_list(*_FIELDS))
+    item_columns: list[Any] = ["id"]
+    if texts:
+        item_columns += ["external_id", Cast("context", TextField()), Cast("responses", TextField())]
+    items = _sql(Item.objects.filter(**_item_filters(spec)).values_list(*item_columns))
+    fields = ", ".join(f"j.{connection.ops.quote_name(f)}" for f in _FIELDS)
+    # json_agg keeps no order: rows are sorted by id below, as the other reader gives them.
+    sql = (
+        "SELECT g.item_id, g.judgements, g.flagged, i.* FROM ("  # noqa: S608 - SQL of ORM querysets
         f"SELECT j.item_id, json_agg(json_build_array({fields}))::text AS judgements, "
         "bool_or(j.flag_harmful OR j.flag_pii OR j.flag_cannot_judge) AS flagged "
-        f"FROM ({inner}) j GROUP BY j.item_id"
+        f"FROM ({judgements[0]}) j GROUP BY j.item_id"
+        f") g JOIN ({items[0]}) i ON i.id = g.item_id ORDER BY g.item_id"
     )
-    if texts:
-        table = quote(Item._meta.db_table)
-        sql = (
-            "SELECT g.item_id, g.judgements, g.flagged, i.external_id, i.context::text, i.responses::text "  # noqa: S608
-            f"FROM ({grouped}) g JOIN {table} i ON i.id = g.item_id ORDER BY g.item_id"
-        )
-    else:
-        sql = f"SELECT g.item_id, g.judgements, g.flagged FROM ({grouped}) g ORDER BY g.item_id"  # noqa: S608
     loads = orjson.loads
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
+        with _jit_off():
+            cursor.execute(sql, (*judgements[1], *items[1]))
         while batch := cursor.fetchmany(CHUNK_SIZE):
             for row in batch:
                 rows = loads(row[1])
-                rows.sort()  # json_agg keeps no order; by id, as the other reader gives them
-                yield row[0], rows, row[2], (row[0], row[3], row[4], row[5]) if texts else None
+                rows.sort()
+                yield row[0], rows, row[2], row[3:] if texts else None
+
+
+@contextmanager
+def _jit_off() -> Iterator[None]:
+    """PostgreSQL plans the export query with a cost in the millions, so it would JIT-compile it
+    with inlining and optimisation: about half a second spent to speed up nothing (the work is
+    index scans, JSON building and text output). Off for the statement, restored after."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', false)")
+        previous = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('jit', %s, false)", [previous])
+
+
+def _sql(qs: Any) -> tuple[str, tuple[Any, ...]]:
+    sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    return sql, tuple(params)
 
 
 def _read_items_grouped(spec: ExportSpec, snapshot: Snapshot, *, raw: bool, texts: bool) -> Iterator[_ItemRows]:
@@ -474,29 +506,36 @@ def _decide(
     stats: Stats,
     ds_labels: dict[Any, str] | None,
 ) -> list[_Pair]:
+    # Per comparison: the labels of its judgements and each one's margin evidence.
+    tasks: Iterable[tuple[tuple[int, int], tuple[list[str], list[float]]]]
+    if all(row[_CHOICE] for row in rows):  # the common case, spelt out: a pairwise stream, one task
+        tasks = [((0, 1), ([row[_CHOICE] for row in rows], [row[_STRENGTH] or 1 for row in rows]))]
+    else:
+        tasks = [
+            (task, ([v[0] for v in votes], [v[1] for v in votes])) for task, votes in sorted(_task_labels(rows).items())
+        ]
     pairs = []
-    tasks = _task_labels(rows)
-    for (i, j), votes in sorted(tasks.items()) if len(tasks) > 1 else tasks.items():
-        labels = [v[0] for v in votes]
-        if spec.aggregation == "unanimous":
+    for (i, j), (labels, margins) in tasks:
+        if spec.aggregation == "majority":
+            outcome = aggregation.majority(labels)
+        elif spec.aggregation == "unanimous":
             outcome = aggregation.unanimous(labels)
-        elif spec.aggregation == "dawid-skene":
+        else:
             assert ds_labels is not None
             outcome = aggregation.with_label(labels, ds_labels.get((item_id, i, j)))
-        else:
-            outcome = aggregation.majority(labels)
         if len(labels) >= 2:
             stats.agreement_sum[stream_id] += outcome.agreement
             stats.agreement_n[stream_id] += 1
-        if outcome.label is None:
+        label = outcome.label
+        if label is None:
             stats.pairs_dropped[outcome.reason] += 1
-        elif outcome.label in ("tie", "both_bad"):
-            stats.pairs_dropped[outcome.label] += 1
+        elif label in ("tie", "both_bad"):
+            stats.pairs_dropped[label] += 1
         elif outcome.agreement < spec.min_agreement:
             stats.pairs_dropped["low_agreement"] += 1
         else:
-            agreeing = [v[1] for v in votes if v[0] == outcome.label]
-            chosen, rejected = (i, j) if outcome.label == "A" else (j, i)
+            agreeing = [m for x, m in zip(labels, margins, strict=True) if x == label]
+            chosen, rejected = (i, j) if label == "A" else (j, i)
             pairs.append(_Pair(chosen, rejected, sum(agreeing) / len(agreeing), outcome.agreement, len(labels)))
     return pairs
 
@@ -598,6 +637,19 @@ def iter_rows(
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(split, row) for every row of the export, in item id order."""
+    for split, rows in _iter_item_rows(spec, snapshot, stats, on_read=on_read):
+        for row in rows:
+            yield split, row
+
+
+def _iter_item_rows(
+    spec: ExportSpec,
+    snapshot: Snapshot,
+    stats: Stats,
+    *,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(split, rows) per exported item, in item id order."""
     streams = {s.pk: s for s in Stream.objects.filter(pk__in=spec.stream_ids)}
     if len(streams) != len(set(spec.stream_ids)):
         raise ExportError("Unknown stream.")
@@ -612,7 +664,7 @@ def iter_rows(
 
     for item_id, stream_id, judgements, item in _groups(spec, snapshot, stats, raw=raw, on_read=on_read):
         assert item is not None
-        split = split_of(item_id, spec)
+        split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
         rows: list[dict[str, Any]]
         if raw:
             rows = [_raw_row(item, j, slugs, project_id, rejected) for j in judgements]
@@ -637,8 +689,7 @@ def iter_rows(
         if exported_ids is not None:
             exported_ids.append(item_id)
         split_rows[split] += len(rows)
-        for row in rows:
-            yield split, row
+        yield split, rows
 
 
 def dumps(row: dict[str, Any]) -> bytes:
@@ -679,10 +730,10 @@ class _HashingWriter:
         self.pending: list[bytes] = []
         self.pending_bytes = 0
 
-    def write_line(self, line: bytes) -> None:
-        self.pending.append(line)
-        self.pending_bytes += len(line)
-        self.rows += 1
+    def write_lines(self, lines: list[bytes]) -> None:
+        self.pending += lines
+        self.pending_bytes += sum(map(len, lines))
+        self.rows += len(lines)
         if self.pending_bytes >= self.BLOCK:
             self.flush()
 
@@ -729,7 +780,9 @@ def write_export(
     out_dir.mkdir(parents=True, exist_ok=True)
     snapshot = Snapshot.take()
     streams = list(Stream.objects.filter(pk__in=spec.stream_ids).select_related("project").order_by("pk"))
-    total = judgement_queryset(spec, snapshot).count() or 1
+    # The count is only for the progress fraction: a second pass over the judgements, skipped
+    # when nobody watches.
+    total = (judgement_queryset(spec, snapshot).count() or 1) if on_progress is not None else 1
     golden_items = (
         0
         if spec.include_golden
@@ -751,8 +804,8 @@ def write_export(
     try:
         for split in splits:
             writers[split] = _HashingWriter(out_dir / f"{split}.jsonl")
-        for split, row in iter_rows(spec, snapshot, stats, on_read=on_read):
-            writers[split].write_line(dumps(row))
+        for split, rows in _iter_item_rows(spec, snapshot, stats, on_read=on_read):
+            writers[split].write_lines([dumps(row) for row in rows])
     finally:
         files = [w.close() for w in writers.values()]
 
