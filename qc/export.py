@@ -23,6 +23,8 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -290,10 +292,10 @@ def _read_items_aggregated(spec: ExportSpec, snapshot: Snapshot, *, texts: bool)
         f") g JOIN ({items[0]}) i ON i.id = g.item_id ORDER BY g.item_id"
     )
     loads = orjson.loads
-    with connection.chunked_cursor() as cursor:
+    with transaction.atomic(), connection.chunked_cursor() as cursor:  # no WITH HOLD: see _read_tallies
         with _jit_off():
             cursor.execute(sql, (*judgements[1], *items[1]))
-        while batch := cursor.fetchmany(CHUNK_SIZE):
+        for batch in _fetch_ahead(cursor):
             for row in batch:
                 rows = loads(row[1])
                 rows.sort()
@@ -662,6 +664,10 @@ def _iter_item_rows(
     split_rows = stats.rows
     loads = orjson.loads
 
+    if not raw and _tallies_apply(spec, streams.values(), snapshot):
+        yield from _iter_tallied_rows(spec, snapshot, stats, on_read=on_read)
+        return
+
     for item_id, stream_id, judgements, item in _groups(spec, snapshot, stats, raw=raw, on_read=on_read):
         assert item is not None
         split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
@@ -690,6 +696,221 @@ def _iter_item_rows(
             exported_ids.append(item_id)
         split_rows[split] += len(rows)
         yield split, rows
+
+
+# --- the tallied path (PostgreSQL, pairwise, majority or unanimous) --------------------------------
+#
+# The general path above brings every judgement to Python. For the common case — pairwise streams
+# voted by majority or unanimity — PostgreSQL can count the votes itself: one row per item with the
+# number of judgements kept and dropped (by reason), the count and strength sum per choice, whether
+# a kept judgement carries a harmful/PII flag, and the texts. Python then only decides and writes.
+# The decisions are the same functions of the same counts (``test_export`` runs on PostgreSQL, and
+# ``bench/export.py --compare`` checks both paths give byte-identical files on a million judgements).
+
+_CHOICES = ("A", "B", "tie", "both_bad")
+
+
+def _tallies_apply(spec: ExportSpec, streams: Iterable[Stream], snapshot: Snapshot) -> bool:
+    if connection.vendor != "postgresql" or spec.aggregation not in ("majority", "unanimous"):
+        return False
+    if _FORCE_GENERAL_PATH:
+        return False
+    if any(s.task_kind != Stream.TaskKind.PAIRWISE for s in streams):
+        return False
+    # A pairwise stream's judgements are choices; a ranking answer there (a stream switched kind
+    # after labeling began) goes through the general path, which reads rankings.
+    return not _judgement_filters(spec, snapshot).filter(choice__isnull=True).exists()
+
+
+_FORCE_GENERAL_PATH = False  # bench/export.py --compare and the tests flip it to compare the paths
+
+
+def _read_tallies(
+    spec: ExportSpec, snapshot: Snapshot, *, inactive: set[tuple[int, int]], rejected: set[int]
+) -> Iterator[tuple[Any, ...]]:
+    """One row per item: (item_id, stream_id, read, dropped_inactive, dropped_rejected,
+    dropped_cannot_judge, kept, flagged, n_A, n_B, n_tie, n_both_bad, strength_A, strength_B,
+    item_id, external_id, context JSON text, text of response 0, text of response 1)."""
+    columns = ["id", "item_id", "stream_id", "annotator_id", "choice", "strength", "flag_harmful", "flag_pii",
+               "flag_cannot_judge"]  # fmt: skip
+    judgements = _sql(_judgement_filters(spec, snapshot).values_list(*columns))
+    items = _sql(
+        Item.objects.filter(**_item_filters(spec)).values_list("id", "external_id", Cast("context", TextField()))
+    )
+    params: list[Any] = []
+    # Why a judgement is left out, first reason first (as ``_groups`` applies them): 1 inactive
+    # annotator, 2 rejected by a reviewer, 3 "cannot judge" when flagged work is excluded.
+    reasons = []
+    if inactive:
+        reasons.append(
+            "WHEN EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::bigint[]) AS x(s, u) "
+            "WHERE x.s = j.stream_id AND x.u = j.annotator_id) THEN 1"
+        )
+        params += [[s for s, _u in inactive], [u for _s, u in inactive]]
+    if rejected:
+        reasons.append("WHEN j.id = ANY(%s::bigint[]) THEN 2")
+        params.append(sorted(rejected))
+    if spec.exclude_flagged:
+        reasons.append("WHEN j.flag_cannot_judge THEN 3")
+    drop = f"CASE {' '.join(reasons)} ELSE 0 END" if reasons else "0"
+    votes = (
+        ", ".join(f"count(*) FILTER (WHERE d.drop = 0 AND d.choice = '{c}')" for c in _CHOICES)
+        + ", "
+        + ", ".join(
+            f"coalesce(sum(coalesce(d.strength, 1)) FILTER (WHERE d.drop = 0 AND d.choice = '{c}'), 0)"
+            for c in ("A", "B")
+        )
+    )
+    sql = (
+        "SELECT g.*, i.*, "  # noqa: S608 - SQL of ORM querysets and constants
+        "coalesce(r.responses -> 0 ->> 'text', ''), coalesce(r.responses -> 1 ->> 'text', '') FROM ("
+        "SELECT d.item_id, min(d.stream_id), count(*), "
+        "count(*) FILTER (WHERE d.drop = 1), count(*) FILTER (WHERE d.drop = 2), "
+        "count(*) FILTER (WHERE d.drop = 3), count(*) FILTER (WHERE d.drop = 0), "
+        "coalesce(bool_or(d.flag_harmful OR d.flag_pii) FILTER (WHERE d.drop = 0), false), "
+        f"{votes} "
+        f"FROM (SELECT j.*, {drop} AS drop FROM ({judgements[0]}) j) d GROUP BY d.item_id"
+        f") g JOIN ({items[0]}) i ON i.id = g.item_id "
+        f"JOIN {connection.ops.quote_name(Item._meta.db_table)} r ON r.id = g.item_id ORDER BY g.item_id"
+    )
+    # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL produces rows as
+    # they are fetched instead of materialising the whole result before the first FETCH.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        with _jit_off():
+            cursor.execute(sql, (*params, *judgements[1], *items[1]))  # in the order they appear
+        for batch in _fetch_ahead(cursor):
+            yield from batch
+
+
+def _fetch_ahead(cursor: Any, depth: int = 2) -> Iterator[list[tuple[Any, ...]]]:
+    """``cursor.fetchmany(CHUNK_SIZE)`` batches, fetched by a thread while the caller works on the
+    previous one. With a server-side cursor each FETCH makes PostgreSQL work while Python waits,
+    and Python then works while PostgreSQL waits; fetching ahead lets them overlap (psycopg
+    releases the GIL while it waits on the server). At most ``depth`` batches wait in memory."""
+    batches: queue.Queue[list[tuple[Any, ...]] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value: list[tuple[Any, ...]] | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            while batch := cursor.fetchmany(CHUNK_SIZE):
+                if not put(batch):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=fetch, name="export-fetch", daemon=True)
+    thread.start()
+    try:
+        while (batch := batches.get()) is not None:
+            if isinstance(batch, BaseException):
+                raise batch
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _iter_tallied_rows(
+    spec: ExportSpec,
+    snapshot: Snapshot,
+    stats: Stats,
+    *,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``_iter_item_rows`` from vote counts: same filters, same decisions, same rows."""
+    inactive: set[tuple[int, int]] = set()
+    if spec.exclude_inactive_annotators:
+        inactive = set(
+            StreamMembership.objects.filter(stream_id__in=spec.stream_ids, status__in=INACTIVE_STATUSES).values_list(
+                "stream_id", "user_id"
+            )
+        )
+    rejected = _rejected_ids(spec, snapshot) if spec.exclude_rejected else set()
+    previous = _load_index(spec.since_export_id) if spec.since_export_id else None
+    exported_ids = stats.exported_item_ids
+    split_rows = stats.rows
+    dropped_judgements, dropped_items, dropped_pairs = (
+        stats.judgements_dropped,
+        stats.items_dropped,
+        stats.pairs_dropped,
+    )
+    unanimous = spec.aggregation == "unanimous"
+    loads = orjson.loads
+    read = 0
+    for row in _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected):
+        (item_id, stream_id, n_read, n_inactive, n_rejected, n_cannot, n, flagged,
+         n_a, n_b, n_tie, n_bad, s_a, s_b, _id, _external_id, context, text0, text1) = row  # fmt: skip
+        read += n_read
+        if on_read is not None and read >= CHUNK_SIZE:
+            on_read(read)
+            read = 0
+        stats.judgements_read += n_read
+        stats.items_read += 1
+        if n_inactive:
+            dropped_judgements["annotator_inactive"] += n_inactive
+        if n_rejected:
+            dropped_judgements["rejected"] += n_rejected
+        if n_cannot:
+            dropped_judgements["flagged_cannot_judge"] += n_cannot
+        if spec.exclude_flagged and flagged:
+            dropped_items["flagged_harmful_or_pii"] += 1
+            continue
+        if not n or n < spec.min_judgements:
+            dropped_items["min_judgements"] += 1
+            continue
+        if previous is not None and _contains(previous, item_id):
+            dropped_items["already_exported"] += 1
+            continue
+        # The decision of ``aggregation.majority`` / ``aggregation.unanimous`` on these counts.
+        top = max(n_a, n_b, n_tie, n_bad)
+        agreement = top / n
+        if unanimous:
+            label, reason = (None, "not_unanimous") if top != n else (None, "")
+        else:
+            winners = (n_a == top) + (n_b == top) + (n_tie == top) + (n_bad == top)
+            label, reason = (None, "no_majority") if winners > 1 else (None, "")
+        if not reason:
+            label = "A" if n_a == top else "B" if n_b == top else "tie" if n_tie == top else "both_bad"
+        if n >= 2:
+            stats.agreement_sum[stream_id] += agreement
+            stats.agreement_n[stream_id] += 1
+        if label is None:
+            dropped_pairs[reason] += 1
+        elif label in ("tie", "both_bad"):
+            dropped_pairs[label] += 1
+        elif agreement < spec.min_agreement:
+            dropped_pairs["low_agreement"] += 1
+        else:
+            pair = _Pair(0, 1, s_a / n_a, agreement, n) if label == "A" else _Pair(1, 0, s_b / n_b, agreement, n)
+            messages = _messages(loads(context))
+            if not messages or messages[-1]["role"] != "user":
+                dropped_items["prompt_not_ending_with_user"] += 1
+                dropped_pairs["prompt_not_ending_with_user"] += 1
+                continue
+            prompt = prompt_text(messages) if spec.format == "trl" else ""
+            rows = _pair_rows(spec, prompt, messages, [text0, text1], pair)
+            stats.pairs_kept += 1
+            stats.stream_pairs[stream_id] += 1
+            stats.items_exported += 1
+            if exported_ids is not None:
+                exported_ids.append(item_id)
+            split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
+            split_rows[split] += len(rows)
+            yield split, rows
+            continue
+        dropped_items["no_pair"] += 1
+    if on_read is not None and read:
+        on_read(read)
 
 
 def dumps(row: dict[str, Any]) -> bytes:
