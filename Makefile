@@ -38,8 +38,14 @@ migrate: install
 demo: migrate
 	@$(EMBEDDED) $(PY) manage.py load_demo
 
+# The demo replay model (manage.py serve_demo_model) runs beside the server for the demo's dynamic
+# stream, in the background, and is stopped when the server stops; Quorum may reach it because
+# QUORUM_ENDPOINT_ALLOWED_HOSTS allows exactly its address.
+DEMO_MODEL_PORT ?= 8001
 SERVE = @echo ""; echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)."; \
-	$(EMBEDDED) $(PY) manage.py runserver $(HOST):$(PORT)
+	$(EMBEDDED) $(PY) manage.py serve_demo_model --port $(DEMO_MODEL_PORT) & demo_model=$$!; \
+	trap 'kill $$demo_model 2>/dev/null' EXIT INT TERM; \
+	$(EMBEDDED) QUORUM_ENDPOINT_ALLOWED_HOSTS=127.0.0.1:$(DEMO_MODEL_PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The demo database as it is, without (re)loading the demo.
 serve: migrate

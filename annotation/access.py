@@ -1,7 +1,8 @@
 """Access helpers of the annotator's page and API (STYLE 2), shared by ``views`` and ``api`` so both
 apply one rule: someone outside the project or not invited to the stream gets 404 (the stream's
-existence is not revealed); a member who may not label at the moment (paused, failed, testing,
-removed) gets 403; an assignment is visible to its own annotator only (404 for anyone else)."""
+existence is not revealed); so does a member who has not qualified (invited to a stream with a
+qualification test, testing, failed) on the item pages and the API; a paused member gets 403; an
+assignment is visible to its own annotator only (404 for anyone else)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest
 
 from annotation import selectors
-from annotation.models import Assignment
+from annotation.models import Assignment, Conversation, Turn
 from projects.models import Membership, Stream, StreamMembership
 
 
 def get_stream_for_annotator(request: HttpRequest, stream_id: int) -> Stream:
     """The stream with the user's role and standing annotated. 404 for anyone outside the project
-    or not invited to the stream; callers that hand out work check ``require_eligible`` (403 for
-    paused, failed or removed members)."""
+    or not invited to the stream; callers that hand out work check ``require_eligible`` (404 for
+    members who have not qualified, 403 for paused ones)."""
     stream = selectors.streams_with_standing(request.user).filter(pk=stream_id).first()
     if stream is None or stream.role is None or stream.standing in (None, StreamMembership.Status.REMOVED):  # type: ignore[attr-defined]
         raise Http404("No such stream.")
@@ -25,9 +26,15 @@ def get_stream_for_annotator(request: HttpRequest, stream_id: int) -> Stream:
 
 
 def require_eligible(stream: Stream) -> None:
+    """Members who have not qualified (invited to a stream with a test, testing, failed) get 404:
+    the items are not theirs to see, and the stream's home page offers the test instead. A paused
+    member gets 403 (they were qualified; the page says why they cannot label now)."""
     standing = getattr(stream, "standing", None)
-    if standing not in selectors.ELIGIBLE_STATUSES:
-        raise PermissionDenied(f"You cannot label in this stream at the moment ({standing}).")
+    if selectors.may_receive_items(standing, bool(getattr(stream, "has_test", False))):
+        return
+    if standing in selectors.NOT_QUALIFIED_STATUSES:
+        raise Http404("Qualify for this stream first.")
+    raise PermissionDenied(f"You cannot label in this stream at the moment ({standing}).")
 
 
 def get_assignment_for_annotator(request: HttpRequest, assignment_id: int) -> Assignment:
@@ -42,6 +49,7 @@ def get_assignment_for_annotator(request: HttpRequest, assignment_id: int) -> As
             standing=Subquery(
                 StreamMembership.objects.filter(stream=OuterRef("stream"), user=request.user.pk).values("status")[:1]
             ),
+            has_test=selectors.has_active_test(OuterRef("stream")),
         )
         .filter(pk=assignment_id, annotator=request.user.pk)
         .first()
@@ -52,5 +60,29 @@ def get_assignment_for_annotator(request: HttpRequest, assignment_id: int) -> As
     # from the stream.
     assignment.stream.role = assignment.role  # type: ignore[attr-defined]
     assignment.stream.standing = assignment.standing  # type: ignore[attr-defined]
+    assignment.stream.has_test = assignment.has_test  # type: ignore[attr-defined]
     require_eligible(assignment.stream)
     return assignment
+
+
+def get_turn_for_annotator(request: HttpRequest, turn_id: int) -> Turn:
+    """A turn of the user's own conversation (404 for anyone else's), with its conversation and
+    stream, the user's role and standing annotated on the stream; 403 when they may not label."""
+    turn = (
+        Turn.objects.select_related("conversation").filter(pk=turn_id, conversation__annotator=request.user.pk).first()
+    )
+    if turn is None:
+        raise Http404("No such turn.")
+    turn.conversation.stream = get_stream_for_annotator(request, turn.conversation.stream_id)
+    require_eligible(turn.conversation.stream)
+    return turn
+
+
+def get_conversation_for_annotator(request: HttpRequest, conversation_id: int) -> Conversation:
+    """The user's own conversation (404 for anyone else's); 403 when they may not label."""
+    conversation = Conversation.objects.filter(pk=conversation_id, annotator=request.user.pk).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    conversation.stream = get_stream_for_annotator(request, conversation.stream_id)
+    require_eligible(conversation.stream)
+    return conversation

@@ -94,3 +94,34 @@ class SkipForm(forms.Form):
 
 class HeartbeatForm(forms.Form):
     interacted = forms.BooleanField(required=False)
+
+
+class QuestionForm(JudgementForm):
+    """A qualification question on the item page: the same choice (or ranking) as an item, without
+    the rubric (a question is scored on its answer alone). ``token`` names the attempt and question
+    the page showed, so a repeated post is recognised."""
+
+    def __init__(self, *args: Any, assignment: Assignment, stream: Stream, **kwargs: Any) -> None:
+        super().__init__(*args, assignment=assignment, stream=stream, **kwargs)
+        for name in [name for name in self.fields if name.startswith("rubric_")]:
+            del self.fields[name]
+        self.fields["rationale"].required = False
+
+    def answer(self) -> dict[str, Any]:
+        """``{"choice": ...}`` or ``{"ranking": ...}`` in canonical order."""
+        data = self.cleaned_data
+        if self.stream.task_kind == Stream.TaskKind.RANKING:
+            return {"ranking": self.assignment.canonical_ranking([data[f"rank_{pos}"] for pos in range(self.k)])}
+        return {"choice": self.assignment.canonical_choice(data["choice"])}
+
+
+class MessageForm(forms.Form):
+    """The annotator's next message in a dynamic conversation."""
+
+    message = forms.CharField(
+        max_length=20_000,
+        strip=True,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "Write to the models… (Enter sends, Shift+Enter is a new line)"}
+        ),
+    )

@@ -94,6 +94,9 @@ class Item(models.Model):
                 condition=Q(is_open=True, pool="work", is_golden=False),
                 name="item_claim_breadth",
             ),
+            # Golden injection picks among the stream's golden items only: a few hundred rows,
+            # however many ordinary items the stream has.
+            models.Index(fields=["stream"], condition=Q(is_golden=True, pool="work"), name="item_golden"),
         ]
 
     def __str__(self) -> str:
@@ -198,6 +201,7 @@ class Judgement(models.Model):
         WEB = "web", "Web"
         API = "api", "API"
         DYNAMIC = "dynamic", "Dynamic conversation"
+        SIMULATED = "simulated", "Simulated (demo data)"
 
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgements")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
@@ -279,6 +283,9 @@ class Conversation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # The messages that continue the conversation: user turns and the preferred responses.
     messages = models.JSONField(default=list)
+    # Canonical candidate positions in the order shown (random per conversation, like
+    # Assignment.display_order): [1, 0] = candidate 1 is shown as "A" on every turn.
+    display_order = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -317,6 +324,9 @@ class Turn(models.Model):
     item = models.OneToOneField(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="turn")
     chosen_position = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When every generation was done: the moment the annotator could start judging (served_at).
+    ready_at = models.DateTimeField(null=True, blank=True)
+    judged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["index"]
@@ -338,6 +348,13 @@ class Generation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     text = models.TextField(blank=True)
     error = models.CharField(max_length=500, blank=True)  # safe to show; upstream bodies are not echoed
+    # The exact upstream error (status, body excerpt) for PMs only; never rendered to annotators.
+    error_detail = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Last write by the worker: a generation that stops moving for longer than its endpoint's
+    # timeout is shown as stalled (a worker died) and can be retried.
+    updated_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -9,27 +9,47 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from annotation.models import Assignment, Item, Judgement
-from projects.models import Membership, Stream, StreamMembership
+from projects.models import Membership, QualificationQuestion, Stream, StreamMembership
 from projects.rendering import render_markdown
 
-# Stream statuses that receive items. Qualification tests come later (issue: qualification);
-# until then an invited member counts as qualified.
+# Stream statuses that may receive items: qualified always, invited only in a stream without an
+# active qualification test (``may_receive_items``).
 ELIGIBLE_STATUSES = frozenset({StreamMembership.Status.INVITED, StreamMembership.Status.QUALIFIED})
+# Statuses of people who have not qualified (yet): the item pages and the API answer them 404, as
+# if the stream's items did not exist for them; the stream's home page sends them to the test.
+NOT_QUALIFIED_STATUSES = frozenset(
+    {StreamMembership.Status.INVITED, StreamMembership.Status.TESTING, StreamMembership.Status.FAILED}
+)
 STREAM_PROGRESS_CACHE_SECONDS = 60
 DIFF_MAX_WORDS = 5000
 
 
+def has_active_test(stream_ref: Any) -> Exists:
+    """SQL: the stream (``stream_ref``, e.g. ``OuterRef("pk")``) has an active qualification test
+    with at least one question. Annotated in the same query as the standing: no extra round trip."""
+    return Exists(QualificationQuestion.objects.filter(test__stream=stream_ref, test__is_active=True))
+
+
+def may_receive_items(standing: str | None, has_test: bool) -> bool:
+    """Who gets items: qualified members, and invited members of a stream without an active test."""
+    return standing == StreamMembership.Status.QUALIFIED or (
+        standing == StreamMembership.Status.INVITED and not has_test
+    )
+
+
 def streams_with_standing(user: Any) -> QuerySet[Stream]:
-    """Streams with the user's project role (``role``) and stream status (``standing``) annotated;
-    ``role`` is None for someone outside the project, ``standing`` None for a member not invited."""
+    """Streams with the user's project role (``role``), stream status (``standing``) and whether
+    the stream has an active qualification test (``has_test``) annotated; ``role`` is None for
+    someone outside the project, ``standing`` None for a member not invited."""
     return Stream.objects.select_related("project").annotate(
         role=Subquery(Membership.objects.filter(project=OuterRef("project"), user=user).values("role")[:1]),
         standing=Subquery(StreamMembership.objects.filter(stream=OuterRef("pk"), user=user).values("status")[:1]),
+        has_test=has_active_test(OuterRef("pk")),
     )
 
 
@@ -37,17 +57,17 @@ def can_annotate(stream: Stream) -> bool:
     """For a stream from ``streams_with_standing``: may this user receive its items?"""
     return (
         getattr(stream, "role", None) is not None
-        and getattr(stream, "standing", None) in ELIGIBLE_STATUSES
+        and may_receive_items(getattr(stream, "standing", None), bool(getattr(stream, "has_test", False)))
         and stream.status == Stream.Status.ACTIVE
         and stream.mode == Stream.Mode.STATIC
     )
 
 
 def labeling_streams_for(user: Any) -> list[Stream]:
-    """The static streams the user was invited to (any standing but removed), best first."""
+    """The streams (static and dynamic) the user was invited to (any standing but removed), best first."""
     return list(
         streams_with_standing(user)
-        .filter(mode=Stream.Mode.STATIC, project__archived=False, stream_memberships__user=user)
+        .filter(project__archived=False, stream_memberships__user=user)
         .exclude(stream_memberships__status=StreamMembership.Status.REMOVED)
         .order_by("-priority", "project__name", "name")
     )

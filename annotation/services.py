@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce
@@ -33,6 +34,9 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
 from projects.models import Stream
+from qc import review as qc_review
+from qc import rules as qc_rules
+from qc.metrics import gold_answer_correct
 
 EXPIRY_BATCH = 500
 
@@ -54,6 +58,9 @@ class SubmitResult:
     judgement: Judgement
     created: bool  # False: a repeat of a submit already stored (double click, back, retry)
     late: bool  # the lease had expired before the submit arrived
+    # What QC did after storing it (``qc.rules.after_submit``): a pause, a training-mode
+    # explanation after a wrong golden answer. None for a repeat.
+    qc: Any = None
 
     @property
     def surplus(self) -> bool:
@@ -83,7 +90,8 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
 
     1. The annotator's live lease in the stream, if any (a lease past its expiry that no sweep has
        ended yet still holds its slot, so it is extended and resumed).
-    2. The golden hook: ``pick_golden``.
+    2. With probability ``stream.golden_rate``, a golden item never served to this annotator
+       (``pick_golden``).
     3. The highest-priority item with room (claim_count < overlap) that this annotator has never
        submitted, skipped or holds; among equal priorities the most-claimed first (depth-first:
        items finish) or, when ``stream.order`` is breadth-first, the least-claimed first.
@@ -97,9 +105,9 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
     if resumed is not None:
         return resumed
 
-    golden = pick_golden(stream=stream, annotator=annotator)
+    golden = pick_golden(stream=stream, annotator=annotator, now=now)
     if golden is not None:
-        return _lease_item(item=golden, stream=stream, annotator=annotator, now=now, check_room=False)
+        return golden
 
     assignment_id = _claim(stream=stream, annotator=annotator, now=now)
     if assignment_id is None and expire_leases(stream=stream, now=now):
@@ -110,11 +118,89 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
     return Assignment.objects.select_related("item").get(pk=assignment_id)
 
 
-def pick_golden(*, stream: Stream, annotator: Any) -> Item | None:
-    """Hook for golden examples (DESIGN flow 4): return a golden item this annotator has not seen
-    with probability ``stream.golden_rate``, else None. Golden injection is a later issue; until
-    then golden items are never served (the claim query excludes ``is_golden``)."""
-    return None
+def pick_golden(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Assignment | None:
+    """Golden injection (DESIGN flow 4): with probability ``stream.golden_rate`` — an independent
+    draw for every new lease, so golden items land at random positions, never every n-th item —
+    lease a golden item of the stream that this annotator was *never* served (any lease, even an
+    expired one, counts as served), picked uniformly at random among those. None when the draw says
+    "ordinary item" or every golden item has been served to this annotator.
+
+    A golden item is leased like any other (same row shape, a random display order, the same
+    lease length; on PostgreSQL one statement, as the ordinary claim), so nothing in the page,
+    the HTML, the API or the timing tells it apart. Golden items are not bound by the overlap:
+    they measure annotators, so every annotator may get each one once.
+    """
+    if stream.golden_rate <= 0 or golden_random.random() >= stream.golden_rate:
+        return None
+    # An annotator who has had every golden item (or a stream without any) costs no query for a
+    # while: a cache read instead (new golden items reach them within GOLDEN_EXHAUSTED_SECONDS).
+    exhausted_key = f"annotation:golden-exhausted:{stream.pk}:{annotator.pk}"
+    if cache.get(exhausted_key):
+        return None
+    try:
+        assignment = _lease_golden(stream=stream, annotator=annotator, now=now or timezone.now())
+    except (IntegrityError, _LostRace):
+        return None  # a concurrent lease of the same annotator (two tabs): the caller resumes it
+    if assignment is None:
+        cache.set(exhausted_key, True, GOLDEN_EXHAUSTED_SECONDS)
+    return assignment
+
+
+def _lease_golden(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
+    """Leases a random golden item never served to the annotator; None when there is none."""
+    if connection.vendor == "postgresql":
+        params = {"stream": stream.pk, "annotator": annotator.pk, "now": now, "expires": _lease_end(stream, now)}
+        with (
+            transaction.atomic() if connection.in_atomic_block else nullcontext(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(_GOLDEN_SQL, params)
+            row = cursor.fetchone()
+        return Assignment.objects.select_related("item").get(pk=row[0]) if row else None
+    candidate = (
+        Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True)
+        .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+        .order_by("?")
+        .first()
+    )
+    if candidate is None:
+        return None
+    return _lease_item(item=candidate, stream=stream, annotator=annotator, now=now, check_room=False)
+
+
+# Unpredictable draws: an annotator cannot time their care to the golden items.
+golden_random: random.Random = random.SystemRandom()
+GOLDEN_EXHAUSTED_SECONDS = 300
+
+# The golden twin of the claim: a random golden item of the stream that this annotator never had
+# (``item_golden`` holds only the stream's golden items), leased and counted in one statement.
+_GOLDEN_SQL = """
+WITH candidate AS (
+    SELECT i.id, i.num_responses FROM annotation_item i
+    WHERE i.stream_id = %(stream)s AND i.is_golden AND i.pool = 'work'
+      AND NOT EXISTS (
+          SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
+      )
+    ORDER BY random()
+    LIMIT 1
+), leased AS (
+    INSERT INTO annotation_assignment (
+        item_id, stream_id, annotator_id, status, display_order, served_at, lease_expires_at,
+        first_interaction_at, finished_at, skip_reason, skip_note
+    )
+    SELECT candidate.id, %(stream)s, %(annotator)s, 'active',
+           (SELECT jsonb_agg(g ORDER BY random()) FROM generate_series(0, candidate.num_responses - 1) g),
+           %(now)s, %(expires)s, NULL, NULL, '', ''
+    FROM candidate
+    ON CONFLICT (item_id, annotator_id) DO NOTHING
+    RETURNING id, item_id
+), counted AS (
+    UPDATE annotation_item it SET claim_count = it.claim_count + 1
+    FROM leased WHERE it.id = leased.item_id
+    RETURNING it.id
+)
+SELECT leased.id FROM leased JOIN counted ON counted.id = leased.item_id
+"""
 
 
 def _resume(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
@@ -348,7 +434,13 @@ def submit_judgement(
       judgement is stored with ``counted=False`` (surplus: never lost, never counted).
     - ``active_seconds`` (reported by the browser) is clamped to [0, submitted - served].
 
-    Raises ``AssignmentClosed`` for a skipped assignment. Queries: 4 on the usual path.
+    - On a golden item ``gold_correct`` is stored with the judgement (``qc.metrics.gold_answer_correct``).
+    - QC: on an ordinary item, flagged and sampled judgements go to the review queue
+      (``qc.review.queue_on_submit``, in the same transaction); on a golden item, after COMMIT,
+      the gold figures and the auto-pause rule (``qc.rules.after_golden_submit``).
+
+    Raises ``AssignmentClosed`` for a skipped assignment. Queries: 4 on the usual path (+1 when
+    the judgement goes to review; more on a golden item).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -378,6 +470,16 @@ def submit_judgement(
                 )
             )
 
+        item = locked.item
+        gold_correct = None
+        if item.is_golden:
+            gold_correct = gold_answer_correct(
+                choice=choice,
+                ranking=ranking,
+                flag_harmful=flag_harmful,
+                golden_answers=item.golden_answers or (),
+                golden_harmful=item.golden_harmful,
+            )
         window = max(0.0, (now - locked.served_at).total_seconds())
         if active_seconds is not None:
             active_seconds = min(max(0.0, float(active_seconds)), window)
@@ -401,14 +503,23 @@ def submit_judgement(
             active_seconds=active_seconds,
             idempotency_key=idempotency_key,
             counted=counted,
+            gold_correct=gold_correct,
             source=source,
         )
+        if not item.is_golden:
+            # Flagged or sampled work into the review queue: one INSERT in this transaction, if any.
+            qc_review.queue_on_submit(judgement=judgement, stream=locked.stream)
         Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
         if live:
             # Last statement before COMMIT: concurrent claims skip a locked item row, so the item is
             # held for as short a time as possible.
             item_rows.update(judgement_count=F("judgement_count") + 1)
-        return SubmitResult(judgement, created=True, late=late)
+    judgement.item = item
+    # After COMMIT, golden items only: gold figures and the auto-pause rule never hold the item row.
+    outcome = (
+        qc_rules.after_golden_submit(judgement=judgement, stream=locked.stream, now=now) if item.is_golden else None
+    )
+    return SubmitResult(judgement, created=True, late=late, qc=outcome)
 
 
 def skip_assignment(*, assignment: Assignment, reason: str, note: str = "", now: datetime | None = None) -> bool:

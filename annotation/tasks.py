@@ -27,3 +27,20 @@ def sync_open_items(stream_id: int) -> int:
     deleted meanwhile is nothing to do. Returns how many items changed."""
     stream = Stream.objects.filter(pk=stream_id).first()
     return services.sync_open_items(stream=stream) if stream is not None else 0
+
+
+@shared_task(
+    name="annotation.tasks.generate",
+    acks_late=True,
+    # Above any endpoint timeout (at most 600 s, enforced by the form) and the final writes.
+    soft_time_limit=660,
+    time_limit=720,
+)
+def generate(generation_id: int, attempt: int) -> str:
+    """Streams one model's answer for a dynamic-labeling turn (queued on commit by
+    ``dynamic.send_message`` / ``retry_generations``). Idempotent: only a pending generation of
+    this attempt runs. Not retried automatically: the error is shown to the annotator, who retries
+    with one key press — a silent retry would hide a flaky endpoint from the comparison."""
+    from annotation import dynamic
+
+    return dynamic.run_generation(generation_id=generation_id, attempt=attempt)

@@ -17,11 +17,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import access, selectors, services
+from annotation import access, dynamic, selectors, services
 from annotation.forms import HeartbeatForm, JudgementForm, SkipForm
 from annotation.models import Assignment
-from projects.models import Stream
+from projects.models import Stream, StreamMembership
+from projects.qualification import selectors as qualification_selectors
 from projects.rendering import render_markdown
+from qc import selectors as qc_selectors
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -41,10 +43,11 @@ def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = access.get_stream_for_annotator(request, stream_id)
     context = {
         "stream": stream,
-        "eligible": selectors.can_annotate(stream),
+        "eligible": selectors.can_annotate(stream) or dynamic.can_converse(stream),
         "guidelines": render_markdown(stream.guidelines),
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "stream_progress": selectors.stream_progress(stream),
+        "test": qualification_selectors.standing_in_test(stream=stream, user=request.user),
     }
     return render(request, "annotation/stream_home.html", context)
 
@@ -55,9 +58,15 @@ def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
 def work(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
     """The item page: resumes the annotator's lease or leases the next item (safe to reload)."""
     stream = access.get_stream_for_annotator(request, stream_id)
+    if getattr(stream, "standing", None) == StreamMembership.Status.PAUSED:
+        return _render_paused(request, stream)
     access.require_eligible(stream)
+    if stream.mode == Stream.Mode.DYNAMIC:
+        return redirect("annotation:converse", stream_id=stream.pk)
     assignment = services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
-    return _render_workspace(request, stream, assignment)
+    warning = qc_selectors.open_warning(stream=stream, annotator=request.user)
+    notice = ("warning", warning) if warning else None
+    return _render_workspace(request, stream, assignment, notice=notice)
 
 
 @require_POST
@@ -86,6 +95,10 @@ def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
             notice = ("info", "That answer was already saved.")
         else:
             notice = ("success", "Saved.")
+        if result.qc is not None and result.qc.paused:
+            return _render_paused(request, stream)
+        if result.qc is not None and result.qc.explanation:
+            return _next(request, stream, notice, explanation=result.qc.explanation)
     return _next(request, stream, notice)
 
 
@@ -113,15 +126,24 @@ def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str]) -> HttpResponse:
+def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str], explanation: str = "") -> HttpResponse:
     if request.htmx:
         assignment = (
             services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
         )
-        return _render_workspace(request, stream, assignment, notice=notice)
+        return _render_workspace(request, stream, assignment, notice=notice, explanation=explanation)
     level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice[0], messages.INFO)
     messages.add_message(request, level, notice[1])
+    if explanation:
+        messages.warning(request, f"The expected answer differs from yours on the item you just did: {explanation}")
     return redirect("annotation:work", stream_id=stream.pk)
+
+
+def _render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
+    """A paused annotator gets a clear page instead of items: why, since when, what next."""
+    context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
+    template = "qc/paused.html#workspace" if request.htmx else "qc/paused.html"
+    return render(request, template, context)
 
 
 def _render_workspace(
@@ -132,12 +154,15 @@ def _render_workspace(
     form: JudgementForm | None = None,
     skip_form: SkipForm | None = None,
     notice: tuple[str, str] | None = None,
+    explanation: str = "",
     status: int = 200,
 ) -> HttpResponse:
     context: dict[str, Any] = {
         "stream": stream,
         "assignment": assignment,
         "notice": notice,
+        # Training mode: why the previous (golden) answer was wrong, as sanitised markdown.
+        "golden_feedback": render_markdown(explanation) if explanation else None,
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "eligible": selectors.can_annotate(stream),
     }

@@ -103,8 +103,8 @@ class StreamMembershipAdmin(admin.ModelAdmin[StreamMembership]):
 
 @admin.register(StreamMembershipEvent)
 class StreamMembershipEventAdmin(admin.ModelAdmin[StreamMembershipEvent]):
-    list_display = ["stream_membership", "from_status", "to_status", "actor", "reason", "created_at"]
-    list_filter = ["to_status"]
+    list_display = ["stream_membership", "from_status", "to_status", "action", "actor", "reason", "created_at"]
+    list_filter = ["to_status", "action"]
     raw_id_fields = ["stream_membership", "actor"]
 
 

@@ -231,9 +231,9 @@ class _MetricQuery(serializers.Serializer[Any]):
 
 
 class MetricList(APIView):
-    """A stream's newest QC figures, for the stream and each annotator (reviewers and PMs): the
-    document ``manage.py qc_report --json`` prints (fields in docs/qc.md). Filters narrow
-    ``results``."""
+    """A stream's newest QC figures, for the stream and each annotator (PMs, by session or API
+    token; reviewers review blind, so colleagues' figures by name are not theirs): the document
+    ``manage.py qc_report --json`` prints (fields in docs/qc.md). Filters narrow ``results``."""
 
     @extend_schema(
         parameters=[
@@ -244,7 +244,7 @@ class MetricList(APIView):
         responses=MetricsReportSerializer,
     )
     def get(self, request: Request, stream_id: int) -> Response:
-        stream = stream_for(request, stream_id, Role.REVIEWER)
+        stream = stream_for(request, stream_id, Role.PM)
         filters = _query(request, _MetricQuery)
         report = qc_selectors.metrics_report(
             stream, metric=filters.get("metric"), window=filters.get("window"), annotator_id=filters.get("annotator")

@@ -215,6 +215,10 @@ class StreamMembership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_memberships")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.INVITED)
     status_reason = models.CharField(max_length=500, blank=True)
+    # Qualification: attempts a PM granted beyond the test's limit, and when the last grant was
+    # made (a grant also lifts the cool-down of the attempt before it).
+    extra_attempts = models.PositiveSmallIntegerField(default=0)
+    retake_allowed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -238,6 +242,9 @@ class StreamMembershipEvent(models.Model):
     stream_membership = models.ForeignKey(StreamMembership, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
+    # What happened, when the status alone does not say it: "waive", "allow_attempt", "test_started",
+    # "test_passed", "test_failed", ... (empty for a plain status change).
+    action = models.CharField(max_length=32, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -255,6 +262,7 @@ class QualificationTest(models.Model):
     cooldown_hours = models.FloatField(default=24.0, validators=[MinValueValidator(0.0)])
     time_limit_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
     shuffle_questions = models.BooleanField(default=True)
+    shuffle_responses = models.BooleanField(default=True, help_text="Random response order per question and attempt.")
     show_explanations = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -298,6 +306,10 @@ class QualificationAttempt(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["test", "user", "number"], name="qattempt_number_unique"),
+            # One attempt in progress per person and test: a double click on "start" cannot open two.
+            models.UniqueConstraint(
+                fields=["test", "user"], condition=Q(submitted_at__isnull=True), name="qattempt_one_open"
+            ),
             models.CheckConstraint(condition=Q(number__gte=1), name="qattempt_number_positive"),
             models.CheckConstraint(
                 condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=1)), name="qattempt_score_0_1"

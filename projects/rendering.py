@@ -56,8 +56,27 @@ def _parser() -> MarkdownIt:
     return md
 
 
+# Rendered texts are kept per process: an item is shown to ``overlap`` annotators, again on every
+# reload, and its context is often shared by many items (one prompt, many response pairs). Parsing,
+# highlighting and sanitising cost milliseconds; a lookup costs microseconds. Only texts up to
+# _CACHED_CHARS are kept, so the cache stays within a few tens of megabytes.
+_CACHED_CHARS = 16_384
+
+
 def render_markdown(text: str) -> SafeString:
-    html = _parser().render(text or "")
+    text = text or ""
+    if len(text) <= _CACHED_CHARS:
+        return _render_cached(text)
+    return _render(text)
+
+
+@lru_cache(maxsize=2048)
+def _render_cached(text: str) -> SafeString:
+    return _render(text)
+
+
+def _render(text: str) -> SafeString:
+    html = _parser().render(text)
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

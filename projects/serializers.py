@@ -146,12 +146,31 @@ class MetricFigureSerializer(serializers.Serializer[Any]):
     computed_at = serializers.DateTimeField()
 
 
+class _MetricAnnotatorSerializer(serializers.Serializer[Any]):
+    annotator = serializers.CharField(help_text="Username.")
+    annotator_id = serializers.IntegerField()
+    status = serializers.CharField(help_text="Standing in the stream: invited, qualified, paused, ...")
+
+
+class _MetricAlertSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text="The QC rule that fired (docs/qc.md).")
+    severity = serializers.ChoiceField(choices=["info", "warning", "critical"])
+    annotator = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+    action_taken = serializers.CharField()
+    details = serializers.DictField(help_text="The figure that triggered it: metric, window, value, sample_size, ...")
+    created_at = serializers.DateTimeField()
+
+
 class MetricsReportSerializer(serializers.Serializer[Any]):
     stream = _MetricStreamSerializer()
     computed_at = serializers.DateTimeField(allow_null=True)
     recent_days = serializers.IntegerField()
     thresholds = _MetricThresholdsSerializer()
     flagged_annotators = _FlaggedAnnotatorSerializer(many=True)
+    annotators = _MetricAnnotatorSerializer(many=True)
+    open_alerts = _MetricAlertSerializer(many=True)
     results = MetricFigureSerializer(many=True)
 
 

@@ -13,7 +13,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation import tasks as annotation_tasks
-from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
+from projects.models import (
+    Membership,
+    ModelEndpoint,
+    Project,
+    Role,
+    Stream,
+    StreamEndpoint,
+    StreamMembership,
+    StreamMembershipEvent,
+)
 
 User = get_user_model()
 
@@ -124,15 +133,16 @@ def invite_to_stream(*, stream: Stream, user: Any, actor: Any = None, reason: st
 
 @transaction.atomic
 def transition_stream_membership(
-    *, stream_membership: StreamMembership, to_status: str, actor: Any = None, reason: str = ""
+    *, stream_membership: StreamMembership, to_status: str, actor: Any = None, reason: str = "", action: str = ""
 ) -> StreamMembership:
-    """Moves a stream membership along the state machine, storing who, when and why. Raises
+    """Moves a stream membership along the state machine, storing who, when and why (and, for
+    qualification, which ``action`` it was: ``waive``, ``test_passed``...). Raises
     ``TransitionError`` for a move ``StreamMembership.TRANSITIONS`` does not allow."""
     sm = StreamMembership.objects.select_for_update().get(pk=stream_membership.pk)
     if not sm.can_move_to(to_status):
         raise TransitionError(f"A membership cannot go from {sm.status} to {to_status}.")
     event = StreamMembershipEvent(
-        stream_membership=sm, from_status=sm.status, to_status=to_status, actor=actor, reason=reason
+        stream_membership=sm, from_status=sm.status, to_status=to_status, actor=actor, reason=reason, action=action
     )
     sm.status = to_status
     sm.status_reason = reason
@@ -213,3 +223,39 @@ def remove_member(*, membership: Membership, actor: Any = None, reason: str = ""
             reason=reason or "removed from the project",
         )
     membership.delete()
+
+
+# --- Model endpoints (dynamic labeling) -------------------------------------------------------
+ENDPOINT_FIELDS = (
+    "name",
+    "base_url",
+    "model",
+    "parameters",
+    "system_prompt",
+    "api_key_env",
+    "timeout_seconds",
+    "is_active",
+)
+
+
+def create_endpoint(*, project: Project, **fields: Any) -> ModelEndpoint:
+    """A model endpoint of ``project``. The form has checked the URL (SSRF guard) and that
+    ``api_key_env`` is a variable *name*; the key itself is never passed here."""
+    return ModelEndpoint.objects.create(project=project, **{k: v for k, v in fields.items() if k in ENDPOINT_FIELDS})
+
+
+def update_endpoint(*, endpoint: ModelEndpoint, **fields: Any) -> ModelEndpoint:
+    for name, value in fields.items():
+        if name in ENDPOINT_FIELDS:
+            setattr(endpoint, name, value)
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def set_stream_endpoints(*, stream: Stream, weights: dict[int, float]) -> None:
+    """The endpoints a dynamic stream samples from, with their weights (endpoint id → weight > 0);
+    endpoints left out are removed from the stream. Past conversations keep their endpoints."""
+    StreamEndpoint.objects.filter(stream=stream).exclude(endpoint_id__in=list(weights)).delete()
+    for endpoint_id, weight in weights.items():
+        StreamEndpoint.objects.update_or_create(stream=stream, endpoint_id=endpoint_id, defaults={"weight": weight})

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from projects.importing import ImportOptionsError, InvalidImport, run_batch
 from projects.models import ImportBatch
+from projects.qualification.services import expire_overdue_attempts
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +70,11 @@ def _discard_upload(batch: ImportBatch) -> None:
     """The stored upload is only needed until the batch is final: its report stays in the row."""
     if batch.file_path:
         Path(batch.file_path).unlink(missing_ok=True)
+
+
+@shared_task(name="projects.tasks.expire_qualification_attempts", soft_time_limit=50, time_limit=60)
+def expire_qualification_attempts() -> int:
+    """Scores qualification attempts whose time limit passed while nobody looked (the pages do it
+    lazily for what they show), so members do not stay ``testing`` forever. Idempotent: an attempt
+    is scored once. Returns how many were scored."""
+    return expire_overdue_attempts()

@@ -243,6 +243,8 @@ def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
         # item order on the item_id index instead of hash-joining and sorting the whole table.
         Q(is_current=True) | Exists(Judgement.objects.filter(supersedes=OuterRef("pk"), id__gt=bound))
     )
+    # The demo's simulated judgements (qc.demo) show the QC pages; they are never training data.
+    qs = qs.exclude(source=Judgement.Source.SIMULATED)
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:

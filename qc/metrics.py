@@ -716,7 +716,7 @@ def _harmful(data: StreamData, thresholds: Thresholds) -> Part:
     ``harmful_flag_rate``: the share of ordinary (non-golden) judgements flagged harmful, against
     the stream's rate (``_loo_rates``; two-sided binomial test: under- and over-flagging are both
     flagged, details.direction says which), minimum effect MIN_EFFECT_HARMFUL."""
-    on_harmful = data.item_harmful[data.item]
+    on_harmful = data.item_harmful[data.item] & (data.gold_correct >= 0)  # served as golden
     hit = on_harmful & data.flag_harmful
     n_by = np.bincount(data.annotator[on_harmful], minlength=data.n_annotators)
     hit_by = np.bincount(data.annotator[hit], minlength=data.n_annotators)

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from projects.models import Stream
+from projects.models import Stream, StreamMembership
 from qc import metrics
-from qc.models import MetricSnapshot
+from qc.models import Alert, MetricSnapshot
 
 RUN_METRIC = "run"  # the stream-level snapshot that marks a full run (qc.services writes it)
 
@@ -50,7 +53,8 @@ def metrics_report(
 ) -> dict[str, Any]:
     """The machine-readable figures of ``stream`` (``GET /api/streams/<id>/metrics/`` and
     ``qc_report --json``; fields documented in docs/qc.md): the stream, its thresholds, when the
-    figures were computed, the annotators flagged on anything, and ``results`` — one entry per
+    figures were computed, the annotators flagged on anything, every annotator's standing in the
+    stream, the open QC alerts, and ``results`` — one entry per
     figure: scope (stream or annotator), annotator (username) and annotator_id, metric, window,
     value, sample_size, flagged, details, computed_at. Optional filters narrow ``results``."""
     snapshots = latest_metrics(stream)
@@ -109,5 +113,238 @@ def metrics_report(
         "flagged_annotators": [
             {"annotator": name, "metrics": sorted(names)} for name, names in sorted(flagged.items())
         ],
+        "annotators": [
+            {"annotator": sm.user.get_username(), "annotator_id": sm.user_id, "status": sm.status}
+            for sm in StreamMembership.objects.filter(stream=stream).select_related("user").order_by("user__username")
+        ],
+        "open_alerts": [
+            {
+                "id": alert.pk,
+                "kind": alert.kind,
+                "severity": alert.severity,
+                "annotator": alert.annotator.get_username() if alert.annotator else None,
+                "message": alert.message,
+                "action_taken": alert.action_taken,
+                "details": alert.details,
+                "created_at": alert.created_at.isoformat(),
+            }
+            for alert in Alert.objects.filter(stream=stream, acknowledged_at__isnull=True).select_related("annotator")
+        ],
         "results": results,
     }
+
+
+# --- What an annotator is told --------------------------------------------------------------------
+def open_warning(*, stream: Stream, annotator: Any) -> str:
+    """The QC warning the annotator should see while labeling (an open rushing warning of the last
+    RECENT_DAYS days), in plain words; "" when there is none. One query."""
+    since = timezone.now() - timedelta(days=metrics.RECENT_DAYS)
+    alert = (
+        Alert.objects.filter(
+            stream=stream, annotator=annotator, kind="rushing", acknowledged_at__isnull=True, created_at__gte=since
+        )
+        .only("message")
+        .first()
+    )
+    if alert is None:
+        return ""
+    return (
+        "Quality check: you are labeling faster than the items can be read carefully "
+        f"({alert.message}) Please take the time each item needs; if it goes on, your labeling will be paused."
+    )
+
+
+@dataclass(frozen=True)
+class Pause:
+    reason: str
+    since: datetime | None
+
+
+def pause_for(*, stream: Stream, annotator: Any) -> Pause:
+    """Why and since when the annotator is paused in the stream (their membership's status reason)."""
+    sm = StreamMembership.objects.filter(stream=stream, user=annotator).only("status_reason", "updated_at").first()
+    if sm is None:
+        return Pause("", None)
+    return Pause(sm.status_reason, sm.updated_at)
+
+
+# --- The QC page ------------------------------------------------------------------------------
+# The annotator table's columns, in order: (metric, heading, how to show the value).
+TABLE_COLUMNS: list[tuple[str, str, str]] = [
+    ("judgements", "Judgements", "int"),
+    ("gold_accuracy", "Gold accuracy", "pct"),
+    ("gold_accuracy_rolling", "Gold (last 20)", "pct"),
+    ("agreement", "Agreement", "pct"),
+    ("cohen_kappa", "Kappa (pairs)", "num"),
+    ("labeling_time", "Median time", "sec"),
+    ("tie_rate", "Ties", "pct"),
+    ("skip_rate", "Skips", "pct"),
+    ("rejection_rate", "Rejected", "pct"),
+    ("harmful_recall", "Harmful recall", "pct"),
+    ("harmful_flag_rate", "Harmful flags", "pct"),
+    ("position_bias", "First position", "pct"),
+    ("length_bias", "Longer", "pct"),
+    ("straightlining", "Same answer", "pct"),
+]
+
+
+@dataclass
+class AnnotatorRow:
+    annotator: Any
+    status: str
+    figures: dict[str, MetricSnapshot]
+    flagged: list[str]
+    open_alerts: int
+
+    def value(self, metric: str) -> float | None:
+        row = self.figures.get(metric)
+        return row.value if row is not None else None
+
+
+def qc_overview(stream: Stream, *, window: str = "all") -> tuple[dict[str, MetricSnapshot], list[AnnotatorRow]]:
+    """The stream's figures by metric and one row per annotator (figures of ``window``), from
+    the newest snapshots; annotators who are members without figures yet are listed too."""
+    stream_figures: dict[str, MetricSnapshot] = {}
+    per: dict[int, dict[str, MetricSnapshot]] = {}
+    users: dict[int, Any] = {}
+    for row in latest_metrics(stream):
+        if row.window != window:
+            continue
+        if row.annotator_id is None:
+            stream_figures[row.metric] = row
+        else:
+            per.setdefault(row.annotator_id, {})[row.metric] = row
+            users[row.annotator_id] = row.annotator
+    memberships = StreamMembership.objects.filter(stream=stream).select_related("user")
+    status = {}
+    for sm in memberships:
+        status[sm.user_id] = sm.status
+        users.setdefault(sm.user_id, sm.user)
+    alerts: dict[int, int] = {}
+    for annotator_id in Alert.objects.filter(
+        stream=stream, acknowledged_at__isnull=True, annotator__isnull=False
+    ).values_list("annotator_id", flat=True):
+        alerts[annotator_id] = alerts.get(annotator_id, 0) + 1
+    rows = []
+    for user_id, user in users.items():
+        figures = per.get(user_id, {})
+        rows.append(
+            AnnotatorRow(
+                annotator=user,
+                status=status.get(user_id, ""),
+                figures=figures,
+                flagged=sorted(m for m, r in figures.items() if (r.details or {}).get("flagged")),
+                open_alerts=alerts.get(user_id, 0),
+            )
+        )
+    rows.sort(key=lambda r: r.annotator.get_username())
+    return stream_figures, rows
+
+
+def throughput(stream: Stream, *, now: datetime | None = None) -> dict[str, float | int]:
+    """Judgements submitted in the last hour and the last 24 hours (per hour). One indexed query."""
+    from django.db.models import Count, Q
+
+    from annotation.models import Judgement
+
+    now = now or timezone.now()
+    row = Judgement.objects.filter(stream=stream, submitted_at__gte=now - timedelta(hours=24)).aggregate(
+        day=Count("id"), hour=Count("id", filter=Q(submitted_at__gte=now - timedelta(hours=1)))
+    )
+    return {"last_hour": row["hour"], "last_24h": row["day"], "per_hour_24h": round(row["day"] / 24, 1)}
+
+
+# --- The annotator's figures in plain words --------------------------------------------------------
+@dataclass(frozen=True)
+class PlainFigure:
+    title: str
+    text: str
+    sample_size: int
+    flagged: bool
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def plain_words(stream: Stream, figures: dict[tuple[str, str], MetricSnapshot]) -> list[PlainFigure]:
+    """An annotator's own figures (window "all") as sentences, each with its sample size and
+    whether it trips the stream's rule. Figures not computed yet are left out."""
+    out: list[PlainFigure] = []
+
+    def add(metric: str, title: str, text: Any) -> None:
+        row = figures.get((metric, "all"))
+        if row is None or row.sample_size == 0:
+            return
+        details = row.details or {}
+        out.append(
+            PlainFigure(title, text(row.value, details, row.sample_size), row.sample_size, bool(details.get("flagged")))
+        )
+
+    add(
+        "gold_accuracy",
+        "Golden items",
+        lambda v, d, n: (
+            f"You answered {d.get('correct', 0)} of {n} check items right ({_pct(v)}); "
+            f"the stream asks for at least {_pct(stream.min_gold_accuracy)}."
+        ),
+    )
+    add(
+        "agreement",
+        "Agreement",
+        lambda v, d, n: (
+            f"On {n} items judged by others too, you agreed with the others' majority {_pct(v)} of the time."
+        ),
+    )
+    add(
+        "labeling_time",
+        "Time per item",
+        lambda v, d, n: (
+            f"You usually take {v:.0f} seconds an item (most between {d.get('p10') or 0:.0f} and "
+            f"{d.get('p90') or 0:.0f} s)"
+            + ("; that is faster than the responses can be read carefully." if d.get("rushing") else ".")
+        ),
+    )
+    add(
+        "position_bias",
+        "Position",
+        lambda v, d, n: (
+            f"You picked the response shown first {_pct(v)} of the time (order is random, so about half is expected)."
+        ),
+    )
+    add(
+        "length_bias",
+        "Length",
+        lambda v, d, n: (
+            f"When one response was clearly longer, you picked the longer one {_pct(v)} of the time "
+            f"(the team's majority: {_pct(d.get('expected'))})."
+        ),
+    )
+    add(
+        "straightlining",
+        "Same answer",
+        lambda v, d, n: (
+            f"Your most frequent answer ({str(d.get('answer', '')).replace('_', ' ')}) is {_pct(v)} of your answers."
+        ),
+    )
+    add(
+        "tie_rate",
+        "Ties",
+        lambda v, d, n: f"You chose a tie {_pct(v)} of the time (others: {_pct(d.get('expected'))}).",
+    )
+    add(
+        "harmful_recall",
+        "Harmful content",
+        lambda v, d, n: f"On {n} check items with harmful content you flagged {_pct(v)} as harmful.",
+    )
+    add(
+        "harmful_flag_rate",
+        "Harmful flags",
+        lambda v, d, n: f"You flag {_pct(v)} of items as harmful (others: {_pct(d.get('expected'))}).",
+    )
+    add(
+        "rejection_rate",
+        "Reviews",
+        lambda v, d, n: f"Reviewers rejected {_pct(v)} of your {n} reviewed judgements.",
+    )
+    return out

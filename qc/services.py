@@ -79,10 +79,44 @@ def compute_stream_metrics(*, stream: Stream, now: datetime | None = None) -> St
         data.select(data.submitted_at >= since.timestamp(), skipped=skipped, reviewed=reviewed, rejected=rejected),
         thresholds,
     )
+    windows[MetricSnapshot.Window.ALL.value].stream["reviewer_agreement"] = reviewer_agreement(stream, thresholds)
     seconds = time.perf_counter() - started
     result = StreamMetrics(stream.pk, now, annotator_ids, windows, seconds)
     _store(stream, result, n_judgements=data.n)
     return result
+
+
+def reviewer_agreement(stream: Stream, thresholds: metrics.Thresholds) -> metrics.Figure:
+    """``reviewer_agreement`` (stream): Krippendorff's alpha (nominal) of reviewers' accept/reject
+    decisions over the judgements reviewed by at least two reviewers. Sample size = those
+    judgements; ``details``: ``pairs_agreeing`` (share of reviewer pairs on the same judgement who
+    decided alike) and ``pairable_values``. Never flagged: it describes the reviewers, not an
+    annotator. One query."""
+    rows = list(
+        Review.objects.filter(judgement__stream=stream, judgement__is_current=True)
+        .values("judgement_id")
+        .annotate(
+            accept=Count("id", filter=Q(decision=Review.Decision.ACCEPT)),
+            reject=Count("id", filter=Q(decision=Review.Decision.REJECT)),
+        )
+        .values_list("accept", "reject")
+    )
+    counts = np.asarray([row for row in rows if row[0] + row[1] >= 2], dtype=np.int64).reshape(-1, 2)
+    alpha, pairable = metrics.krippendorff_alpha(counts, level="nominal", value_domain=[0, 1])
+    m = counts.sum(axis=1)
+    pairs = (m * (m - 1) / 2).sum()
+    agreeing = (counts * (counts - 1) / 2).sum()
+    return metrics.Figure(
+        "reviewer_agreement",
+        None if alpha is None else round(alpha, 4),
+        len(counts),
+        False,
+        {
+            "pairs_agreeing": round(float(agreeing / pairs), 4) if pairs else None,
+            "pairable_values": pairable,
+            "min_sample": thresholds.min_sample,
+        },
+    )
 
 
 def _store(stream: Stream, result: StreamMetrics, *, n_judgements: int) -> None:
@@ -197,7 +231,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         annotator_id,
         choice,
         strength,
-        ranking,
+        _ranking,
         rubric_text,
         first,
         active_seconds,
@@ -217,18 +251,11 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         columns["active_seconds"].append(nan if active_seconds is None else active_seconds)
         columns["submitted_at"].append(submitted_at.timestamp())
         columns["flag_harmful"].append(flag_harmful)
-        if item_id in golden:
-            if gold_correct is None:
-                answers, harmful = golden[item_id]
-                gold_correct = metrics.gold_answer_correct(
-                    choice=choice,
-                    ranking=ranking,
-                    flag_harmful=flag_harmful,
-                    golden_answers=answers,
-                    golden_harmful=harmful,
-                )
+        if item_id in golden and gold_correct is not None:
             columns["gold_correct"].append(int(gold_correct))
         else:
+            # Not golden, or judged before the PM made the item golden (the submit stores
+            # gold_correct only for items golden at the time): not scored against the answer.
             columns["gold_correct"].append(_NO_ID)
         rubric = orjson.loads(rubric_text) if rubric_text and rubric_text != "{}" else None
         if isinstance(rubric, str):  # a backend that returned the JSON quoted as a string
@@ -356,6 +383,7 @@ def record_judgement_metrics(judgement: Judgement, *, now: datetime | None = Non
             is_current=True,
             item__is_golden=True,
             item__pool=Item.Pool.WORK,
+            gold_correct__isnull=False,  # served as golden (see _load)
         )
         .order_by("submitted_at", "id")
         .values_list(

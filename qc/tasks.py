@@ -7,8 +7,8 @@ from django.db import OperationalError
 
 from projects.models import Stream
 from qc import export as exporting
+from qc import rules as qc_rules
 from qc import selectors as qc_selectors
-from qc import services as qc_services
 
 
 @shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
@@ -39,11 +39,13 @@ def recompute_metrics() -> int:
     max_retries=3,
 )
 def compute_stream_metrics_task(stream_id: int) -> int:
-    """Recomputes one stream's QC snapshots. Idempotent (a rerun writes a newer run and thins the
-    older one); a stream deleted meanwhile is nothing to do; a lost database connection is
+    """Recomputes one stream's QC snapshots, then runs its automatic QC rules on them. Idempotent
+    (a rerun writes a newer run and thins the older one; a rule does not fire again while its
+    alert is open); a stream deleted meanwhile is nothing to do; a lost database connection is
     retried. Returns the number of judgements read."""
     stream = Stream.objects.filter(pk=stream_id).first()
     if stream is None:
         return 0
-    result = qc_services.compute_stream_metrics(stream=stream)
+    # Then the stream's automatic QC rules act on the fresh figures (qc.rules).
+    result, _alerts = qc_rules.recompute_and_act(stream=stream)
     return int(result.windows["all"].stream["judgements"].sample_size)

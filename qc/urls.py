@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from qc import views
+from qc import model_views, views
 
 app_name = "qc"
 
@@ -10,4 +10,28 @@ urlpatterns = [
     path("projects/<slug:slug>/exports/", views.exports, name="exports"),
     path("projects/<slug:slug>/exports/<int:export_id>/", views.export_detail, name="export_detail"),
     path("projects/<slug:slug>/exports/<int:export_id>/files/<str:name>", views.export_file, name="export_file"),
+    # QC (PMs)
+    path("streams/<int:stream_id>/qc/", views.stream_qc, name="stream_qc"),
+    path("streams/<int:stream_id>/qc/annotators/<int:user_id>/", views.annotator_qc, name="annotator_qc"),
+    path("streams/<int:stream_id>/qc/annotators/<int:user_id>/pause/", views.annotator_pause, name="annotator_pause"),
+    path(
+        "streams/<int:stream_id>/qc/annotators/<int:user_id>/resume/", views.annotator_resume, name="annotator_resume"
+    ),
+    path(
+        "streams/<int:stream_id>/qc/annotators/<int:user_id>/review/",
+        views.annotator_send_review,
+        name="annotator_send_review",
+    ),
+    path("streams/<int:stream_id>/qc/alerts/<int:alert_id>/close/", views.alert_close, name="alert_close"),
+    # Golden set (PMs)
+    path("streams/<int:stream_id>/golden/", views.golden_set, name="golden_set"),
+    path("streams/<int:stream_id>/golden/items/<int:item_id>/", views.golden_item, name="golden_item"),
+    path("streams/<int:stream_id>/golden/from-prior/", views.golden_from_prior, name="golden_from_prior"),
+    # Review queue (reviewers, PMs)
+    path("streams/<int:stream_id>/review/", views.review_queue, name="review_queue"),
+    path("streams/<int:stream_id>/review/<int:task_id>/", views.review_submit, name="review_submit"),
+    # The annotator's own figures
+    path("streams/<int:stream_id>/my-quality/", views.my_quality, name="my_quality"),
+    # Model comparison of a dynamic stream (PMs)
+    path("streams/<int:stream_id>/models/", model_views.stream_models, name="stream_models"),
 ]

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from drf_spectacular.generators import SchemaGenerator
 
-from projects.access import get_project_for_pm
+from annotation import access as annotation_access
+from annotation import selectors as annotation_selectors
+from annotation.models import Item, Judgement
+from projects.access import get_project_for_pm, get_stream_for_pm, get_stream_for_user
+from projects.models import Role, Stream, StreamMembership
+from projects.rendering import render_markdown
 from qc import export as exporting
-from qc.forms import ExportForm
-from qc.models import Export
+from qc import golden, review, rules
+from qc import selectors as qc_selectors
+from qc.forms import ExportForm, GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
+from qc.models import Alert, Export, Review, ReviewTask
+
+User = get_user_model()
 
 
 def _get_export_for_pm(request: HttpRequest, slug: str, export_id: int) -> Export:
@@ -77,3 +91,301 @@ def api_docs(request: HttpRequest) -> HttpResponse:
                 }
             )
     return render(request, "qc/api_docs.html", {"schema": schema, "endpoints": endpoints})
+
+
+# --- QC: the stream's page, an annotator's page, actions (PMs) ----------------------------------
+def _get_annotator_in_stream(stream: Stream, user_id: int) -> Any:
+    """A user who is in the stream or has judgements in it; 404 otherwise."""
+    in_stream = StreamMembership.objects.filter(stream=stream, user_id=user_id).exists()
+    if not in_stream and not Judgement.objects.filter(stream=stream, annotator_id=user_id).exists():
+        raise Http404("No such annotator in this stream.")
+    return get_object_or_404(User, pk=user_id)
+
+
+@login_required
+@require_GET
+def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """The stream's QC page: summary, open alerts, the sortable annotator table (from snapshots)."""
+    stream = get_stream_for_pm(request, stream_id)
+    window = "recent" if request.GET.get("window") == "recent" else "all"
+    stream_figures, rows = qc_selectors.qc_overview(stream, window=window)
+    sort = request.GET.get("sort", "")
+    descending = request.GET.get("order") == "desc"
+    if sort in {metric for metric, _h, _f in qc_selectors.TABLE_COLUMNS}:
+        present = [r for r in rows if r.value(sort) is not None]
+        missing = [r for r in rows if r.value(sort) is None]
+        present.sort(key=lambda r: r.value(sort) or 0.0, reverse=descending)
+        rows = present + missing
+    elif sort == "flags":
+        rows.sort(key=lambda r: (len(r.flagged), r.open_alerts), reverse=True)
+    context = {
+        "stream": stream,
+        "project": stream.project,
+        "window": window,
+        "figures": stream_figures,
+        "rows": rows,
+        "columns": qc_selectors.TABLE_COLUMNS,
+        "sort": sort,
+        "descending": descending,
+        "progress": annotation_selectors.stream_progress(stream),
+        "throughput": qc_selectors.throughput(stream),
+        "alerts": list(rules.open_alerts(stream)[:100]),
+        "review_counts": review.queue_counts(stream),
+        "computed_at": qc_selectors.metrics_report(stream, metric="run")["computed_at"],
+        "golden_count": Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True).count(),
+    }
+    return render(request, "qc/stream_qc.html", context)
+
+
+@login_required
+@require_GET
+def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
+    """One annotator in one stream, for the PM: figures, alerts, judgements, pause/resume/review."""
+    stream = get_stream_for_pm(request, stream_id)
+    annotator = _get_annotator_in_stream(stream, user_id)
+    figures = [r for r in qc_selectors.latest_metrics(stream) if r.annotator_id == annotator.pk]
+    judgements = (
+        Judgement.objects.filter(stream=stream, annotator=annotator, is_current=True)
+        .select_related("item")
+        .prefetch_related("reviews")
+        .order_by("-submitted_at", "-id")[:200]
+    )
+    context = {
+        "stream": stream,
+        "project": stream.project,
+        "annotator": annotator,
+        "membership": StreamMembership.objects.filter(stream=stream, user=annotator).first(),
+        "figures": figures,
+        "alerts": Alert.objects.filter(stream=stream, annotator=annotator)[:50],
+        "judgements": judgements,
+        "reason_form": ReasonForm(),
+    }
+    return render(request, "qc/annotator_qc.html", context)
+
+
+@login_required
+@require_POST
+def annotator_pause(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    annotator = _get_annotator_in_stream(stream, user_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason to pause.")
+    elif rules.pause_annotator(
+        stream=stream, annotator_id=annotator.pk, reason=form.cleaned_data["reason"], actor=request.user
+    ):
+        messages.success(request, f"{annotator} is paused in {stream.name}.")
+    else:
+        messages.error(request, f"{annotator} cannot be paused from their current status.")
+    return redirect("qc:annotator_qc", stream_id=stream.pk, user_id=annotator.pk)
+
+
+@login_required
+@require_POST
+def annotator_resume(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    annotator = _get_annotator_in_stream(stream, user_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason to resume.")
+    elif rules.resume_annotator(
+        stream=stream, annotator_id=annotator.pk, reason=form.cleaned_data["reason"], actor=request.user
+    ):
+        messages.success(request, f"{annotator} can label in {stream.name} again.")
+    else:
+        messages.error(request, f"{annotator} is not paused.")
+    return redirect("qc:annotator_qc", stream_id=stream.pk, user_id=annotator.pk)
+
+
+@login_required
+@require_POST
+def annotator_send_review(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    annotator = _get_annotator_in_stream(stream, user_id)
+    form = NoteForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    sent = review.send_recent_work(
+        stream=stream, annotator=annotator, reason=ReviewTask.Reason.PM, note=note or "Sent by a project manager"
+    )
+    messages.success(request, f"{sent} of {annotator}'s latest judgements sent to review.")
+    return redirect("qc:annotator_qc", stream_id=stream.pk, user_id=annotator.pk)
+
+
+@login_required
+@require_POST
+def alert_close(request: HttpRequest, stream_id: int, alert_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    alert = get_object_or_404(Alert, stream=stream, pk=alert_id)
+    form = NoteForm(request.POST)
+    rules.close_alert(alert=alert, actor=request.user, note=form.cleaned_data["note"] if form.is_valid() else "")
+    if request.POST.get("next_page") == "annotator" and alert.annotator_id:
+        return redirect("qc:annotator_qc", stream_id=stream.pk, user_id=alert.annotator_id)
+    return redirect(reverse("qc:stream_qc", args=[stream.pk]) + "#alerts")
+
+
+# --- Review queue (reviewers and PMs) ----------------------------------------------------------
+@login_required
+@require_GET
+def review_queue(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """The reviewer's page: the next judgement to review, shown as the annotator saw it (the
+    annotator is not named: reviews are blind)."""
+    stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
+    task = review.next_task(stream=stream, reviewer=request.user)
+    return render(request, "qc/review.html", _review_context(stream, task, ReviewForm()))
+
+
+def _review_context(stream: Stream, task: ReviewTask | None, form: ReviewForm) -> dict[str, Any]:
+    context: dict[str, Any] = {"stream": stream, "project": stream.project, "task": task, "form": form}
+    context["counts"] = review.queue_counts(stream)
+    if task is not None:
+        judgement = task.judgement
+        item = judgement.item
+        context["messages_in_context"] = annotation_selectors.context_messages(item)
+        context["responses"] = [
+            {
+                "label": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index],
+                "html": render_markdown(str(r.get("text", "")) if isinstance(r, dict) else str(r)),
+                "shown": judgement.display_order.index(index) + 1 if index in judgement.display_order else None,
+            }
+            for index, r in enumerate(item.responses)
+        ]
+        context["judgement"] = judgement
+    return context
+
+
+@login_required
+@require_POST
+def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpResponse:
+    stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
+    task = get_object_or_404(
+        ReviewTask.objects.select_related("judgement__item", "judgement__assignment"), stream=stream, pk=task_id
+    )
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return render(request, "qc/review.html", _review_context(stream, task, form), status=400)
+    try:
+        review.submit_review(
+            judgement=task.judgement,
+            reviewer=request.user,
+            decision=form.cleaned_data["decision"],
+            reason=form.cleaned_data["reason"],
+        )
+    except review.OwnWork as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except review.AlreadyReviewed:
+        messages.info(request, "You had already reviewed that judgement.")
+    else:
+        messages.success(request, "Review saved.")
+    return redirect("qc:review_queue", stream_id=stream.pk)
+
+
+# --- Golden set (PMs) ----------------------------------------------------------------------------
+@login_required
+@require_GET
+def golden_set(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    context = {
+        "stream": stream,
+        "project": stream.project,
+        "golden": golden.golden_set(stream),
+        "disagreed": golden.most_disagreed(stream=stream, limit=30),
+        "prior_form": PriorGoldenForm(),
+        "golden_form": GoldenForm(),
+        "prior_available": Item.objects.filter(
+            stream=stream, pool=Item.Pool.WORK, is_golden=False, prior_label__isnull=False
+        ).count(),
+    }
+    return render(request, "qc/golden.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def golden_item(request: HttpRequest, stream_id: int, item_id: int) -> HttpResponse:
+    """Make one item golden (or change / remove its golden answer)."""
+    stream = get_stream_for_pm(request, stream_id)
+    item = get_object_or_404(Item, stream=stream, pool=Item.Pool.WORK, pk=item_id)
+    if request.method == "POST" and request.POST.get("remove"):
+        golden.unset_golden(item=item)
+        messages.success(request, f"{item.external_id} is an ordinary item again.")
+        return redirect("qc:golden_set", stream_id=stream.pk)
+    initial = {"answers": item.golden_answers, "explanation": item.golden_explanation, "harmful": item.golden_harmful}
+    form = GoldenForm(request.POST or None, initial=initial, num_responses=item.num_responses)
+    if request.method == "POST" and form.is_valid():
+        golden.set_golden(
+            item=item,
+            answers=form.cleaned_data["answers"],
+            explanation=form.cleaned_data["explanation"],
+            harmful=form.cleaned_data["harmful"],
+        )
+        messages.success(request, f"{item.external_id} is golden.")
+        return redirect("qc:golden_set", stream_id=stream.pk)
+    context = {
+        "stream": stream,
+        "project": stream.project,
+        "item": item,
+        "form": form,
+        "messages_in_context": annotation_selectors.context_messages(item),
+        "responses": [
+            {"label": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i], "html": render_markdown(str(r.get("text", "")))}
+            for i, r in enumerate(item.responses)
+            if isinstance(r, dict)
+        ],
+        "counts": Judgement.objects.filter(item=item, is_current=True).values("choice").annotate(n=Count("id")),
+    }
+    return render(request, "qc/golden_item.html", context, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_POST
+def golden_from_prior(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = get_stream_for_pm(request, stream_id)
+    form = PriorGoldenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say how many items (1–5000).")
+    else:
+        made = golden.golden_from_prior_labels(
+            stream=stream, limit=form.cleaned_data["limit"], explanation=form.cleaned_data["explanation"]
+        )
+        messages.success(request, f"{made} item{'s' if made != 1 else ''} made golden from their prior labels.")
+    return redirect("qc:golden_set", stream_id=stream.pk)
+
+
+# --- The annotator's own quality page ------------------------------------------------------------
+@login_required
+@require_GET
+def my_quality(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """The annotator's own figures in plain words, the golden items they missed with their
+    explanations, and reviewers' reasons on their rejected work."""
+    stream = annotation_access.get_stream_for_annotator(request, stream_id)
+    figures = {
+        (r.metric, r.window): r for r in qc_selectors.latest_metrics(stream) if r.annotator_id == request.user.pk
+    }
+    missed = (
+        Judgement.objects.filter(stream=stream, annotator_id=request.user.pk, is_current=True, gold_correct=False)
+        .select_related("item")
+        .order_by("-submitted_at")[:30]
+    )
+    rejected = (
+        Review.objects.filter(
+            judgement__stream=stream, judgement__annotator_id=request.user.pk, decision=Review.Decision.REJECT
+        )
+        .select_related("judgement__item")
+        .order_by("-created_at")[:30]
+    )
+    context = {
+        "stream": stream,
+        "plain": qc_selectors.plain_words(stream, figures),
+        "missed": [
+            {
+                "judgement": j,
+                "explanation": render_markdown(j.item.golden_explanation or "No explanation was given."),
+                "prompt": j.item.prompt_text,
+            }
+            for j in missed
+        ],
+        "rejected": rejected,
+        "warning": qc_selectors.open_warning(stream=stream, annotator=request.user),
+        "standing": getattr(stream, "standing", ""),
+        "pause": qc_selectors.pause_for(stream=stream, annotator=request.user),
+    }
+    return render(request, "qc/my_quality.html", context)

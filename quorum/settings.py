@@ -187,6 +187,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Ends expired leases so their items go back to the pool (claims also do it when they run dry).
     "annotation-expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
+    # Scores qualification attempts whose time limit passed (members leave ``testing``).
+    "projects-expire-qualification-attempts": {
+        "task": "projects.tasks.expire_qualification_attempts",
+        "schedule": 60.0,
+    },
     # Recomputes the QC figures (snapshots) of every active stream; pages read the snapshots.
     "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 900.0},
 }
@@ -245,6 +250,21 @@ QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1
 # Uploads above this many bytes are imported by a Celery task with a progress page.
 QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024, minimum=0)
 QUORUM_SHARED_DATA_DIR = Path(env_str("QUORUM_SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
+
+# --- Model endpoints (dynamic labeling) -------------------------------------------------------
+# Endpoint URLs reaching loopback, private, link-local or metadata addresses are refused (when
+# saved and at every connection) unless the host is listed here: "host" (any port) or
+# "host:port", e.g. 127.0.0.1:8001 for the demo model or vllm.internal:8000 for a local vLLM.
+QUORUM_ENDPOINT_ALLOWED_HOSTS = env_list("QUORUM_ENDPOINT_ALLOWED_HOSTS")
+for _entry in QUORUM_ENDPOINT_ALLOWED_HOSTS:
+    if "/" in _entry or " " in _entry:
+        raise ImproperlyConfigured(f"QUORUM_ENDPOINT_ALLOWED_HOSTS takes host or host:port entries, not {_entry!r}.")
+# A model's answer larger than this (bytes on the wire) is cut off with an error.
+QUORUM_ENDPOINT_MAX_RESPONSE_BYTES = env_int("QUORUM_ENDPOINT_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
+QUORUM_ENDPOINT_CONNECT_TIMEOUT = env_int("QUORUM_ENDPOINT_CONNECT_TIMEOUT", 10, minimum=1, maximum=120)
+# Embedded mode (eager Celery): generations run in a thread of the web process so tokens still
+# stream into the page. Off: an eager task runs inside the request (tests), or a worker runs it.
+QUORUM_GENERATE_IN_THREAD = env_bool("QUORUM_GENERATE_IN_THREAD", CELERY_TASK_ALWAYS_EAGER)
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_HOST set: SMTP. Unset: messages are written to the console (the process's log).
@@ -305,5 +325,7 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # Scanners send random Host headers all day; Django answers 400 and would log a traceback.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+        # One INFO line per request to a model endpoint (every generation) is noise.
+        "httpx2": {"level": "WARNING"},
     },
 }

@@ -40,3 +40,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_postgres)
         if "redis" in item.keywords and not (redis and postgres):
             item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Every test starts with an empty local cache: ids repeat across tests on SQLite, and cached
+    per-stream facts (progress, an annotator's exhausted golden set) must not leak between them."""
+    from django.core.cache import caches
+
+    for alias in caches:
+        if caches[alias].__class__.__name__ == "LocMemCache":
+            caches[alias].clear()

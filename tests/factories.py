@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
 from projects.models import Membership, Project, Role, Stream, StreamMembership
+from qc.metrics import gold_answer_correct
 
 PASSWORD = "correct-horse-battery"
 
@@ -106,3 +107,17 @@ class JudgementFactory(factory.django.DjangoModelFactory[Judgement]):
     display_order = factory.SelfAttribute("assignment.display_order")
     served_at = factory.SelfAttribute("assignment.served_at")
     idempotency_key = factory.Sequence(lambda n: f"key-{n}")
+    # As the submit service stores it: on a golden item, whether the answer is acceptable.
+    gold_correct = factory.LazyAttribute(
+        lambda o: (
+            gold_answer_correct(
+                choice=o.choice,
+                ranking=getattr(o, "ranking", None),
+                flag_harmful=getattr(o, "flag_harmful", False),
+                golden_answers=o.item.golden_answers,
+                golden_harmful=o.item.golden_harmful,
+            )
+            if o.item.is_golden
+            else None
+        )
+    )

@@ -38,6 +38,8 @@ from quorum.settings import DATABASES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
+# Dynamic labeling: generations run inside the eager task (no thread) unless a test opts in.
+QUORUM_GENERATE_IN_THREAD = False
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # SQLite tests use an in-memory database per process, which cannot collide.

@@ -9,6 +9,7 @@
   var lastTick = 0;
   var interacted = false;
   var heartbeatTimer = null;
+  var testTimer = null; // qualification test: the countdown to the attempt's deadline
 
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
@@ -240,6 +241,25 @@
     }
   }
 
+  // --- Qualification test: time left -------------------------------------------------------------
+  function startCountdown() {
+    if (testTimer) clearInterval(testTimer);
+    testTimer = null;
+    var deadline = ws.dataset.deadline ? Date.parse(ws.dataset.deadline) : NaN;
+    var label = $("#test-timer strong", ws);
+    if (isNaN(deadline) || !label) return;
+    function show() {
+      var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      var minutes = Math.floor(left / 60);
+      var seconds = left % 60;
+      label.textContent = minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+      // Time is up: the server scores the attempt when the page asks for it again.
+      if (left === 0) { clearInterval(testTimer); window.location.reload(); }
+    }
+    show();
+    testTimer = setInterval(show, 1000);
+  }
+
   // --- Wiring -----------------------------------------------------------------------------------
   function init() {
     ws = document.getElementById("workspace");
@@ -256,6 +276,7 @@
       if (button.dataset.action === "help") toggleHelp();
       if (button.dataset.action === "skip") openSkip();
     });
+    startCountdown();
     var leaseSeconds = Number(ws.dataset.leaseSeconds || 0);
     if (heartbeatTimer) clearInterval(heartbeatTimer);
     if (leaseSeconds) {

@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation import services
 from annotation.models import Assignment, Item, Judgement
 from projects.models import ApiToken, Role, Stream, StreamMembership
 from tests.annotation.conftest import make_annotator
@@ -76,9 +75,7 @@ def test_it_answers_204_when_nothing_is_left(alice: APIClient, stream: Stream) -
     assert response.content == b""
 
 
-def test_it_never_sends_golden_answers_prior_labels_or_model_names(
-    alice: APIClient, stream: Stream, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_it_never_sends_golden_answers_prior_labels_or_model_names(alice: APIClient, stream: Stream) -> None:
     golden: Any = ItemFactory(
         stream=stream,
         external_id="gold-0001",
@@ -90,7 +87,7 @@ def test_it_never_sends_golden_answers_prior_labels_or_model_names(
         metadata={"origin": "golden-set"},
         responses=[{"text": "one", "model": "secret-model-a"}, {"text": "two", "model": "secret-model-b"}],
     )
-    monkeypatch.setattr(services, "pick_golden", lambda *, stream, annotator: golden)
+    Stream.objects.filter(pk=stream.pk).update(golden_rate=1.0)  # every new lease is golden
     response = alice.get(next_url(stream))
     assert response.status_code == 200
     body = response.json()
@@ -125,10 +122,11 @@ def test_anonymous_requests_get_401(stream: Stream, items: list[Item]) -> None:
     assert APIClient().get(next_url(stream)).status_code == 401
 
 
-@pytest.mark.parametrize("status", ["paused", "failed", "testing"])
-def test_members_who_may_not_label_get_403(stream: Stream, items: list[Item], status: str) -> None:
+@pytest.mark.parametrize(("status", "code"), [("paused", 403), ("failed", 404), ("testing", 404)])
+def test_members_who_may_not_label_get_no_item(stream: Stream, items: list[Item], status: str, code: int) -> None:
+    # Not qualified (failed, testing): 404, as if the items did not exist; paused: 403.
     client = api_client(make_annotator(stream, status=status))
-    assert client.get(next_url(stream)).status_code == 403
+    assert client.get(next_url(stream)).status_code == code
     assert not Assignment.objects.exists()
 
 

@@ -4,6 +4,7 @@ ORM path of the claim and is not pinned."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -12,10 +13,24 @@ from django.urls import reverse
 
 from annotation import services
 from annotation.models import Assignment
+from qc import review as qc_review
 from tests.annotation.conftest import claim_next, make_annotator
 from tests.factories import ItemFactory, StreamFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+class _Never(random.Random):
+    def random(self) -> float:
+        return 0.999999
+
+
+@pytest.fixture(autouse=True)
+def _ordinary_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budgets below are the ordinary path: no golden draw, no review sample (both random;
+    their own budgets are pinned in tests/qc/test_queries_qc.py)."""
+    monkeypatch.setattr(services, "golden_random", _Never())
+    monkeypatch.setattr(qc_review, "review_random", _Never())
 
 
 def test_next_plus_submit_take_at_most_10_queries(django_assert_max_num_queries: Any) -> None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
 from projects.models import Stream
+from qc import metrics
 from tests.factories import UserFactory
 
 Habit = Callable[[random.Random, "SimItem", list[int]], str]
@@ -138,6 +139,17 @@ def judge_all(
                 submitted_at=now - timedelta(minutes=rng.randint(1, 50)),
                 active_seconds=active,
                 idempotency_key=f"sim-{assignment.pk}",
+                # As the submit service stores it: scored only on items golden when judged.
+                gold_correct=(
+                    metrics.gold_answer_correct(
+                        choice=choice,
+                        flag_harmful=(extra or {}).get(name, {}).get("flag_harmful", False),
+                        golden_answers=assignment.item.golden_answers,
+                        golden_harmful=assignment.item.golden_harmful,
+                    )
+                    if assignment.item.is_golden
+                    else None
+                ),
                 **(extra or {}).get(name, {}),
             )
         )

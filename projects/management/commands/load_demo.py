@@ -2,6 +2,10 @@
 stream per AlpacaEval ``dataset`` value and a "Harmlessness re-annotation" stream from HH-RLHF,
 a PM, a reviewer and four annotators with fixed passwords (printed at the end).
 
+Each AlpacaEval stream has a qualification test of 10 of its items, the AlpacaEval judge's verdict
+as the expected answer. annotator1–3 are qualified at once (so labeling works straight away);
+annotator4 stays invited, so the whole path shows: invited → test → qualified → items.
+
 Idempotent: what exists is left as it is (a stream that has items is not imported again, an
 existing account keeps its password), so a second run creates nothing."""
 
@@ -21,7 +25,9 @@ from django.db import transaction
 from annotation.models import Item
 from projects import services
 from projects.importing import ImportReport, import_items
-from projects.models import Project, Role, Stream, StreamMembership
+from projects.models import Project, QualificationTest, Role, Stream, StreamMembership
+from projects.qualification import services as qualification
+from qc import demo as qc_demo
 
 User = get_user_model()
 
@@ -35,6 +41,38 @@ ACCOUNTS = [
     ("reviewer", "quorum-reviewer", Role.REVIEWER),
     *((f"annotator{n}", f"quorum-annotator{n}", Role.ANNOTATOR) for n in range(1, 5)),
 ]
+
+# Left invited (not qualified) in every stream: shows the qualification path in the demo.
+UNTESTED_ANNOTATOR = "annotator4"
+# Streams that get a golden set and simulated judgements (qc.demo) for the QC page and alerts.
+SIMULATED_QC_STREAMS = ("oasst", "selfinstruct")
+TEST_QUESTIONS = 10
+
+# The dynamic stream and its two endpoints: the demo *replay* model (manage.py serve_demo_model),
+# which answers with AlpacaEval's GPT-4 Turbo or Mixtral output for the nearest instruction.
+DYNAMIC_SLUG = "live-chat"
+DEMO_MODEL_URL = "http://127.0.0.1:8001/v1"
+DEMO_ENDPOINTS = [
+    ("Demo replay · GPT-4 Turbo (AlpacaEval)", "demo-replay-gpt4-turbo"),
+    ("Demo replay · Mixtral-8x7B (AlpacaEval)", "demo-replay-mixtral"),
+]
+DYNAMIC_GUIDELINES = """\
+## Your task
+
+Chat with two anonymous models, **A** and **B**. Write a message; both answer side by side. Choose
+the better answer (the same controls as in the other streams); it joins the conversation and you
+write the next message. Probe them: follow-up questions, corrections, harder variants, requests
+they should refuse. End the conversation whenever you like.
+
+**Demo note:** the two models here are *replays*, not live models: each answers with the
+AlpacaEval response (GPT-4 Turbo or Mixtral-8x7B) to the instruction most similar to your last
+message. Point the stream at real endpoints (vLLM, Ollama, OpenAI...) for real conversations.
+
+## What makes an answer better
+
+Correct first, then does what was asked, then clear. A confident error is worse than an honest
+"I am not sure". Flag harmful answers.
+"""
 
 # AlpacaEval `dataset` value → (stream slug, name, what its instructions are).
 ALPACA_STREAMS = [
@@ -106,9 +144,18 @@ class Command(BaseCommand):
         with transaction.atomic():
             accounts = self._accounts()
             project, streams = self._project(pm=accounts["pm"][0])
+            streams.append(self._dynamic_stream(project))
             self._members(project, streams)
             imported = self._items(data_dir, streams)
+            # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
+            simulated = {
+                s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS
+            }
+            self._tests(streams)
         self._print(project, streams, imported, accounts)
+        for slug, made in simulated.items():
+            if made:
+                self.stdout.write(f"  QC demo: {made} simulated judgements (accounts sim-*) in {slug}.")
 
     def _accounts(self) -> dict[str, tuple[Any, bool]]:
         accounts = {}
@@ -154,15 +201,74 @@ class Command(BaseCommand):
             # PMs and reviewers see every stream of their project; annotators are invited to each.
             invited = streams if role == Role.ANNOTATOR else []
             result = services.add_member(project=project, username=username, role=role, streams=invited)
-            if role != Role.ANNOTATOR:
+            if role != Role.ANNOTATOR or username == UNTESTED_ANNOTATOR:
                 continue
-            # The demo has no qualification tests yet: annotators can label at once.
+            # Qualified without the test, so the demo's labeling works at once.
             for sm in StreamMembership.objects.filter(
                 stream__in=streams, user=result.user, status=StreamMembership.Status.INVITED
             ):
                 services.transition_stream_membership(
-                    stream_membership=sm, to_status=StreamMembership.Status.QUALIFIED, reason="demo: no test yet"
+                    stream_membership=sm,
+                    to_status=StreamMembership.Status.QUALIFIED,
+                    reason="demo: qualified without the test",
+                    action="waive",
                 )
+
+    def _tests(self, streams: list[Stream]) -> None:
+        """A test for each AlpacaEval stream that has none: 10 of its items with a clear judge
+        verdict (A or B, not a tie), in a fixed order, the verdict as the expected answer."""
+        alpaca = {slug for _dataset, slug, *_ in ALPACA_STREAMS}
+        for stream in streams:
+            if stream.slug not in alpaca or QualificationTest.objects.filter(stream=stream).exists():
+                continue
+            test = qualification.get_or_create_test(
+                stream=stream, pass_mark=0.6, max_attempts=3, cooldown_hours=1.0, time_limit_minutes=30
+            )
+            items = (
+                Item.objects.filter(stream=stream, prior_label__choice__in=["A", "B"])
+                .exclude(is_golden=True)
+                .order_by("external_id")[:TEST_QUESTIONS]
+            )
+            for item in items:
+                choice = str((item.prior_label or {}).get("choice"))
+                preferred = str(item.responses["AB".index(choice)].get("text", "")).strip()
+                start = preferred[:120] + ("…" if len(preferred) > 120 else "")
+                explanation = (
+                    f"AlpacaEval's judge preferred the response that begins “{start}”. "
+                    "Check the guidelines: correct first, then complete, then clear."
+                )
+                qualification.add_question(test=test, item=item, answers=[choice], explanation=explanation)
+
+    def _dynamic_stream(self, project: Project) -> Stream:
+        """The dynamic stream: annotators chat with the two demo replay models (``make run`` starts
+        ``serve_demo_model`` on DEMO_MODEL_URL and allows it in QUORUM_ENDPOINT_ALLOWED_HOSTS)."""
+        stream = project.streams.filter(slug=DYNAMIC_SLUG).first()
+        if stream is None:
+            stream = services.create_stream(
+                project=project,
+                slug=DYNAMIC_SLUG,
+                name="Live chat (demo replay models)",
+                guidelines=DYNAMIC_GUIDELINES,
+                status=Stream.Status.ACTIVE,
+                mode=Stream.Mode.DYNAMIC,
+                priority=8,
+                overlap=1,
+                max_turns=6,
+            )
+        weights = {}
+        for name, model in DEMO_ENDPOINTS:
+            endpoint = project.endpoints.filter(name=name).first() or services.create_endpoint(
+                project=project,
+                name=name,
+                base_url=DEMO_MODEL_URL,
+                model=model,
+                parameters={"temperature": 0.7, "max_tokens": 400},
+                timeout_seconds=60,
+            )
+            weights[endpoint.pk] = 1.0
+        if not stream.endpoints.exists():
+            services.set_stream_endpoints(stream=stream, weights=weights)
+        return stream
 
     def _items(self, data_dir: Path, streams: list[Stream]) -> dict[str, ImportReport]:
         """Imports each stream's items unless it has some already."""
@@ -205,7 +311,9 @@ class Command(BaseCommand):
             count = Item.objects.filter(stream=stream).count()
             report = imported.get(stream.slug)
             note = "already loaded"
-            if report is not None:
+            if stream.mode == Stream.Mode.DYNAMIC:
+                note = f"chat with the demo replay models at {DEMO_MODEL_URL}"
+            elif report is not None:
                 note = f"imported {report.created}"
                 if report.skipped:
                     lines = ", ".join(map(str, report.mismatches))
@@ -218,3 +326,8 @@ class Command(BaseCommand):
             out.write(f"  {username:<12} {password:<20} {Role(role).label}")
         if not all(created for _user, created in accounts.values()):
             out.write("  (accounts that existed before keep the password they had)")
+        out.write("")
+        out.write(
+            f"The AlpacaEval streams have a {TEST_QUESTIONS}-question qualification test. "
+            f"{UNTESTED_ANNOTATOR} is invited but untested: sign in as {UNTESTED_ANNOTATOR} to take it."
+        )

@@ -57,6 +57,14 @@ class Command(BaseCommand):
             f"Thresholds: min sample {t['min_sample']}, gold ≥ {t['min_gold_accuracy']:.0%} after "
             f"{t['min_gold_count']} answers, agreement ≥ {t['min_agreement']}, ≥ {t['min_seconds']} s."
         )
+        paused = [a["annotator"] for a in report.get("annotators", []) if a["status"] == "paused"]
+        if paused:
+            self.stdout.write(f"Paused: {', '.join(paused)}")
+        for alert in report.get("open_alerts", []):
+            self.stdout.write(
+                f"ALERT [{alert['severity']}] {alert['kind']} {alert['annotator'] or ''}: {alert['message']} "
+                f"(n={alert['details'].get('sample_size')}; action: {alert['action_taken']})"
+            )
         groups: dict[str | None, dict[str, dict[str, dict[str, Any]]]] = {}
         for entry in report["results"]:
             groups.setdefault(entry["annotator"], {}).setdefault(entry["metric"], {})[entry["window"]] = entry

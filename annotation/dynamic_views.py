@@ -1,0 +1,258 @@
+"""The dynamic-labeling page: chat with two anonymous models, judge every turn.
+
+One page (``annotation/conversation.html``) and its parts: the ``workspace`` (the conversation,
+the current turn, the composer or the judgement controls) and ``live`` (the current turn's answers
+while they stream). While answers stream, the page polls ``turn_poll`` (htmx, a few times a second;
+plain requests, so it works behind any number of gunicorn workers); when the turn is ready or
+failed the poll answers with the whole workspace instead (``HX-Retarget``). Without JavaScript
+the same URLs take plain form posts and redirect back to the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
+
+from annotation import access, dynamic, selectors
+from annotation.forms import JudgementForm, MessageForm
+from annotation.models import Assignment, Conversation, Generation, Turn
+from projects.models import Stream, StreamMembership
+from projects.rendering import render_markdown
+from qc import selectors as qc_selectors
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@dataclass(frozen=True)
+class ShownAnswer:
+    """One candidate's answer as the annotator sees it: by display label, never by model."""
+
+    label: str
+    status: str
+    html: SafeString
+    text: str
+    error: str
+    stalled: bool
+
+
+@dataclass(frozen=True)
+class ShownTurn:
+    turn: Turn
+    user_html: SafeString
+    answers: list[ShownAnswer]
+    chosen_label: str  # judged turns: the label whose answer continued the conversation
+    retryable: bool  # failed, or an answer stopped moving: the page offers "ask again"
+
+
+# --- Pages ------------------------------------------------------------------------------------
+@require_GET
+@login_required
+@never_cache
+def converse(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
+    """The conversation page: resumes the open conversation (safe to reload, nothing is lost)."""
+    stream = access.get_stream_for_annotator(request, stream_id)
+    if getattr(stream, "standing", None) == StreamMembership.Status.PAUSED:
+        return _render_paused(request, stream)
+    access.require_eligible(stream)
+    if stream.mode != Stream.Mode.DYNAMIC:
+        return redirect("annotation:work", stream_id=stream.pk)
+    conversation = dynamic.open_conversation(stream=stream, annotator=request.user)
+    return _render_workspace(request, stream, conversation)
+
+
+@require_POST
+@login_required
+def send(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
+    stream = access.get_stream_for_annotator(request, stream_id)
+    access.require_eligible(stream)
+    form = MessageForm(request.POST)
+    conversation = dynamic.open_conversation(stream=stream, annotator=request.user)
+    if not dynamic.can_converse(stream):
+        return _render_workspace(
+            request, stream, conversation, notice=("warning", "This stream is not open."), status=409
+        )
+    if not form.is_valid():
+        return _render_workspace(request, stream, conversation, message_form=form, status=400)
+    try:
+        turn = dynamic.send_message(stream=stream, annotator=request.user, text=form.cleaned_data["message"])
+    except dynamic.ConversationError as exc:
+        return _after(request, stream, conversation, ("warning", str(exc)), status=409)
+    return _after(request, stream, turn.conversation, None)
+
+
+@require_GET
+@login_required
+@never_cache
+def turn_poll(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
+    """The current turn's answers so far; the whole workspace once the turn is ready or failed."""
+    turn = access.get_turn_for_annotator(request, turn_id)
+    stream = turn.conversation.stream
+    if turn.status == Turn.Status.GENERATING and request.htmx:
+        context = {"stream": stream, "current": _shown_turn(turn, turn.conversation)}
+        return render(request, "annotation/conversation.html#live", context)
+    response = _render_workspace(request, stream, turn.conversation)
+    if request.htmx:
+        retarget(response, "#workspace")
+        reswap(response, "outerHTML")
+    return response
+
+
+@require_POST
+@login_required
+def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
+    turn = access.get_turn_for_annotator(request, turn_id)
+    conversation, stream = turn.conversation, turn.conversation.stream
+    form = JudgementForm(request.POST, assignment=_shown_order(conversation), stream=stream)
+    if not form.is_valid():
+        return _render_workspace(request, stream, conversation, form=form, status=400)
+    try:
+        result = dynamic.judge_turn(turn=turn, answer=form.answer())
+    except dynamic.ConversationError as exc:
+        return _after(request, stream, conversation, ("warning", str(exc)), status=409)
+    qc = getattr(result, "qc", None)
+    if qc is not None and getattr(qc, "paused", False):
+        return _render_paused(request, stream)
+    notice = ("success", "Saved.") if result.created else ("info", "That turn was already judged.")
+    conversation.refresh_from_db()
+    if conversation.status == Conversation.Status.ENDED:
+        notice = (
+            "success",
+            f"Saved. That was turn {stream.max_turns} of {stream.max_turns}: the conversation is complete.",
+        )
+    return _after(request, stream, conversation, notice)
+
+
+@require_POST
+@login_required
+def retry(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
+    turn = access.get_turn_for_annotator(request, turn_id)
+    queued = dynamic.retry_generations(turn=turn)
+    notice = ("info", "Asked the model again.") if queued else None
+    turn.conversation.refresh_from_db()
+    return _after(request, turn.conversation.stream, turn.conversation, notice)
+
+
+@require_POST
+@login_required
+def end(request: HtmxHttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = access.get_conversation_for_annotator(request, conversation_id)
+    dynamic.end_conversation(conversation=conversation)
+    conversation.refresh_from_db()
+    return _after(
+        request, conversation.stream, conversation, ("info", "Conversation ended. Start a new one when you are ready.")
+    )
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+def _render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
+    """A paused annotator (by QC or a PM) gets the same page as on static streams."""
+    context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
+    return render(request, "qc/paused.html#workspace" if request.htmx else "qc/paused.html", context)
+
+
+def _shown_order(conversation: Conversation) -> Assignment:
+    """An unsaved assignment carrying the conversation's display order: what ``JudgementForm``
+    needs to turn "A"/"B" as shown into canonical answers."""
+    return Assignment(display_order=list(conversation.display_order))
+
+
+def _shown_turn(turn: Turn, conversation: Conversation) -> ShownTurn:
+    generations = {g.position: g for g in turn.generations.all().select_related("endpoint")}
+    now = timezone.now()
+    answers = []
+    for label_index, canonical in enumerate(conversation.display_order):
+        g: Generation | None = generations.get(canonical)
+        if g is None:
+            continue
+        answers.append(
+            ShownAnswer(
+                label=chr(ord("A") + label_index),
+                status=g.status,
+                html=render_markdown(g.text),
+                text=g.text,
+                error=g.error,
+                stalled=dynamic.is_stalled(g, g.endpoint, now),
+            )
+        )
+    chosen_label = ""
+    if turn.chosen_position is not None and turn.chosen_position in conversation.display_order:
+        chosen_label = chr(ord("A") + list(conversation.display_order).index(turn.chosen_position))
+    retryable = turn.status == Turn.Status.FAILED or (
+        turn.status == Turn.Status.GENERATING and any(answer.stalled for answer in answers)
+    )
+    return ShownTurn(
+        turn=turn,
+        user_html=render_markdown(turn.user_message),
+        answers=answers,
+        chosen_label=chosen_label,
+        retryable=retryable,
+    )
+
+
+def _after(
+    request: HtmxHttpRequest,
+    stream: Stream,
+    conversation: Conversation | None,
+    notice: tuple[str, str] | None,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    """After a write: the fresh workspace for htmx, else a redirect to the page (PRG)."""
+    if request.htmx:
+        if conversation is not None:
+            conversation.refresh_from_db()
+        return _render_workspace(request, stream, conversation, notice=notice, status=status)
+    if notice:
+        level = {"success": messages.SUCCESS, "warning": messages.WARNING}.get(notice[0], messages.INFO)
+        messages.add_message(request, level, notice[1])
+    return redirect("annotation:converse", stream_id=stream.pk)
+
+
+def _render_workspace(
+    request: HtmxHttpRequest,
+    stream: Stream,
+    conversation: Conversation | None,
+    *,
+    form: JudgementForm | None = None,
+    message_form: MessageForm | None = None,
+    notice: tuple[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    turns = list(dynamic.turns_of(conversation)) if conversation is not None else []
+    shown = [_shown_turn(turn, conversation) for turn in turns] if conversation is not None else []
+    current = shown[-1] if shown and shown[-1].turn.status != Turn.Status.JUDGED else None
+    history = shown[:-1] if current is not None else shown
+    is_open = conversation is not None and conversation.status == Conversation.Status.OPEN
+    context: dict[str, Any] = {
+        "stream": stream,
+        "conversation": conversation,
+        "history": history,
+        "current": current,
+        "is_open": is_open,
+        "can_send": dynamic.can_converse(stream) and current is None and (conversation is None or is_open),
+        "turn_number": len(turns) + (0 if current else 1),
+        "notice": notice,
+        "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
+        "message_form": message_form or MessageForm(),
+        "enough_endpoints": len(dynamic.stream_endpoints(stream)) >= dynamic.CANDIDATES,
+        "is_ranking": False,
+    }
+    if current is not None and current.turn.status == Turn.Status.READY and conversation is not None:
+        context["form"] = form or JudgementForm(
+            assignment=_shown_order(conversation), stream=stream, initial={"token": str(current.turn.pk)}
+        )
+    template = "annotation/conversation.html#workspace" if request.htmx else "annotation/conversation.html"
+    return render(request, template, context, status=status)

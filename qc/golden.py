@@ -1,0 +1,151 @@
+"""Writes and reads of a stream's golden set: items with a set of acceptable answers and an
+explanation, served by golden injection (``annotation.services.pick_golden``).
+
+An item becomes golden on its page, in bulk from the labels its data set already carried
+(``Item.prior_label``), from the list of items annotators disagreed on most, or in the import file
+(``golden`` column, see docs/import.md). Judgements given before an item became golden are not
+scored against its answer (they were not served as golden).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from annotation.models import CHOICES, Item, Judgement
+from projects.models import Stream
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def answer_choices(stream: Stream, k: int = 2) -> list[tuple[str, str]]:
+    """Acceptable answers a PM can pick: each response letter, and for pairs tie and both bad."""
+    letters = [(LETTERS[i], f"{LETTERS[i]} is better" if k == 2 else f"{LETTERS[i]} ranked best") for i in range(k)]
+    return [*letters, ("tie", "Tie"), ("both_bad", "Both bad")] if k == 2 else [*letters, ("tie", "Tie for best")]
+
+
+@transaction.atomic
+def set_golden(*, item: Item, answers: list[str], explanation: str, harmful: bool) -> Item:
+    """Makes ``item`` golden (or updates its answer): it leaves the ordinary queue (the claim's
+    indexes hold non-golden items only) and is served by golden injection."""
+    Item.objects.filter(pk=item.pk).update(
+        is_golden=True,
+        golden_answers=list(dict.fromkeys(answers)),
+        golden_explanation=explanation,
+        golden_harmful=harmful,
+        updated_at=timezone.now(),
+    )
+    item.refresh_from_db()
+    return item
+
+
+@transaction.atomic
+def unset_golden(*, item: Item) -> Item:
+    """Returns a golden item to the ordinary queue (open again if it has room under the overlap)."""
+    item = Item.objects.select_for_update().select_related("stream").get(pk=item.pk)
+    item.is_golden = False
+    item.golden_answers = []
+    item.golden_explanation = ""
+    item.golden_harmful = False
+    item.is_open = item.claim_count < item.stream.overlap
+    item.updated_at = timezone.now()
+    item.save(
+        update_fields=["is_golden", "golden_answers", "golden_explanation", "golden_harmful", "is_open", "updated_at"]
+    )
+    return item
+
+
+def prior_answer(prior: Any) -> str | None:
+    """The acceptable answer a prior label gives: ``{"choice": 0}`` → "A", ``"tie"`` → "tie"."""
+    if not isinstance(prior, dict):
+        return None
+    choice = prior.get("choice")
+    if isinstance(choice, bool):
+        return None
+    if isinstance(choice, int) and 0 <= choice < len(LETTERS):
+        return LETTERS[choice]
+    if isinstance(choice, str) and (choice in CHOICES or (len(choice) == 1 and choice in LETTERS)):
+        return choice
+    return None
+
+
+def golden_from_prior_labels(*, stream: Stream, limit: int, explanation: str = "") -> int:
+    """Makes up to ``limit`` items with a prior label golden, the label as the acceptable answer.
+    Items nobody was served yet are taken first (their golden answers will all be scored), in a
+    random order. ``explanation`` (may use ``{source}``) is the explanation shown in training mode.
+    Returns how many were made golden."""
+    candidates = (
+        Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=False, prior_label__isnull=False)
+        .order_by("claim_count", "?")
+        .only("pk", "prior_label")[: limit * 2]
+    )
+    made = 0
+    with transaction.atomic():
+        for item in candidates:
+            if made >= limit:
+                break
+            answer = prior_answer(item.prior_label)
+            if answer is None:
+                continue
+            source = str((item.prior_label or {}).get("source", "the data set"))
+            text = (explanation or "The reference label ({source}) prefers {answer}.").format(
+                source=source, answer=answer
+            )
+            Item.objects.filter(pk=item.pk).update(
+                is_golden=True, golden_answers=[answer], golden_explanation=text, updated_at=timezone.now()
+            )
+            made += 1
+    return made
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    item: Item
+    judgements: int
+    majority_share: float
+    counts: dict[str, int]
+
+
+def most_disagreed(*, stream: Stream, limit: int = 30) -> list[Disagreement]:
+    """Ordinary items with at least two pairwise choices, those with the smallest majority share
+    first (the share of the most frequent choice; ties broken by more judgements first)."""
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    rows = (
+        Judgement.objects.filter(stream=stream, is_current=True, choice__isnull=False, item__is_golden=False)
+        .filter(item__pool=Item.Pool.WORK, item__judgement_count__gte=2)
+        .values_list("item_id", "choice")
+        .annotate(n=Count("id"))
+    )
+    for item_id, choice, n in rows:
+        counts[item_id][choice] += n
+    scored = []
+    for item_id, counter in counts.items():
+        total = sum(counter.values())
+        if total >= 2:
+            scored.append((max(counter.values()) / total, -total, item_id))
+    scored.sort()
+    top = scored[:limit]
+    items = Item.objects.in_bulk([item_id for *_rest, item_id in top])
+    return [
+        Disagreement(items[item_id], -neg_total, round(share, 3), dict(counts[item_id]))
+        for share, neg_total, item_id in top
+        if item_id in items
+    ]
+
+
+def golden_set(stream: Stream) -> list[dict[str, Any]]:
+    """The stream's golden items with how often they were answered and answered right."""
+    items = (
+        Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True)
+        .annotate(
+            answered=Count("judgements", filter=Q(judgements__is_current=True, judgements__gold_correct__isnull=False)),
+            right=Count("judgements", filter=Q(judgements__is_current=True, judgements__gold_correct=True)),
+        )
+        .order_by("external_id")
+    )
+    return [{"item": item, "answered": item.answered, "right": item.right} for item in items]

@@ -1,0 +1,225 @@
+"""Model comparison for a dynamic stream: which endpoint (model, checkpoint) do annotators prefer?
+
+Data: every current, counted judgement of a judged turn of the stream (one per turn), with the two
+endpoints of the turn's conversation in canonical order. Judgements flagged "cannot judge" are left
+out. Outcome for the pair (i, j): a win for the preferred endpoint; **tie and "both bad" count as a
+tie** — neither was preferred — (shown separately in the table).
+
+**Bradley–Terry.** P(i preferred to j) = σ(θᵢ − θⱼ). θ is the maximum-likelihood fit with a tie
+counted as half a win for each side (the usual treatment, as in Chatbot Arena's first ratings)
+and a weak Gaussian prior (an L2 penalty of ``RIDGE`` on θ, i.e. θ ~ N(0, 50)) so a model that won
+every comparison still gets a finite rating. Ratings are on the Elo scale:
+``1000 + 400·log10(e)·(θᵢ − mean θ)`` — 400 points = 10:1 odds.
+
+**95% intervals**: percentile bootstrap over judged turns (``BOOTSTRAP`` resamples of the turns
+with replacement, each refitted; the 2.5th and 97.5th percentiles), seeded so a page shows the
+same figures on every view. ``p_better`` for a pair is the share of resamples in which the first
+endpoint's rating is above the second's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from django.core.cache import cache
+from scipy.optimize import minimize
+
+from annotation.models import ConversationCandidate, Judgement
+from projects.models import ModelEndpoint, Stream
+
+BOOTSTRAP = 1000
+RIDGE = 0.01
+SEED = 20240531
+CACHE_SECONDS = 600
+ELO = 400 / math.log(10)
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    """Win/tie/loss from the first endpoint's side."""
+
+    first: ModelEndpoint
+    second: ModelEndpoint
+    wins: int
+    ties: int
+    both_bad: int
+    losses: int
+    p_better: float | None  # bootstrap share: first rated above second
+
+    @property
+    def total(self) -> int:
+        return self.wins + self.ties + self.both_bad + self.losses
+
+    @property
+    def win_rate(self) -> float | None:
+        """Wins plus half the ties and both-bad, over all comparisons."""
+        return (self.wins + 0.5 * (self.ties + self.both_bad)) / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class Rating:
+    endpoint: ModelEndpoint
+    rating: float
+    low: float
+    high: float
+    comparisons: int
+    wins: int
+    ties: int
+    losses: int
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    stream: Stream
+    comparisons: int
+    pairs: list[PairRecord]
+    ratings: list[Rating]  # best first
+    bootstrap: int
+
+
+def outcomes(stream: Stream) -> list[tuple[int, int, str]]:
+    """(endpoint at canonical 0, endpoint at canonical 1, canonical choice) per judged turn. Two
+    queries, whatever the number of turns."""
+    rows = (
+        Judgement.objects.filter(
+            stream=stream,
+            is_current=True,
+            counted=True,
+            choice__isnull=False,
+            flag_cannot_judge=False,
+            item__turn__isnull=False,
+        )
+        .values_list("choice", "item__turn__conversation_id")
+        .order_by()
+    )
+    endpoints: dict[int, dict[int, int]] = {}
+    for conversation_id, position, endpoint_id in ConversationCandidate.objects.filter(
+        conversation__stream=stream
+    ).values_list("conversation_id", "position", "endpoint_id"):
+        endpoints.setdefault(conversation_id, {})[position] = endpoint_id
+    result = []
+    for choice, conversation_id in rows:
+        pair = endpoints.get(conversation_id, {})
+        if 0 in pair and 1 in pair:
+            result.append((pair[0], pair[1], str(choice)))
+    return result
+
+
+def _scores(records: list[tuple[int, int, str]], index: dict[int, int]) -> np.ndarray:
+    """Cells (i, j, score of i) with their counts, as an array of shape (cells, 4)."""
+    counts: dict[tuple[int, int, float], int] = {}
+    for first, second, choice in records:
+        i, j = index[first], index[second]
+        score = 1.0 if choice == "A" else 0.0 if choice == "B" else 0.5
+        counts[(i, j, score)] = counts.get((i, j, score), 0) + 1
+    return np.array([[i, j, s, c] for (i, j, s), c in sorted(counts.items())], dtype=float).reshape(-1, 4)
+
+
+def fit_bradley_terry(k: int, cells: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+    """θ (length k, mean 0) for cells (i, j, score of i, count); ``counts`` replaces the count
+    column (a bootstrap resample)."""
+    if counts is None:
+        counts = cells[:, 3]
+    i = cells[:, 0].astype(int)
+    j = cells[:, 1].astype(int)
+    won = cells[:, 2] * counts  # i's wins (ties are half)
+    n = counts
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        diff = theta[i] - theta[j]
+        # log σ(d) = -log(1 + e^-d), computed stably.
+        log_p = -np.logaddexp(0.0, -diff)
+        log_q = -np.logaddexp(0.0, diff)
+        nll = -np.sum(won * log_p + (n - won) * log_q) + RIDGE * np.sum(theta**2)
+        residual = won - n / (1.0 + np.exp(-diff))  # observed - expected wins of i
+        grad = np.zeros(k)
+        np.add.at(grad, i, -residual)
+        np.add.at(grad, j, residual)
+        return float(nll), grad + 2 * RIDGE * theta
+
+    fitted = minimize(objective, np.zeros(k), jac=True, method="L-BFGS-B")
+    theta: np.ndarray = fitted.x - fitted.x.mean()
+    return theta
+
+
+def compare_models(stream: Stream, *, bootstrap: int = BOOTSTRAP) -> ModelComparison:
+    """Win/tie/loss per endpoint pair and Bradley–Terry ratings with bootstrap 95% intervals.
+    Cached by the exact data (a new judgement changes the key), so a page view after nothing
+    changed does not refit."""
+    records = outcomes(stream)
+    ids = sorted({e for first, second, _ in records for e in (first, second)})
+    endpoints = ModelEndpoint.objects.in_bulk(ids)
+    index = {endpoint_id: n for n, endpoint_id in enumerate(ids)}
+    cells = _scores(records, index)
+    key = (
+        "qc:model-comparison:"
+        + hashlib.sha256(f"{stream.pk}:{bootstrap}:{ids}:{cells.tobytes().hex()}".encode()).hexdigest()
+    )
+    fitted: dict[str, Any] | None = cache.get(key)
+    if fitted is None:
+        fitted = _fit(len(ids), cells, bootstrap)
+        cache.set(key, fitted, CACHE_SECONDS)
+
+    tallies = {(a, b): [0, 0, 0, 0] for a, b in combinations(ids, 2)}  # wins, ties, both bad, losses of a
+    per_model = {e: [0, 0, 0] for e in ids}  # wins, ties, losses
+    for first, second, choice in records:
+        a, b = sorted((first, second))
+        flipped = a != first
+        outcome = {"A": 0, "tie": 1, "both_bad": 2, "B": 3}[choice]
+        if flipped and outcome in (0, 3):
+            outcome = 3 - outcome
+        tallies[(a, b)][outcome] += 1
+        won = {0: a, 3: b}.get(outcome)
+        for e in (a, b):
+            per_model[e][0 if won == e else 1 if won is None else 2] += 1
+
+    theta = fitted["theta"]
+    samples = fitted["samples"]
+    ratings = []
+    for endpoint_id, n in index.items():
+        wins, ties, losses = per_model[endpoint_id]
+        low, high = (
+            (float(np.percentile(samples[:, n], 2.5)), float(np.percentile(samples[:, n], 97.5)))
+            if len(samples)
+            else (math.nan, math.nan)
+        )
+        ratings.append(
+            Rating(
+                endpoint=endpoints[endpoint_id],
+                rating=1000 + ELO * float(theta[n]),
+                low=1000 + ELO * low,
+                high=1000 + ELO * high,
+                comparisons=wins + ties + losses,
+                wins=wins,
+                ties=ties,
+                losses=losses,
+            )
+        )
+    ratings.sort(key=lambda r: -r.rating)
+    pairs = []
+    for (a, b), (wins, ties, both_bad, losses) in tallies.items():
+        if wins + ties + both_bad + losses == 0:
+            continue
+        p_better = float(np.mean(samples[:, index[a]] > samples[:, index[b]])) if len(samples) else None
+        pairs.append(PairRecord(endpoints[a], endpoints[b], wins, ties, both_bad, losses, p_better))
+    pairs.sort(key=lambda p: -p.total)
+    return ModelComparison(stream=stream, comparisons=len(records), pairs=pairs, ratings=ratings, bootstrap=bootstrap)
+
+
+def _fit(k: int, cells: np.ndarray, bootstrap: int) -> dict[str, Any]:
+    if k < 2 or not len(cells):
+        return {"theta": np.zeros(k), "samples": np.zeros((0, k))}
+    theta = fit_bradley_terry(k, cells)
+    rng = np.random.default_rng(SEED)
+    total = int(cells[:, 3].sum())
+    probabilities = cells[:, 3] / total
+    samples = np.empty((bootstrap, k))
+    for b in range(bootstrap):
+        # Resampling turns with replacement = a multinomial draw over the distinct outcomes.
+        samples[b] = fit_bradley_terry(k, cells, rng.multinomial(total, probabilities).astype(float))
+    return {"theta": theta, "samples": samples}

@@ -1,0 +1,481 @@
+"""Automatic QC actions: the stream's rules, the alerts they raise and the actions they take.
+
+Rules (thresholds are the stream's QC settings; nothing fires on fewer than the minimum sample):
+
+``gold_accuracy_low`` (on each golden submit)
+    Rolling gold accuracy — the annotator's last ``max(20, min_gold_count)`` golden answers since
+    the PM last resumed them — below ``min_gold_accuracy`` once at least ``min_gold_count`` golden
+    answers are in it: **pause** the annotator and send their recent work to review.
+``agreement_low`` (after each full recompute)
+    The annotator's ``agreement`` figure is flagged (Cohen's kappa with the leave-one-out majority
+    below ``min_agreement`` on at least ``min_sample`` items): send their recent work to review.
+``rushing`` then ``rushing_persisted`` (after each full recompute)
+    ``labeling_time`` flagged in the recent window: the first time, **warn** (the annotator sees it
+    on their labeling and feedback pages); if after that warning the annotator's next
+    ``min_sample`` or more judgements are still rushed (median below ``min_seconds`` or below
+    the reading-time floor), **pause** them and send their recent work to review.
+``position_bias``, ``length_bias``, ``straightlining``, ``harmful_flag_rate``, ``harmful_recall``
+    Flagged in the all-time window: an alert for the PM, no automatic action.
+
+Each firing is an ``Alert`` with the figures that triggered it (``details``) and the action taken.
+A rule does not fire again while its alert is open; once a PM has closed it, only after
+``min_sample`` more judgements (``min_gold_count`` for golden figures) than it fired on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.db.models import OuterRef, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Length
+from django.utils import timezone
+
+from annotation import selectors as annotation_selectors
+from annotation.models import Assignment, Item, Judgement
+from projects.models import Stream, StreamMembership, StreamMembershipEvent
+from qc import metrics, review
+from qc import services as qc_services
+from qc.models import Alert, ReviewTask
+
+GOLD_RULE = "gold_accuracy_low"
+AGREEMENT_RULE = "agreement_low"
+RUSHING_RULE = "rushing"
+RUSHING_PAUSE_RULE = "rushing_persisted"
+# Indicators that raise an alert for the PM and take no action by themselves.
+WATCHED = ("position_bias", "length_bias", "straightlining", "harmful_flag_rate", "harmful_recall")
+PAUSING_RULES = (GOLD_RULE, RUSHING_PAUSE_RULE)
+
+RULE_LABELS = {
+    GOLD_RULE: "Gold accuracy below the stream's minimum",
+    AGREEMENT_RULE: "Agreement with the other annotators below the stream's minimum",
+    RUSHING_RULE: "Labeling faster than the items can be read",
+    RUSHING_PAUSE_RULE: "Still rushing after a warning",
+    "position_bias": "Picks one position (first or second) more than chance",
+    "length_bias": "Picks the longer (or shorter) response more than the team does",
+    "straightlining": "Gives the same answer more than 90% of the time",
+    "harmful_flag_rate": "Flags harmful content far more or less often than the team",
+    "harmful_recall": "Misses harmful content on golden items marked harmful",
+}
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """What QC did after a submit: the annotator was paused (the page shows why instead of the
+    next item), and in training mode the explanation of a golden item answered wrongly."""
+
+    paused: bool = False
+    explanation: str = ""
+    alert: Alert | None = None
+
+
+# --- On submit ----------------------------------------------------------------------------------
+def after_golden_submit(*, judgement: Judgement, stream: Stream, now: datetime | None = None) -> SubmitOutcome:
+    """QC after a new judgement on a golden item (``judgement.item`` loaded): the gold figures
+    (``qc.services.record_judgement_metrics``), the gold rule, and in training mode the item's
+    explanation when the answer was wrong."""
+    item: Item = judgement.item
+    now = now or timezone.now()
+    qc_services.record_judgement_metrics(judgement, now=now)
+    alert = check_gold_rule(stream=stream, annotator_id=judgement.annotator_id, now=now)
+    explanation = ""
+    if stream.show_golden_explanation and judgement.gold_correct is False:
+        explanation = item.golden_explanation or "That answer did not match the expected one."
+    return SubmitOutcome(paused=bool(alert and alert.details.get("paused")), explanation=explanation, alert=alert)
+
+
+def check_gold_rule(*, stream: Stream, annotator_id: int, now: datetime | None = None) -> Alert | None:
+    """The gold rule for one annotator: pauses them (and raises the alert) when their rolling gold
+    accuracy since their last resume is below the stream's minimum after at least
+    ``min_gold_count`` golden answers. Returns the alert, or None when the rule does not fire."""
+    now = now or timezone.now()
+    resumed = StreamMembershipEvent.objects.filter(
+        stream_membership=OuterRef("pk"),
+        from_status=StreamMembership.Status.PAUSED,
+        to_status=StreamMembership.Status.QUALIFIED,
+    ).order_by("-created_at")
+    sm = (
+        StreamMembership.objects.filter(stream=stream, user_id=annotator_id)
+        .annotate(resumed_at=Subquery(resumed.values("created_at")[:1]))
+        .first()
+    )
+    if sm is None or sm.status == StreamMembership.Status.PAUSED:
+        return None
+    thresholds = qc_services.thresholds_for(stream)
+    rows = Judgement.objects.filter(
+        stream=stream,
+        annotator_id=annotator_id,
+        is_current=True,
+        item__is_golden=True,
+        item__pool=Item.Pool.WORK,
+        gold_correct__isnull=False,  # served as golden
+    )
+    resumed_at = getattr(sm, "resumed_at", None)
+    if resumed_at is not None:
+        rows = rows.filter(submitted_at__gt=resumed_at)
+    answers = list(
+        rows.order_by("-submitted_at", "-id").values_list(
+            "gold_correct", "choice", "ranking", "flag_harmful", "item__golden_answers", "item__golden_harmful"
+        )[: thresholds.gold_rolling]
+    )
+    correct = 0
+    for stored, choice, ranking, harmful_flag, answers_ok, harmful in answers:
+        if stored is None:
+            stored = metrics.gold_answer_correct(
+                choice=choice,
+                ranking=ranking,
+                flag_harmful=harmful_flag,
+                golden_answers=answers_ok or (),
+                golden_harmful=harmful,
+            )
+        correct += int(bool(stored))
+    figure = metrics.gold_figure("gold_accuracy_rolling", correct, len(answers), thresholds)
+    if not figure.flagged:
+        return None
+    return fire(
+        stream=stream,
+        annotator_id=annotator_id,
+        kind=GOLD_RULE,
+        figure=figure,
+        window="rolling since last resume" if resumed_at else "rolling",
+        pause=True,
+        now=now,
+        message=(
+            f"Gold accuracy {figure.value:.0%} on the last {figure.sample_size} golden items "
+            f"(minimum {thresholds.min_gold_accuracy:.0%} after {thresholds.min_gold_count})."
+        ),
+    )
+
+
+# --- After a full recompute ---------------------------------------------------------------------
+def apply_rules(*, stream: Stream, result: qc_services.StreamMetrics, now: datetime | None = None) -> list[Alert]:
+    """Runs the recompute-time rules over a full run's figures. Returns the alerts raised."""
+    now = now or timezone.now()
+    last = _last_alerts(stream)
+    standing = dict(StreamMembership.objects.filter(stream=stream).values_list("user_id", "status"))
+    raised: list[Alert] = []
+    for window_name in ("all", "recent"):
+        figures = result.windows.get(window_name)
+        if figures is None:
+            continue
+        for index, per_annotator in enumerate(figures.annotators):
+            annotator_id = result.annotator_ids[index]
+            if standing.get(annotator_id) in (StreamMembership.Status.REMOVED, None):
+                continue
+            for kind, metric in _rules_for(window_name):
+                if kind == RUSHING_RULE and standing.get(annotator_id) == StreamMembership.Status.PAUSED:
+                    continue  # warn-then-pause is moot while paused; the other alerts still inform the PM
+                figure = per_annotator.get(metric)
+                if figure is None or not figure.flagged:
+                    continue
+                if kind == RUSHING_RULE:
+                    alert = _rushing(stream, annotator_id, figure, window_name, last, now)
+                elif _may_fire(last.get((kind, annotator_id)), figure, stream):
+                    alert = _act(stream, annotator_id, kind, figure, window_name, now)
+                else:
+                    continue
+                if alert is not None:
+                    raised.append(alert)
+                    last[(alert.kind, annotator_id)] = alert
+                    if alert.details.get("paused"):
+                        standing[annotator_id] = StreamMembership.Status.PAUSED
+    return raised
+
+
+def _rules_for(window: str) -> list[tuple[str, str]]:
+    if window == "all":
+        return [(AGREEMENT_RULE, "agreement"), *((name, name) for name in WATCHED)]
+    return [(RUSHING_RULE, "labeling_time")]
+
+
+def _may_fire(previous: Alert | None, figure: metrics.Figure, stream: Stream) -> bool:
+    if previous is None:
+        return True
+    if previous.acknowledged_at is None:
+        return False
+    step = stream.min_gold_count if figure.metric.startswith("gold") else stream.min_sample
+    return figure.sample_size >= int(previous.details.get("sample_size", 0)) + max(step, 1)
+
+
+def _act(stream: Stream, annotator_id: int, kind: str, figure: metrics.Figure, window: str, now: datetime) -> Alert:
+    if kind == AGREEMENT_RULE:
+        kappa = figure.details.get("kappa")
+        return fire(
+            stream=stream,
+            annotator_id=annotator_id,
+            kind=kind,
+            figure=figure,
+            window=window,
+            review_since=now - timedelta(days=metrics.RECENT_DAYS),
+            now=now,
+            message=(
+                f"Agrees with the other annotators' majority on {_pct(figure.value)} of {figure.sample_size} "
+                f"items; chance-corrected (kappa) {kappa if kappa is None else round(kappa, 2)}, "
+                f"minimum {stream.min_agreement}."
+            ),
+        )
+    return fire(
+        stream=stream,
+        annotator_id=annotator_id,
+        kind=kind,
+        figure=figure,
+        window=window,
+        severity=Alert.Severity.INFO,
+        now=now,
+        message=f"{RULE_LABELS.get(kind, kind)}: {_pct(figure.value)} on {figure.sample_size} judgements"
+        + (f" (the stream: {_pct(figure.details.get('expected'))})." if figure.details.get("expected") else "."),
+    )
+
+
+def _rushing(
+    stream: Stream,
+    annotator_id: int,
+    figure: metrics.Figure,
+    window: str,
+    last: dict[tuple[str, int], Alert],
+    now: datetime,
+) -> Alert | None:
+    """Warn, then pause: the first time (or the first time after a PM resumed a rushing pause) a
+    warning; after a warning, a pause when the work since then is still rushed."""
+    warning = last.get((RUSHING_RULE, annotator_id))
+    paused = last.get((RUSHING_PAUSE_RULE, annotator_id))
+    resumed_since = paused is not None and warning is not None and paused.created_at >= warning.created_at
+    if warning is None or (resumed_since and paused is not None and paused.acknowledged_at is not None):
+        return fire(
+            stream=stream,
+            annotator_id=annotator_id,
+            kind=RUSHING_RULE,
+            figure=figure,
+            window=window,
+            severity=Alert.Severity.WARNING,
+            warn=True,
+            now=now,
+            message=_rushing_message(figure, stream),
+        )
+    if resumed_since:
+        return None  # paused for it and not resumed yet
+    return _rushing_after_warning(stream, annotator_id, warning, now)
+
+
+def _rushing_after_warning(stream: Stream, annotator_id: int, warning: Alert, now: datetime) -> Alert | None:
+    """Pauses an annotator who was warned for rushing when the judgements submitted since the
+    warning (at least ``min_sample`` timed ones) are still rushed; otherwise nothing."""
+    timed = list(
+        Judgement.objects.filter(
+            stream=stream,
+            annotator_id=annotator_id,
+            is_current=True,
+            submitted_at__gt=warning.created_at,
+            active_seconds__isnull=False,
+            item__pool=Item.Pool.WORK,
+        ).values_list("active_seconds", "item_id")
+    )
+    lengths = dict(
+        Item.objects.filter(pk__in={item_id for _s, item_id in timed})
+        .annotate(chars=Length(KT("responses__0__text")) + Length(KT("responses__1__text")))
+        .values_list("pk", "chars")
+    )
+    rows = [(seconds, lengths.get(item_id)) for seconds, item_id in timed]
+    if len(rows) < max(stream.min_sample, 1):
+        return None
+    seconds = np.asarray([r[0] for r in rows], dtype=np.float64)
+    floor = metrics.reading_seconds([r[1] or 0 for r in rows])
+    median = float(np.median(seconds))
+    ratios = seconds[floor > 0] / floor[floor > 0]
+    ratio = float(np.median(ratios)) if len(ratios) else None
+    reasons = []
+    if median < stream.min_seconds:
+        reasons.append("below_min_seconds")
+    if ratio is not None and ratio < 1.0:
+        reasons.append("below_reading_time")
+    if not reasons:
+        return None
+    figure = metrics.Figure(
+        "labeling_time",
+        round(median, 2),
+        len(rows),
+        True,
+        {
+            "reading_ratio_median": None if ratio is None else round(ratio, 3),
+            "rushing": reasons,
+            "min_seconds": stream.min_seconds,
+            "since_warning": warning.created_at.isoformat(),
+        },
+    )
+    return fire(
+        stream=stream,
+        annotator_id=annotator_id,
+        kind=RUSHING_PAUSE_RULE,
+        figure=figure,
+        window="since the warning",
+        pause=True,
+        review_since=warning.created_at,
+        now=now,
+        message=f"Still rushing after the warning of {warning.created_at:%Y-%m-%d %H:%M}: "
+        + _rushing_message(figure, stream),
+    )
+
+
+def _rushing_message(figure: metrics.Figure, stream: Stream) -> str:
+    reasons = figure.details.get("rushing") or []
+    parts = [f"median {figure.value} s on {figure.sample_size} judgements"]
+    if "below_min_seconds" in reasons:
+        parts.append(f"below the stream's minimum of {stream.min_seconds:g} s")
+    if "below_reading_time" in reasons:
+        parts.append("faster than the responses can be read")
+    return "; ".join(parts) + "."
+
+
+def _pct(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.0%}"
+
+
+def _last_alerts(stream: Stream) -> dict[tuple[str, int], Alert]:
+    last: dict[tuple[str, int], Alert] = {}
+    for alert in Alert.objects.filter(stream=stream, annotator__isnull=False).order_by("created_at", "id"):
+        assert alert.annotator_id is not None
+        last[(alert.kind, alert.annotator_id)] = alert
+    return last
+
+
+# --- Actions --------------------------------------------------------------------------------------
+def fire(
+    *,
+    stream: Stream,
+    annotator_id: int,
+    kind: str,
+    figure: metrics.Figure,
+    window: str,
+    message: str,
+    pause: bool = False,
+    warn: bool = False,
+    review_since: datetime | None = None,
+    severity: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
+    """Takes a rule's action and stores the ``Alert``: the figure that triggered it (value, sample
+    size, window, threshold details) and what was done. ``pause`` pauses the annotator (through
+    the membership state machine) and sends their recent work to review; ``review_since`` sends
+    their work since then to review without pausing; ``warn`` only tells the annotator."""
+    now = now or timezone.now()
+    actions = []
+    paused = False
+    if pause:
+        paused = pause_annotator(
+            stream=stream, annotator_id=annotator_id, reason=f"Paused by QC: {message}", actor=None, now=now
+        )
+        actions.append("paused the annotator" if paused else "could not pause (not in a pausable state)")
+    if pause or review_since is not None:
+        sent = review.send_recent_work(
+            stream=stream,
+            annotator=annotator_id,
+            reason=ReviewTask.Reason.QC,
+            note=RULE_LABELS.get(kind, kind),
+            since=review_since,
+        )
+        if sent:
+            actions.append(f"{sent} judgement{'s' if sent != 1 else ''} sent to review")
+        else:
+            actions.append("no new judgements to send to review (already queued, or none recent)")
+    if warn:
+        actions.append("warned the annotator")
+    if not actions:
+        actions.append("none: shown to the PM")
+    return Alert.objects.create(
+        stream=stream,
+        annotator_id=annotator_id,
+        kind=kind,
+        severity=severity or (Alert.Severity.CRITICAL if pause else Alert.Severity.WARNING),
+        message=message,
+        details={
+            "metric": figure.metric,
+            "window": window,
+            "value": figure.value,
+            "sample_size": figure.sample_size,
+            "flagged": figure.flagged,
+            "figure": figure.details,
+            "paused": paused,
+            "warned": warn,
+        },
+        action_taken="; ".join(actions),
+        created_at=now,
+    )
+
+
+def pause_annotator(*, stream: Stream, annotator_id: int, reason: str, actor: Any, now: datetime | None = None) -> bool:
+    """Pauses the annotator in the stream (``projects.services.transition_stream_membership``) and
+    ends their live lease, so the item goes back to others at the next sweep. False when the
+    membership cannot move to paused (not qualified, already paused, removed)."""
+    from projects import services as project_services  # projects.services imports the engine's tasks
+
+    sm = StreamMembership.objects.filter(stream=stream, user_id=annotator_id).first()
+    if sm is None:
+        return False
+    try:
+        if sm.status == StreamMembership.Status.INVITED and sm.can_move_to(StreamMembership.Status.QUALIFIED):
+            # An invited member labels when the stream has no qualification test: they were working
+            # as qualified, and only a qualified member can be paused (the state machine's path).
+            if (
+                Stream.objects.filter(pk=stream.pk)
+                .filter(annotation_selectors.has_active_test(OuterRef("pk")))
+                .exists()
+            ):
+                return False  # an invited member of a stream with a test gets no items: nothing to pause
+            project_services.transition_stream_membership(
+                stream_membership=sm,
+                to_status=StreamMembership.Status.QUALIFIED,
+                actor=actor,
+                reason="was labeling without a qualification test",
+            )
+        if not sm.can_move_to(StreamMembership.Status.PAUSED):
+            return False
+        project_services.transition_stream_membership(
+            stream_membership=sm, to_status=StreamMembership.Status.PAUSED, actor=actor, reason=reason[:500]
+        )
+    except project_services.TransitionError:
+        return False
+    Assignment.objects.filter(stream=stream, annotator_id=annotator_id, status=Assignment.Status.ACTIVE).update(
+        lease_expires_at=now or timezone.now()
+    )
+    return True
+
+
+def resume_annotator(*, stream: Stream, annotator_id: int, reason: str, actor: Any) -> bool:
+    """A PM resumes a paused annotator with a reason; the open alerts that paused them are closed
+    with that reason. The gold rule then counts only golden answers given after the resume."""
+    from projects import services as project_services
+
+    sm = StreamMembership.objects.filter(stream=stream, user_id=annotator_id).first()
+    if sm is None or sm.status != StreamMembership.Status.PAUSED:
+        return False
+    project_services.transition_stream_membership(
+        stream_membership=sm, to_status=StreamMembership.Status.QUALIFIED, actor=actor, reason=reason[:500]
+    )
+    now = timezone.now()
+    for alert in Alert.objects.filter(
+        stream=stream, annotator_id=annotator_id, kind__in=PAUSING_RULES, acknowledged_at__isnull=True
+    ):
+        close_alert(alert=alert, actor=actor, note=f"Resumed: {reason}", now=now)
+    return True
+
+
+def close_alert(*, alert: Alert, actor: Any, note: str = "", now: datetime | None = None) -> Alert:
+    """A PM closes (acknowledges) an alert, with an optional note kept in its details."""
+    alert.acknowledged_at = now or timezone.now()
+    alert.acknowledged_by = actor
+    alert.details = {**alert.details, "resolution": note[:500]}
+    alert.save(update_fields=["acknowledged_at", "acknowledged_by", "details"])
+    return alert
+
+
+def open_alerts(stream: Stream) -> Any:
+    return Alert.objects.filter(stream=stream, acknowledged_at__isnull=True).select_related("annotator")
+
+
+def recompute_and_act(*, stream: Stream, now: datetime | None = None) -> tuple[qc_services.StreamMetrics, list[Alert]]:
+    """A full recompute of the stream's figures, then the recompute-time rules on them."""
+    result = qc_services.compute_stream_metrics(stream=stream, now=now)
+    return result, apply_rules(stream=stream, result=result, now=now)

@@ -1,0 +1,33 @@
+"""Template helpers of the QC pages: a figure with its sample size, flag and format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def fmt(value: Any, kind: str = "pct") -> str:
+    """A figure's value as the table shows it: pct (62%), sec (8.4 s), int, num (0.42)."""
+    if value is None:
+        return "—"
+    if kind == "pct":
+        return f"{float(value):.0%}"
+    if kind == "sec":
+        return f"{float(value):.1f} s"
+    if kind == "int":
+        return f"{int(value)}"
+    return f"{float(value):.2f}"
+
+
+@register.filter
+def figure(figures: dict[str, Any], metric: str) -> Any:
+    return figures.get(metric)
+
+
+@register.filter
+def flagged(row: Any) -> bool:
+    return bool(row is not None and (row.details or {}).get("flagged"))
