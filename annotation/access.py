@@ -7,19 +7,18 @@ assignment is visible to its own annotator only (404 for anyone else)."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest
 
 from annotation import selectors
 from annotation.models import Assignment, Conversation, Turn
-from projects.models import Membership, Stream, StreamMembership
+from projects.models import Stream, StreamMembership
 
 
 def get_stream_for_annotator(request: HttpRequest, stream_id: int) -> Stream:
     """The stream with the user's role and standing annotated. 404 for anyone outside the project
     or not invited to the stream; callers that hand out work check ``require_eligible`` (404 for
     members who have not qualified, 403 for paused ones)."""
-    stream = selectors.streams_with_standing(request.user).filter(pk=stream_id).first()
+    stream = selectors.stream_with_standing(request.user, stream_id)
     if stream is None or stream.role is None or stream.standing in (None, StreamMembership.Status.REMOVED):  # type: ignore[attr-defined]
         raise Http404("No such stream.")
     return stream
@@ -40,27 +39,9 @@ def require_eligible(stream: Stream) -> None:
 def get_assignment_for_annotator(request: HttpRequest, assignment_id: int) -> Assignment:
     """The user's own assignment (404 for anyone else's), with its item, its stream and the user's
     standing in it; 403 when the user may no longer label there. One query."""
-    assignment = (
-        Assignment.objects.select_related("item", "stream__project")
-        .annotate(
-            role=Subquery(
-                Membership.objects.filter(project=OuterRef("stream__project"), user=request.user.pk).values("role")[:1]
-            ),
-            standing=Subquery(
-                StreamMembership.objects.filter(stream=OuterRef("stream"), user=request.user.pk).values("status")[:1]
-            ),
-            has_test=selectors.has_active_test(OuterRef("stream")),
-        )
-        .filter(pk=assignment_id, annotator=request.user.pk)
-        .first()
-    )
-    if assignment is None or assignment.role is None:
+    assignment = selectors.assignment_with_standing(request.user, assignment_id)
+    if assignment is None or assignment.stream.role is None:  # type: ignore[attr-defined]
         raise Http404("No such assignment.")
-    # Callers' checks (``require_eligible``, ``selectors.can_annotate``) read role and standing
-    # from the stream.
-    assignment.stream.role = assignment.role  # type: ignore[attr-defined]
-    assignment.stream.standing = assignment.standing  # type: ignore[attr-defined]
-    assignment.stream.has_test = assignment.has_test  # type: ignore[attr-defined]
     require_eligible(assignment.stream)
     return assignment
 

@@ -27,6 +27,7 @@ from annotation.serializers import (
     NextItemSerializer,
     SkipResultSerializer,
     SkipSerializer,
+    judgement_result_payload,
     next_item_payload,
 )
 
@@ -118,7 +119,7 @@ class JudgementCreate(APIView):
         except services.AssignmentClosed:
             return Response({"detail": "This assignment was skipped."}, status=status.HTTP_409_CONFLICT)
         code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(JudgementResultSerializer(result.judgement).data, status=code)
+        return Response(judgement_result_payload(result.judgement), status=code)
 
 
 class SkipCreate(APIView):

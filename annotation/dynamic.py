@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -148,7 +148,14 @@ def send_message(*, stream: Stream, annotator: Any, text: str, now: datetime | N
     with transaction.atomic():
         conversation = open_conversation(stream=stream, annotator=annotator)
         if conversation is None:
-            conversation = start_conversation(stream=stream, annotator=annotator)
+            try:
+                with transaction.atomic():
+                    conversation = start_conversation(stream=stream, annotator=annotator)
+            except IntegrityError:
+                # Another tab started one at the same moment (``conversation_one_open``): use it.
+                conversation = open_conversation(stream=stream, annotator=annotator)
+                if conversation is None:
+                    raise
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if conversation.status != Conversation.Status.OPEN:
             raise ConversationError("This conversation has ended.")

@@ -10,6 +10,7 @@ the same URLs take plain form posts and redirect back to the page.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,8 @@ def turn_poll(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     turn = access.get_turn_for_annotator(request, turn_id)
     stream = turn.conversation.stream
     if turn.status == Turn.Status.GENERATING and request.htmx:
-        context = {"stream": stream, "current": _shown_turn(turn, turn.conversation)}
+        current = _shown_turn(turn, turn.conversation)
+        context = {"stream": stream, "current": current, "answer_rows": [(a, []) for a in current.answers]}
         return render(request, "annotation/conversation.html#live", context)
     response = _render_workspace(request, stream, turn.conversation)
     if request.htmx:
@@ -115,7 +117,7 @@ def turn_poll(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
 def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     turn = access.get_turn_for_annotator(request, turn_id)
     conversation, stream = turn.conversation, turn.conversation.stream
-    form = JudgementForm(request.POST, assignment=_shown_order(conversation), stream=stream)
+    form = JudgementForm(request.POST, assignment=_shown_order(conversation), stream=_pairwise(stream))
     if not form.is_valid():
         return _render_workspace(request, stream, conversation, form=form, status=400)
     try:
@@ -161,6 +163,16 @@ def _render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
     """A paused annotator (by QC or a PM) gets the same page as on static streams."""
     context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
     return render(request, "qc/paused.html#workspace" if request.htmx else "qc/paused.html", context)
+
+
+def _pairwise(stream: Stream) -> Stream:
+    """The stream as the judgement form sees it on a dynamic turn: two models answer, so the
+    answer is pairwise whatever the stream's task kind (ranking needs k > 2 answers)."""
+    if stream.task_kind == Stream.TaskKind.PAIRWISE:
+        return stream
+    pairwise = copy.copy(stream)
+    pairwise.task_kind = Stream.TaskKind.PAIRWISE
+    return pairwise
 
 
 def _shown_order(conversation: Conversation) -> Assignment:
@@ -249,10 +261,18 @@ def _render_workspace(
         "message_form": message_form or MessageForm(),
         "enough_endpoints": len(dynamic.stream_endpoints(stream)) >= dynamic.CANDIDATES,
         "is_ranking": False,
+        "answer_rows": [(answer, []) for answer in current.answers] if current is not None else [],
     }
     if current is not None and current.turn.status == Turn.Status.READY and conversation is not None:
-        context["form"] = form or JudgementForm(
-            assignment=_shown_order(conversation), stream=stream, initial={"token": str(current.turn.pk)}
+        judge_form = form or JudgementForm(
+            assignment=_shown_order(conversation), stream=_pairwise(stream), initial={"token": str(current.turn.pk)}
         )
+        context["form"] = judge_form
+        # Rubric ratings sit in each answer's card (outside the form element: form="judge-form").
+        rubric = judge_form.rubric_fields()
+        context["answer_rows"] = [
+            (answer, [(name, fields[position]) for name, fields in rubric])
+            for position, answer in enumerate(current.answers)
+        ]
     template = "annotation/conversation.html#workspace" if request.htmx else "annotation/conversation.html"
     return render(request, template, context, status=status)

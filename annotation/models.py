@@ -292,6 +292,14 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["annotator", "stream", "status"], name="conversation_annotator_open")]
+        constraints = [
+            # One open conversation per annotator and stream: two tabs sending a first message at
+            # the same moment cannot start two (the second fails here and resumes the first).
+            models.UniqueConstraint(
+                fields=["annotator", "stream"], condition=Q(status="open"), name="conversation_one_open"
+            ),
+            models.CheckConstraint(condition=Q(status__in=["open", "ended"]), name="conversation_status_valid"),
+        ]
 
 
 class ConversationCandidate(models.Model):

@@ -177,6 +177,21 @@ class JudgementResultSerializer(serializers.ModelSerializer[Judgement]):
         fields = ["id", "assignment", "submitted_at", "counted"]
 
 
+_SUBMITTED_AT = serializers.DateTimeField()
+
+
+def judgement_result_payload(judgement: Judgement) -> dict[str, Any]:
+    """The body of a stored judgement, exactly as ``JudgementResultSerializer`` gives it, built as
+    plain data: a ModelSerializer builds its fields anew for every instance, the hot path's largest
+    serializer cost."""
+    return {
+        "id": judgement.pk,
+        "assignment": judgement.assignment_id,
+        "submitted_at": _SUBMITTED_AT.to_representation(judgement.submitted_at),
+        "counted": judgement.counted,
+    }
+
+
 class SkipSerializer(serializers.Serializer[Any]):
     reason = serializers.ChoiceField(choices=Assignment.SkipReason.choices)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")

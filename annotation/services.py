@@ -18,6 +18,7 @@ one process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections import Counter
@@ -33,10 +34,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
-from projects.models import Stream
+from projects.models import QualificationQuestion, Stream
 from qc import review as qc_review
 from qc import rules as qc_rules
 from qc.metrics import gold_answer_correct
+from quorum import rows
 
 EXPIRY_BATCH = 500
 
@@ -98,7 +100,8 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
        When none is found, expired leases of the stream are ended and the claim is tried once more.
 
     Callers check that the annotator may work in the stream (``selectors.can_annotate``).
-    Queries: 3 (resume, claim, fetch) on the usual path.
+    Queries: 2 (resume, claim) on the usual path. The assignment comes with its item, and with
+    ``stream`` as its stream.
     """
     now = now or timezone.now()
     resumed = _resume(stream=stream, annotator=annotator, now=now)
@@ -109,20 +112,21 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
     if golden is not None:
         return golden
 
-    assignment_id = _claim(stream=stream, annotator=annotator, now=now)
-    if assignment_id is None and expire_leases(stream=stream, now=now):
-        assignment_id = _claim(stream=stream, annotator=annotator, now=now)
-    if assignment_id is None:
+    assignment = _claim(stream=stream, annotator=annotator, now=now)
+    if assignment is None and expire_leases(stream=stream, now=now):
+        assignment = _claim(stream=stream, annotator=annotator, now=now)
+    if assignment is None:
         # Lost a race with a concurrent claim of this same annotator (two tabs): take that one.
         return _resume(stream=stream, annotator=annotator, now=now)
-    return Assignment.objects.select_related("item").get(pk=assignment_id)
+    return assignment
 
 
 def pick_golden(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Assignment | None:
     """Golden injection (DESIGN flow 4): with probability ``stream.golden_rate`` — an independent
     draw for every new lease, so golden items land at random positions, never every n-th item —
     lease a golden item of the stream that this annotator was *never* served (any lease, even an
-    expired one, counts as served), picked uniformly at random among those. None when the draw says
+    expired one, counts as served) and that is not a qualification question (they may have seen it
+    in the test), picked uniformly at random among those. None when the draw says
     "ordinary item" or every golden item has been served to this annotator.
 
     A golden item is leased like any other (same row shape, a random display order, the same
@@ -160,6 +164,7 @@ def _lease_golden(*, stream: Stream, annotator: Any, now: datetime) -> Assignmen
     candidate = (
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+        .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
         .order_by("?")
         .first()
     )
@@ -181,6 +186,7 @@ WITH candidate AS (
       AND NOT EXISTS (
           SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
       )
+      AND NOT EXISTS (SELECT 1 FROM projects_qualificationquestion q WHERE q.item_id = i.id)
     ORDER BY random()
     LIMIT 1
 ), leased AS (
@@ -203,13 +209,31 @@ SELECT leased.id FROM leased JOIN counted ON counted.id = leased.item_id
 """
 
 
-def _resume(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
-    lease = (
-        Assignment.objects.select_related("item")
-        .filter(annotator=annotator, stream=stream, status=Assignment.Status.ACTIVE)
-        .first()
+# The hot path's fixed reads are hand-written (``quorum.rows``): compiling them with the ORM cost
+# more CPU than running them. The live lease is found by the ``assignment_one_live_lease`` index.
+@functools.cache
+def _resume_sql() -> str:
+    return (
+        f"SELECT {rows.columns(Assignment, 'a')}, {rows.columns(Item, 'i')} "  # noqa: S608 - column names from the models
+        "FROM annotation_assignment a JOIN annotation_item i ON i.id = a.item_id "
+        "WHERE a.annotator_id = %(annotator)s AND a.stream_id = %(stream)s AND a.status = 'active'"
     )
-    if lease is None or lease.lease_expires_at > now:
+
+
+def _assignment_from(row: tuple[Any, ...], stream: Stream) -> Assignment:
+    """An assignment and its item from a row of (assignment columns, item columns)."""
+    assignment = rows.instance(Assignment, row)
+    assignment.item = rows.instance(Item, row, rows.width(Assignment))
+    assignment.stream = stream
+    return assignment
+
+
+def _resume(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
+    row = rows.fetch_one(_resume_sql(), {"annotator": annotator.pk, "stream": stream.pk})
+    if row is None:
+        return None
+    lease = _assignment_from(row, stream)
+    if lease.lease_expires_at > now:
         return lease
     # Conditional: a sweep may have ended this lease since we read it.
     expires = _lease_end(stream, now)
@@ -223,20 +247,20 @@ class _LostRace(Exception):
     pass
 
 
-def _claim(*, stream: Stream, annotator: Any, now: datetime) -> int | None:
+def _claim(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
     try:
         if connection.vendor == "postgresql":
             # One statement: atomic by itself, so no BEGIN/COMMIT round trips outside a
             # transaction; inside one (tests, ATOMIC_REQUESTS) a savepoint keeps a refused insert
             # from breaking the caller's transaction.
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                return _claim_postgresql(stream=stream, annotator=annotator, now=now)
+                row = _claim_postgresql(stream=stream, annotator=annotator, now=now)
+            return _assignment_from(row, stream) if row is not None else None
         with transaction.atomic():
             candidate = _candidates(stream=stream, annotator=annotator).first()
             if candidate is None:
                 return None
-            assignment = _lease_item(item=candidate, stream=stream, annotator=annotator, now=now, check_room=True)
-            return assignment.pk if assignment else None
+            return _lease_item(item=candidate, stream=stream, annotator=annotator, now=now, check_room=True)
     except (IntegrityError, _LostRace):
         # The unique "one live lease per annotator and stream" refused a second lease taken at
         # the same moment by the same annotator; nothing was changed (the statement rolled back).
@@ -282,14 +306,14 @@ WITH candidate AS (
             lease_expires_at = EXCLUDED.lease_expires_at, first_interaction_at = NULL, finished_at = NULL,
             skip_reason = '', skip_note = ''
         WHERE annotation_assignment.status = 'expired'
-    RETURNING id, item_id
+    RETURNING *
 ), counted AS (
     UPDATE annotation_item it
     SET claim_count = it.claim_count + 1, is_open = it.claim_count + 1 < %(overlap)s
     FROM leased WHERE it.id = leased.item_id
-    RETURNING it.id
+    RETURNING it.*
 )
-SELECT leased.id FROM leased JOIN counted ON counted.id = leased.item_id
+SELECT {assignment_columns}, {item_columns} FROM leased JOIN counted ON counted.id = leased.item_id
 """
 
 
@@ -298,10 +322,15 @@ def claim_sql(stream: Stream) -> str:
     matches ``item_claim_depth`` / ``item_claim_breadth`` column for column, so PostgreSQL walks
     the index and stops at the first row it can lock."""
     claim_order = "i.claim_count DESC" if stream.order == Stream.Order.DEPTH_FIRST else "i.claim_count ASC"
-    return _CLAIM_SQL.format(claim_order=claim_order)
+    # The new lease and its item as they are after the claim: no second query to fetch them.
+    return _CLAIM_SQL.format(
+        claim_order=claim_order,
+        assignment_columns=rows.columns(Assignment, "leased"),
+        item_columns=rows.columns(Item, "counted"),
+    )
 
 
-def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> int | None:
+def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> tuple[Any, ...] | None:
     params = {
         "stream": stream.pk,
         "overlap": stream.overlap,
@@ -309,13 +338,10 @@ def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> int |
         "now": now,
         "expires": _lease_end(stream, now),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(claim_sql(stream), params)
-        row = cursor.fetchone()
     # No row: nothing to claim, or the candidate was already held by this annotator (a claim of
     # theirs committed after this statement's snapshot): the insert did nothing, so nothing was
     # counted either.
-    return int(row[0]) if row else None
+    return rows.fetch_one(claim_sql(stream), params)
 
 
 def _lease_item(*, item: Item, stream: Stream, annotator: Any, now: datetime, check_room: bool) -> Assignment | None:
@@ -328,6 +354,9 @@ def _lease_item(*, item: Item, stream: Stream, annotator: Any, now: datetime, ch
         )
         if not counted:
             return None
+        # As the UPDATE left the row: callers get the item without fetching it again.
+        item.claim_count += 1
+        item.is_open = item.claim_count < stream.overlap
         order = list(range(item.num_responses))
         random.shuffle(order)
         fields = {
@@ -444,9 +473,7 @@ def submit_judgement(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        locked = (
-            Assignment.objects.select_for_update(of=("self",)).select_related("stream", "item").get(pk=assignment.pk)
-        )
+        locked = _lock_assignment(assignment)
         if locked.status == Assignment.Status.SUBMITTED:
             existing = Judgement.objects.get(assignment=locked, is_current=True)
             if existing.idempotency_key != idempotency_key:
@@ -520,6 +547,23 @@ def submit_judgement(
         qc_rules.after_golden_submit(judgement=judgement, stream=locked.stream, now=now) if item.is_golden else None
     )
     return SubmitResult(judgement, created=True, late=late, qc=outcome)
+
+
+def _lock_assignment(assignment: Assignment) -> Assignment:
+    """The assignment's row as it is now, locked until COMMIT (``FOR UPDATE``; SQLite's write lock
+    already serialises writers), with the item and the stream the caller loaded with it: only the
+    assignment's own state (status, lease, times) can have changed since. Hand-written: the ORM's
+    locking query with its joins cost more CPU than the rest of the submit."""
+    sql = f"SELECT {rows.columns(Assignment, 'a')} FROM annotation_assignment a WHERE a.id = %(id)s"  # noqa: S608 - column names from the models
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    row = rows.fetch_one(sql, {"id": assignment.pk})
+    if row is None:
+        raise Assignment.DoesNotExist("No such assignment.")
+    locked = rows.instance(Assignment, row)
+    locked.item = assignment.item
+    locked.stream = assignment.stream
+    return locked
 
 
 def skip_assignment(*, assignment: Assignment, reason: str, note: str = "", now: datetime | None = None) -> bool:

@@ -84,8 +84,10 @@ class Level:
     submit_s: list[float] = field(default_factory=list)
     created: int = 0
     judged: int = 0
+    pairs: int = 0  # every next+submit, warm-up included: what the CPU figures are divided by
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds used during the level, by whom
 
 
 class Budget:
@@ -157,6 +159,8 @@ def annotator(
             t2 = time.perf_counter()
             if status not in (200, 201):
                 raise RuntimeError(f"judgement: {status} {body[:200]!r}")
+            with level.lock:
+                level.pairs += 1
             if measured and t2 <= end:
                 with level.lock:
                     level.next_s.append(t1 - t0)
@@ -171,9 +175,17 @@ def annotator(
 
 
 def run_level(
-    *, port: int, keys: list[str], stream_id: int, seconds: float, warmup: float, judgements: int
+    *,
+    port: int,
+    keys: list[str],
+    stream_id: int,
+    seconds: float,
+    warmup: float,
+    judgements: int,
+    cpu: CpuMeter | None = None,
 ) -> tuple[Level, float]:
     level = Level()
+    before = cpu.sample() if cpu else {}
     budget = Budget(judgements)
     stop = threading.Event()
     start = time.perf_counter() + warmup
@@ -188,6 +200,8 @@ def run_level(
         thread.join(timeout=seconds + warmup + 60)
     stop.set()
     elapsed = min(time.perf_counter(), window[1]) - start
+    if cpu:
+        level.cpu = cpu.since(before)
     return level, elapsed
 
 
@@ -210,6 +224,14 @@ def report(label: str, level: Level, elapsed: float) -> float:
             f"    {name:<12} p50 {_pct(values, 0.50):6.1f} ms   p95 {_pct(values, 0.95):6.1f} ms   "
             f"p99 {_pct(values, 0.99):6.1f} ms"
         )
+    if level.cpu and level.pairs:
+        per = {who: seconds * 1000 / level.pairs for who, seconds in level.cpu.items()}
+        total = sum(per.values())
+        parts = ", ".join(f"{who} {ms:.1f}" for who, ms in per.items())
+        print(
+            f"    CPU per next+submit: {parts}; total {total:.1f} ms "
+            f"(= at most {(os.cpu_count() or 1) * 1000 / total:,.0f} judgements/s on this machine when idle)"
+        )
     for error in level.errors[:3]:
         print(f"    error: {error}")
     return rate
@@ -218,6 +240,65 @@ def report(label: str, level: Level, elapsed: float) -> float:
 def uptime() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+# --- CPU accounting -----------------------------------------------------------------------------
+class CpuMeter:
+    """CPU seconds (user + system, from Linux's /proc) used by the server's processes, the
+    PostgreSQL backends serving the benchmark's database, and this client: figures that hold on a
+    machine busy with other work, where judgements/s and latencies do not."""
+
+    def __init__(self, server_pid: int, database: str | None = None, admin_url: str | None = None) -> None:
+        self.server_pid = server_pid
+        self.database = database
+        self.admin_url = admin_url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _stat(self, pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime, stime, and the same for children already waited for (fields 14-17 of proc(5)).
+        return sum(int(value) for value in fields[11:15]) / self.tick
+
+    def _tree(self, pid: int) -> list[int]:
+        pids = [pid]
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                children = [int(child) for child in f.read().split()]
+        except OSError:
+            children = []
+        for child in children:
+            pids.extend(self._tree(child))
+        return pids
+
+    def _backends(self) -> list[int]:
+        if not self.database or not self.admin_url:
+            return []
+        import psycopg
+
+        with psycopg.connect(f"{self.admin_url}/postgres", autocommit=True) as admin:
+            rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database]).fetchall()
+        return [int(pid) for (pid,) in rows]
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        return {
+            "server": {pid: self._stat(pid) for pid in self._tree(self.server_pid)},
+            "PostgreSQL": {pid: self._stat(pid) for pid in self._backends()},
+            "client": {0: time.process_time()},
+        }
+
+    def since(self, before: dict[str, dict[int, float]]) -> dict[str, float]:
+        after = self.sample()
+        used = {}
+        for who, now in after.items():
+            if who == "PostgreSQL" and not now:
+                continue
+            # A process started during the level counts from zero.
+            used[who] = sum(seconds - before.get(who, {}).get(pid, 0.0) for pid, seconds in now.items())
+        return used
 
 
 # --- Servers ------------------------------------------------------------------------------------
@@ -297,6 +378,7 @@ def postgres_main(args: argparse.Namespace) -> int:
             port = free_port()
             server = start_gunicorn(env, port, workers, threads)
             print(f"\ngunicorn -k gthread -w {workers} --threads {threads} on 127.0.0.1:{port}")
+            cpu = CpuMeter(server.pid, db_name, admin_url)
             for n in levels if not args.compare else [32]:
                 before = uptime()
                 level, elapsed = run_level(
@@ -306,6 +388,7 @@ def postgres_main(args: argparse.Namespace) -> int:
                     seconds=args.seconds,
                     warmup=args.warmup,
                     judgements=args.judgements,
+                    cpu=cpu,
                 )
                 report(f"\n{n:>3} annotators [{before}; after: {uptime()}]", level, elapsed)
             stop_server(server)
@@ -459,7 +542,13 @@ def sqlite_main(args: argparse.Namespace) -> int:
         print(f"manage.py runserver 127.0.0.1:{port} (DEBUG on, SQLite, eager Celery)")
         before = uptime()
         level, elapsed = run_level(
-            port=port, keys=keys, stream_id=stream_id, seconds=600, warmup=0, judgements=3 * args.sqlite_judgements
+            port=port,
+            keys=keys,
+            stream_id=stream_id,
+            seconds=600,
+            warmup=0,
+            judgements=3 * args.sqlite_judgements,
+            cpu=CpuMeter(server.pid),
         )
         rate = report(f"\n  3 annotators x {args.sqlite_judgements:,} [{before}; after: {uptime()}]", level, elapsed)
         print(f"target >= 70 judgements/s: {'met' if rate >= 70 else 'NOT met'}")

@@ -176,6 +176,19 @@ def main() -> None:
             started = time.perf_counter()
             result = compute_stream_metrics(stream=stream)
             timings.append(time.perf_counter() - started)
+        # The periodic task then runs the stream's QC rules on the fresh figures (qc.rules), for
+        # the annotators who are members of the stream (qualified).
+        from projects.models import StreamMembership
+        from qc import rules
+
+        StreamMembership.objects.bulk_create(
+            [StreamMembership(stream=stream, user_id=user_id, status="qualified") for user_id in result.annotator_ids],
+            ignore_conflicts=True,
+        )
+
+        started = time.perf_counter()
+        alerts = rules.apply_rules(stream=stream, result=result)
+        rules_seconds = time.perf_counter() - started
         snapshots = MetricSnapshot.objects.filter(stream=stream, computed_at=result.computed_at).count()
         alpha = result.windows["all"].stream["alpha_nominal"]
         print(f"cpus {os.cpu_count()}")
@@ -186,6 +199,7 @@ def main() -> None:
         print(f"alpha_nominal {alpha.value} (n={alpha.sample_size})")
         print(f"compute_runs {' '.join(f'{t:.2f}' for t in timings)} s")
         print(f"compute_stream_metrics {min(timings):.2f} s (target ≤ 5 s)")
+        print(f"qc_rules {rules_seconds:.2f} s ({len(alerts)} alerts)")
         print(f"peak_rss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         connections.close_all()

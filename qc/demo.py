@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
 from projects import services as project_services
-from projects.models import Role, Stream, StreamMembership
+from projects.models import QualificationQuestion, Role, Stream, StreamMembership
 from qc import golden, rules
 from qc.metrics import gold_answer_correct, reading_seconds
 
@@ -66,11 +67,12 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
     judgements were made (0 when the stream already has simulated ones)."""
     if Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).exists():
         return 0
-    rng = random.Random(seed + stream.pk)
+    rng = random.Random(seed + sum(map(ord, stream.slug)))  # the same demo on every machine
     if not Item.objects.filter(stream=stream, is_golden=True).exists():
         # As the "from prior labels" button does, but reproducibly: the same items every time.
         labelled = list(
             Item.objects.filter(stream=stream, pool=Item.Pool.WORK, prior_label__isnull=False, claim_count=0)
+            .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
             .order_by("id")
             .only("pk", "prior_label")
         )
@@ -85,7 +87,9 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
                 )
     gold = list(Item.objects.filter(stream=stream, is_golden=True, pool=Item.Pool.WORK).order_by("id")[:golden_items])
     plain = list(
-        Item.objects.filter(stream=stream, is_golden=False, pool=Item.Pool.WORK, claim_count=0).order_by("id")[:items]
+        Item.objects.filter(stream=stream, is_golden=False, pool=Item.Pool.WORK, claim_count=0)
+        .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
+        .order_by("id")[:items]
     )
     now = timezone.now()
     made = 0

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import CHOICES, Item, Judgement
-from projects.models import Stream
+from projects.models import QualificationQuestion, Stream
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -81,6 +81,7 @@ def golden_from_prior_labels(*, stream: Stream, limit: int, explanation: str = "
     Returns how many were made golden."""
     candidates = (
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=False, prior_label__isnull=False)
+        .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))  # seen in the test
         .order_by("claim_count", "?")
         .only("pk", "prior_label")[: limit * 2]
     )

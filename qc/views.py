@@ -133,6 +133,7 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "review_counts": review.queue_counts(stream),
         "computed_at": qc_selectors.metrics_report(stream, metric="run")["computed_at"],
         "golden_count": Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True).count(),
+        "simulated": Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).count(),
     }
     return render(request, "qc/stream_qc.html", context)
 

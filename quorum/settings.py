@@ -151,6 +151,10 @@ else:
     if not DATABASES["default"].get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL names no database, e.g. postgres://user:password@host:5432/quorum.")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The annotator's hot-path statements (quorum.rows) are prepared once per connection on PostgreSQL.
+# Turn off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21, or without
+# max_prepared_statements, in transaction mode).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and cache ---------------------------------------------------------

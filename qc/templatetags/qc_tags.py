@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import template
@@ -31,3 +32,9 @@ def figure(figures: dict[str, Any], metric: str) -> Any:
 @register.filter
 def flagged(row: Any) -> bool:
     return bool(row is not None and (row.details or {}).get("flagged"))
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    """Figure details as compact JSON (escaped by the template like any text)."""
+    return json.dumps(value, separators=(", ", ": "), default=str)

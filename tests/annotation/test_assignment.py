@@ -93,6 +93,8 @@ def test_breadth_first_spreads_judgements(stream: Stream) -> None:
 
 
 def test_it_serves_no_golden_or_qualification_items(stream: Stream, annotator: Any) -> None:
+    # The ordinary claim; golden items come only through injection (tests/qc/test_golden_injection.py).
+    stream.golden_rate = 0.0
     ItemFactory(stream=stream, is_golden=True, golden_answers=["A"])
     ItemFactory(stream=stream, pool=Item.Pool.QUALIFICATION)
     assert claim_next(stream=stream, annotator=annotator) is None

@@ -249,3 +249,17 @@ def test_endpoints_are_sampled_by_weight() -> None:
     # Weights 2:1:1 drawn without replacement: "third" takes part in 5/6 of the conversations.
     assert counts["third"] / 3000 == pytest.approx(5 / 6, abs=0.03)
     assert counts["gpt"] / 3000 == pytest.approx(7 / 12, abs=0.03)
+
+
+def test_one_open_conversation_per_annotator_and_stream() -> None:
+    from django.db import IntegrityError, transaction
+
+    with model_server() as server:
+        stream = dynamic_stream(server.url)
+        alice = make_annotator(stream, "alice")
+        first = dynamic.start_conversation(stream=stream, annotator=alice)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            dynamic.start_conversation(stream=stream, annotator=alice)
+        dynamic.end_conversation(conversation=first)
+        dynamic.start_conversation(stream=stream, annotator=alice)  # once ended, a new one may open
+    assert Conversation.objects.filter(stream=stream, annotator=alice).count() == 2

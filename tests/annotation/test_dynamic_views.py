@@ -101,12 +101,17 @@ def test_a_streaming_turn_polls_its_answers(django_capture_on_commit_callbacks: 
         _send(client, stream, "hello", django_capture_on_commit_callbacks)
     turn = Turn.objects.get()
     # As if the workers were still writing.
-    Generation.objects.filter(turn=turn).update(status=Generation.Status.STREAMING, text="Partial **answer**")
+    hostile = 'Partial **answer** <img src=x onerror="alert(1)"><script>alert(2)</script> [x](javascript:alert(3))'
+    Generation.objects.filter(turn=turn).update(status=Generation.Status.STREAMING, text=hostile)
     Turn.objects.filter(pk=turn.pk).update(status=Turn.Status.GENERATING)
     poll = client.get(reverse("annotation:turn_poll", args=[turn.pk]), **HTMX)
     assert poll.status_code == 200
     assert poll.content.lstrip().startswith(b'<section id="live"')
     assert b"<strong>answer</strong>" in poll.content
+    # Model output is untrusted: sanitised markdown, no markup of its own survives.
+    assert b"<script>" not in poll.content
+    assert b"<img" not in poll.content
+    assert b'href="javascript' not in poll.content
     assert b'hx-trigger="load delay:400ms"' in poll.content
     assert "HX-Retarget" not in poll
 
@@ -266,3 +271,24 @@ def test_polling_a_streaming_turn_takes_few_queries(
     with django_assert_max_num_queries(6):
         response = client.get(url, **HTMX)
     assert response.status_code == 200
+
+
+def test_a_rubric_stream_rates_each_answer_in_canonical_order(django_capture_on_commit_callbacks: Any) -> None:
+    with model_server() as server:
+        stream = dynamic_stream(server.url, rubric=["helpfulness"], task_kind=Stream.TaskKind.RANKING)
+        alice = make_annotator(stream, "alice")
+        client = _client(alice)
+        _send(client, stream, "hello", django_capture_on_commit_callbacks)
+    turn = Turn.objects.get()
+    page = client.get(reverse("annotation:converse", args=[stream.pk]))
+    assert page.content.count(b'form="judge-form" name="rubric_helpfulness_') == 2 * 5  # 0-4 per answer
+    response = client.post(
+        reverse("annotation:turn_judge", args=[turn.pk]),
+        {"token": "x", "choice": "B", "strength": "1", "rubric_helpfulness_0": "4", "rubric_helpfulness_1": "1"},
+    )
+    assert response.status_code == 302
+    judgement = Judgement.objects.get()
+    shown = turn.conversation.display_order
+    assert judgement.choice == "AB"[shown[1]]  # a ranking stream is judged pairwise on dynamic turns
+    assert judgement.rubric["helpfulness"][shown[0]] == 4
+    assert judgement.rubric["helpfulness"][shown[1]] == 1

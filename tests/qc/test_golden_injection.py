@@ -221,3 +221,18 @@ def test_the_api_serves_golden_and_ordinary_items_alike() -> None:
     for raw in (str(golden_next), str(golden_answer)):
         assert SECRET not in raw
         assert "gold" not in raw.lower()
+
+
+def test_a_golden_item_that_is_a_qualification_question_is_never_injected() -> None:
+    from projects.models import QualificationQuestion, QualificationTest
+
+    stream: Any = StreamFactory(golden_rate=1.0, status=Stream.Status.ACTIVE)
+    in_test, other = _golden(stream, 2)
+    test = QualificationTest.objects.create(stream=stream)
+    QualificationQuestion.objects.create(test=test, item=in_test, acceptable_answers=["B"])
+    alice = make_annotator(stream)
+    assignment = services.claim_next(stream=stream, annotator=alice)
+    assert assignment is not None
+    assert assignment.item_id == other.pk  # she may have seen the other one in the test
+    services.skip_assignment(assignment=assignment, reason=Assignment.SkipReason.UNCLEAR)
+    assert services.claim_next(stream=stream, annotator=alice) is None

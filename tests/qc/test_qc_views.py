@@ -128,3 +128,23 @@ def test_simulated_judgements_are_never_exported(tmp_path: Any) -> None:
     spec = exporting.ExportSpec(stream_ids=(stream.pk,), format="trl")
     exporting.write_export(spec, tmp_path)
     assert len(read_jsonl(tmp_path / "train.jsonl")) == 1
+
+
+def test_the_metrics_document_lists_annotators_standing_and_open_alerts(world: dict[str, Any]) -> None:
+    from rest_framework.test import APIClient
+
+    from projects.models import ApiToken
+
+    stream, alice = world["stream"], world["alice"]
+    Alert.objects.create(
+        stream=stream, annotator=alice, kind=rules.GOLD_RULE, message="low", details={"sample_size": 10}
+    )
+    _token, key = ApiToken.generate(user=world["pm"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    body = client.get(reverse("api-metrics", args=[stream.pk])).json()
+    assert {"annotator": "alice", "annotator_id": alice.pk, "status": "qualified"} in body["annotators"]
+    assert [(a["kind"], a["annotator"]) for a in body["open_alerts"]] == [(rules.GOLD_RULE, "alice")]
+    figure = next(r for r in body["results"] if r["annotator"] == "alice" and r["metric"] == "gold_accuracy")
+    assert figure["sample_size"] == 1
+    assert figure["flagged"] is False

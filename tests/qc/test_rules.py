@@ -198,3 +198,32 @@ def test_an_invited_member_labeling_without_a_test_is_paused_through_qualified()
     sm = StreamMembership.objects.get(stream=stream, user=dan)
     assert sm.status == StreamMembership.Status.PAUSED
     assert list(sm.events.values_list("to_status", flat=True)) == ["qualified", "paused"]
+
+
+def test_simulated_annotators_raise_the_alert_of_their_habit_and_the_careful_none() -> None:
+    from tests.qc import simulation
+    from tests.qc.test_metrics_simulated import CREW
+
+    stream: Any = StreamFactory(overlap=len(CREW), status=Stream.Status.ACTIVE, review_rate=0.0)
+    items = simulation.make_items(stream, 200, golden=20)
+    users = simulation.judge_all(stream, items, CREW)
+    for user in users.values():
+        StreamMembership.objects.create(stream=stream, user=user, status=StreamMembership.Status.QUALIFIED)
+    _result, alerts = rules.recompute_and_act(stream=stream)
+    kinds: dict[str, set[str]] = {}
+    for alert in alerts:
+        kinds.setdefault(alert.annotator.get_username(), set()).add(alert.kind)
+    assert "position_bias" in kinds["left"]
+    assert "length_bias" in kinds["longer"]
+    assert rules.AGREEMENT_RULE in kinds["random"]
+    assert not any(name.startswith("careful") for name in kinds), kinds
+    # agreement_low sends the annotator's recent work to review, each alert carries its figures.
+    agreement = next(a for a in alerts if a.kind == rules.AGREEMENT_RULE and a.annotator == users["random"])
+    queued = ReviewTask.objects.filter(reason=ReviewTask.Reason.QC, judgement__annotator=users["random"]).count()
+    assert queued > 0
+    assert f"{queued} judgements sent to review" in agreement.action_taken
+    assert agreement.details["metric"] == "agreement"
+    assert agreement.details["sample_size"] >= 150
+    # A second run raises nothing new while the alerts are open.
+    _result, again = rules.recompute_and_act(stream=stream)
+    assert again == []

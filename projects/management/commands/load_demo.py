@@ -147,11 +147,9 @@ class Command(BaseCommand):
             streams.append(self._dynamic_stream(project))
             self._members(project, streams)
             imported = self._items(data_dir, streams)
-            # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
-            simulated = {
-                s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS
-            }
             self._tests(streams)
+            # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
+            simulated = {s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS}
         self._print(project, streams, imported, accounts)
         for slug, made in simulated.items():
             if made:
