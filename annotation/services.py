@@ -62,7 +62,7 @@ class SubmitResult:
     late: bool  # the lease had expired before the submit arrived
     # What QC did after storing it (``qc.rules.after_submit``): a pause, a training-mode
     # explanation after a wrong golden answer. None for a repeat.
-    qc: Any = None
+    qc: qc_rules.SubmitOutcome | None = None
 
     @property
     def surplus(self) -> bool:
