@@ -25,6 +25,7 @@ from qc import export as exporting
 from qc import golden, review, rules
 from qc import selectors as qc_selectors
 from qc.forms import ExportForm, GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
+from qc.model_comparison import compare_models
 from qc.models import Alert, Export, Review, ReviewTask
 
 User = get_user_model()
@@ -134,6 +135,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "computed_at": qc_selectors.metrics_report(stream, metric="run")["computed_at"],
         "golden_count": Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True).count(),
         "simulated": Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).count(),
+        # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).
+        "comparison": compare_models(stream) if stream.mode == Stream.Mode.DYNAMIC else None,
     }
     return render(request, "qc/stream_qc.html", context)
 

@@ -13,7 +13,7 @@ register = template.Library()
 @register.filter
 def fmt(value: Any, kind: str = "pct") -> str:
     """A figure's value as the table shows it: pct (62%), sec (8.4 s), int, num (0.42)."""
-    if value is None:
+    if value is None or value == "":  # "": the template's lookup on a figure not computed yet
         return "—"
     if kind == "pct":
         return f"{float(value):.0%}"

@@ -167,3 +167,16 @@ def test_another_projects_stream_is_a_404() -> None:
     client = Client()
     client.force_login(pm)
     assert client.get(reverse("qc:stream_models", args=[theirs.pk])).status_code == 404
+
+
+def test_the_streams_qc_page_includes_the_comparison(setup: Any) -> None:
+    stream, annotator, eps = setup
+    for choice in ("A", "B", "A"):
+        _judged_turn(stream, annotator, eps["alpha"], eps["gamma"], choice)
+    client = Client()
+    client.force_login(member(stream.project, Role.PM))
+    response = client.get(reverse("qc:stream_qc", args=[stream.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="model-comparison"' in content
+    assert "gamma" in content

@@ -148,3 +148,14 @@ def test_the_metrics_document_lists_annotators_standing_and_open_alerts(world: d
     figure = next(r for r in body["results"] if r["annotator"] == "alice" and r["metric"] == "gold_accuracy")
     assert figure["sample_size"] == 1
     assert figure["flagged"] is False
+
+
+def test_it_shows_a_fresh_stream_before_any_figures_are_computed() -> None:
+    stream: Any = StreamFactory(status=Stream.Status.ACTIVE)
+    pm = UserFactory()
+    MembershipFactory(project=stream.project, user=pm, role=Role.PM)
+    client = Client()
+    client.force_login(pm)
+    response = client.get(reverse("qc:stream_qc", args=[stream.pk]))
+    assert response.status_code == 200
+    assert "—" in response.content.decode()
