@@ -152,7 +152,7 @@ def test_the_metrics_document_lists_annotators_standing_and_open_alerts(world: d
 
 def test_it_shows_a_fresh_stream_before_any_figures_are_computed() -> None:
     stream: Any = StreamFactory(status=Stream.Status.ACTIVE)
-    pm = UserFactory()
+    pm: Any = UserFactory()
     MembershipFactory(project=stream.project, user=pm, role=Role.PM)
     client = Client()
     client.force_login(pm)
