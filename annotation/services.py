@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import random
 from collections import Counter
 from contextlib import nullcontext
@@ -257,27 +258,76 @@ def _claim(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | Non
                 row = _claim_postgresql(stream=stream, annotator=annotator, now=now)
             return _assignment_from(row, stream) if row is not None else None
         with transaction.atomic():
-            candidate = _candidates(stream=stream, annotator=annotator).first()
-            if candidate is None:
-                return None
-            return _lease_item(item=candidate, stream=stream, annotator=annotator, now=now, check_room=True)
+            return _claim_sqlite(stream=stream, annotator=annotator, now=now)
     except (IntegrityError, _LostRace):
         # The unique "one live lease per annotator and stream" refused a second lease taken at
         # the same moment by the same annotator; nothing was changed (the statement rolled back).
         return None
 
 
-def _candidates(*, stream: Stream, annotator: Any) -> Any:
-    """The claim's candidate items in preference order (the ORM twin of the PostgreSQL query)."""
-    had = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(status=Assignment.Status.EXPIRED)
-    claims = "-claim_count" if stream.order == Stream.Order.DEPTH_FIRST else "claim_count"
-    return (
-        Item.objects.filter(
-            stream=stream, is_open=True, pool=Item.Pool.WORK, is_golden=False, claim_count__lt=stream.overlap
-        )
-        .exclude(Exists(had))
-        .order_by("-priority", claims, "id")
-    )
+# The SQLite twin of _CLAIM_SQL (keep the two in step), in three statements: SQLite's write lock
+# (``BEGIN IMMEDIATE``) is held from the first, so no other claim can come in between.
+_SQLITE_CANDIDATE_SQL = """
+SELECT {item_columns} FROM annotation_item i
+WHERE i.stream_id = %(stream)s AND i.is_open AND i.pool = 'work' AND NOT i.is_golden
+  AND i.claim_count < %(overlap)s
+  AND NOT EXISTS (
+      SELECT 1 FROM annotation_assignment a
+      WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s AND a.status <> 'expired'
+  )
+ORDER BY i.priority DESC, {claim_order}, i.id
+LIMIT 1
+"""
+_SQLITE_COUNT_SQL = """
+UPDATE annotation_item SET claim_count = claim_count + 1, is_open = claim_count + 1 < %(overlap)s
+WHERE id = %(item)s AND claim_count < %(overlap)s
+"""
+_SQLITE_LEASE_SQL = """
+INSERT INTO annotation_assignment (
+    item_id, stream_id, annotator_id, status, display_order, served_at, lease_expires_at,
+    first_interaction_at, finished_at, skip_reason, skip_note
+)
+VALUES (%(item)s, %(stream)s, %(annotator)s, 'active', %(order)s, %(now)s, %(expires)s, NULL, NULL, '', '')
+ON CONFLICT (item_id, annotator_id) DO UPDATE
+    SET status = 'active', display_order = excluded.display_order, served_at = excluded.served_at,
+        lease_expires_at = excluded.lease_expires_at, first_interaction_at = NULL, finished_at = NULL,
+        skip_reason = '', skip_note = ''
+    WHERE annotation_assignment.status = 'expired'
+RETURNING {assignment_columns}
+"""
+
+
+def _claim_sqlite(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | None:
+    """The claim on SQLite, inside the caller's transaction. Raises ``_LostRace`` when this
+    annotator already holds the candidate (the caller's transaction then undoes the count)."""
+    claim_order = "i.claim_count DESC" if stream.order == Stream.Order.DEPTH_FIRST else "i.claim_count ASC"
+    sql = _SQLITE_CANDIDATE_SQL.format(item_columns=rows.columns(Item, "i"), claim_order=claim_order)
+    params = {"stream": stream.pk, "overlap": stream.overlap, "annotator": annotator.pk}
+    row = rows.fetch_one(sql, params)
+    if row is None:
+        return None
+    item = rows.instance(Item, row)
+    if not rows.execute(_SQLITE_COUNT_SQL, {"item": item.pk, "overlap": stream.overlap}):
+        return None
+    item.claim_count += 1
+    item.is_open = item.claim_count < stream.overlap
+    order = list(range(item.num_responses))
+    random.shuffle(order)
+    adapt = connection.ops.adapt_datetimefield_value
+    lease = {
+        **params,
+        "item": item.pk,
+        "order": json.dumps(order),
+        "now": adapt(now),
+        "expires": adapt(_lease_end(stream, now)),
+    }
+    leased = rows.fetch_one(_SQLITE_LEASE_SQL.format(assignment_columns=rows.columns(Assignment)), lease)
+    if leased is None:
+        raise _LostRace  # held by this annotator already (submitted, skipped or live)
+    assignment = rows.instance(Assignment, leased)
+    assignment.item = item
+    assignment.stream = stream
+    return assignment
 
 
 _CLAIM_SQL = """
@@ -510,7 +560,9 @@ def submit_judgement(
         window = max(0.0, (now - locked.served_at).total_seconds())
         if active_seconds is not None:
             active_seconds = min(max(0.0, float(active_seconds)), window)
-        judgement = Judgement.objects.create(
+        # The submit's writes are hand-written (quorum.rows): the ORM's compilation of the INSERT and
+        # the UPDATEs cost more CPU than the database spends on them.
+        judgement = Judgement(
             assignment=locked,
             item_id=locked.item_id,
             stream_id=locked.stream_id,
@@ -533,14 +585,21 @@ def submit_judgement(
             gold_correct=gold_correct,
             source=source,
         )
+        rows.insert(judgement)
         if not item.is_golden:
             # Flagged or sampled work into the review queue: one INSERT in this transaction, if any.
             qc_review.queue_on_submit(judgement=judgement, stream=locked.stream)
-        Assignment.objects.filter(pk=locked.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
+        rows.execute(
+            "UPDATE annotation_assignment SET status = 'submitted', finished_at = %(now)s WHERE id = %(id)s",
+            {"now": connection.ops.adapt_datetimefield_value(now), "id": locked.pk},
+        )
         if live:
             # Last statement before COMMIT: concurrent claims skip a locked item row, so the item is
             # held for as short a time as possible.
-            item_rows.update(judgement_count=F("judgement_count") + 1)
+            rows.execute(
+                "UPDATE annotation_item SET judgement_count = judgement_count + 1 WHERE id = %(id)s",
+                {"id": locked.item_id},
+            )
     judgement.item = item
     # After COMMIT, golden items only: gold figures and the auto-pause rule never hold the item row.
     outcome = (

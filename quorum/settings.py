@@ -77,6 +77,8 @@ if TRUST_X_FORWARDED_PROTO:
 USE_X_FORWARDED_HOST = env_bool("USE_X_FORWARDED_HOST", False)
 
 INSTALLED_APPS = [
+    # Before staticfiles: its runserver command (quorum/management) replaces staticfiles' own.
+    "quorum",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -153,8 +155,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The annotator's hot-path statements (quorum.rows) are prepared once per connection on PostgreSQL.
 # Turn off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21, or without
-# max_prepared_statements, in transaction mode).
-DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+# max_prepared_statements, in transaction mode). Off by default when connections are not reused:
+# preparing a statement used once costs a round trip.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", default=bool(DATABASES["default"].get("CONN_MAX_AGE")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and cache ---------------------------------------------------------

@@ -137,6 +137,21 @@ def test_it_defaults_to_the_embedded_mode() -> None:
     assert values["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
 
 
+@pytest.mark.parametrize(
+    ("env", "prepared"),
+    [
+        ({}, True),
+        ({"DB_CONN_MAX_AGE": "0"}, False),  # a statement prepared for one use costs a round trip
+        ({"DB_CONN_MAX_AGE": "60", "DB_PREPARED_STATEMENTS": "0"}, False),  # behind an old PgBouncer
+    ],
+)
+def test_it_prepares_the_hot_path_statements_on_reused_connections(env: dict[str, str], prepared: bool) -> None:
+    values = load_settings(
+        {"DATABASE_URL": "postgres://quorum@127.0.0.1:5432/quorum", **env}, ["DB_PREPARED_STATEMENTS"]
+    )
+    assert values["DB_PREPARED_STATEMENTS"] is prepared
+
+
 def test_it_uses_redis_as_broker_and_cache() -> None:
     url = "redis://127.0.0.1:6379/3"
     values = load_settings(

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from annotation import services
 from annotation.models import Assignment, Item, Judgement
+from annotation.serializers import JudgementResultSerializer
 from projects.models import ApiToken, Role, Stream, StreamMembership
+from qc import review as qc_review
 from tests.annotation.conftest import make_annotator
 from tests.factories import ItemFactory, MembershipFactory, UserFactory
+
+
+class _Never(random.Random):
+    def random(self) -> float:
+        return 0.999999
 
 
 def api_client(user: Any) -> APIClient:
@@ -322,17 +331,22 @@ def test_post_is_405_on_next(alice: APIClient, stream: Stream) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_next_and_submit_query_counts_are_pinned(django_assert_max_num_queries: Any) -> None:
-    """Outside a test transaction (PostgreSQL, as in production). next: token, stream access,
-    resume, claim, fetch (5). judgement: token, assignment access, and the submit's transaction:
+def test_next_and_submit_query_counts_are_pinned(
+    django_assert_max_num_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a test transaction (PostgreSQL, as in production), on the ordinary path (no golden
+    draw, no review sample: both random, pinned in tests/qc/test_queries_qc.py). next: token, stream
+    access, resume, claim (4). judgement: token, assignment access, and the submit's transaction:
     BEGIN, lock, insert, assignment, item counters, COMMIT (8)."""
+    monkeypatch.setattr(services, "golden_random", _Never())
+    monkeypatch.setattr(qc_review, "review_random", _Never())
     stream: Any = ItemFactory(stream__status=Stream.Status.ACTIVE, stream__overlap=3).stream
     for _ in range(3):
         ItemFactory(stream=stream)
     client = api_client(make_annotator(stream))
     warm_up = client.get(next_url(stream)).json()["assignment"]  # the token's first use records last_used_at
     client.post(judgement_url(warm_up), {"choice": "tie"}, format="json")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(4):
         response = client.get(next_url(stream))
     assert response.status_code == 200
     with django_assert_max_num_queries(8):
@@ -343,3 +357,11 @@ def test_next_and_submit_query_counts_are_pinned(django_assert_max_num_queries: 
     client.get(next_url(stream))
     with django_assert_max_num_queries(3):  # token, stream access, resume: a reload
         assert client.get(next_url(stream)).status_code == 200
+
+
+def test_it_answers_the_stored_judgement_as_its_serializer_documents_it(
+    alice: APIClient, stream: Stream, items: list[Item]
+) -> None:
+    assignment = alice.get(next_url(stream)).json()["assignment"]
+    body = alice.post(judgement_url(assignment), {"choice": "A", "strength": 2}, format="json").json()
+    assert body == dict(JudgementResultSerializer(Judgement.objects.get(assignment=assignment)).data)
