@@ -127,7 +127,8 @@ class Assignment(models.Model):
         OFFENSIVE = "offensive", "Offensive content"
         BROKEN = "broken", "Broken item"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    # No index of its own: the unique (item, annotator) index serves lookups by item.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="assignments")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -205,8 +206,12 @@ class Judgement(models.Model):
 
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgements")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
-    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="judgements")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgements")
+    # Every submit inserts into each index of this table: stream and annotator have none of their
+    # own, the (stream, submitted_at) and (annotator, stream, submitted_at) indexes serve them.
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="judgements", db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgements", db_index=False
+    )
 
     choice = models.CharField(max_length=16, null=True, blank=True)  # pairwise, canonical
     strength = models.PositiveSmallIntegerField(choices=Strength.choices, null=True, blank=True)
@@ -224,7 +229,9 @@ class Judgement(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now)
     active_seconds = models.FloatField(null=True, blank=True)
 
-    idempotency_key = models.CharField(max_length=64, unique=True)
+    # Unique through a constraint (below), not unique=True: the field option would add a second,
+    # pattern-ops index on PostgreSQL that no query uses.
+    idempotency_key = models.CharField(max_length=64)
     # False for a late submission that found the item already full: stored, never counted.
     counted = models.BooleanField(default=True)
     is_current = models.BooleanField(default=True)
@@ -239,6 +246,7 @@ class Judgement(models.Model):
             models.UniqueConstraint(
                 fields=["assignment"], condition=Q(is_current=True), name="judgement_one_current_per_assignment"
             ),
+            models.UniqueConstraint(fields=["idempotency_key"], name="judgement_idempotency_key_unique"),
             models.CheckConstraint(
                 condition=Q(choice__isnull=True) | Q(choice__in=list(CHOICES)), name="judgement_choice_valid"
             ),
