@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from projects.forms import RateLimitedAdminAuthenticationForm
+from projects.forms import RateLimitedAdminAuthenticationForm, clean_endpoint_url, clean_key_env_name
 from projects.models import (
     AnnotatorProfile,
     ApiToken,
@@ -150,8 +151,27 @@ class QualificationAnswerAdmin(admin.ModelAdmin[QualificationAnswer]):
     raw_id_fields = ["attempt", "question"]
 
 
+class ModelEndpointAdminForm(forms.ModelForm[ModelEndpoint]):
+    """The admin applies the PM form's checks: the SSRF guard on the URL (at save; the connection
+    checks again) and a key variable name that cannot point at another secret."""
+
+    class Meta:
+        model = ModelEndpoint
+        fields = [
+            "project", "name", "base_url", "model", "parameters", "system_prompt", "api_key_env",
+            "timeout_seconds", "is_active",
+        ]  # fmt: skip
+
+    def clean_base_url(self) -> str:
+        return clean_endpoint_url(self.cleaned_data["base_url"])
+
+    def clean_api_key_env(self) -> str:
+        return clean_key_env_name(self.cleaned_data["api_key_env"])
+
+
 @admin.register(ModelEndpoint)
 class ModelEndpointAdmin(admin.ModelAdmin[ModelEndpoint]):
+    form = ModelEndpointAdminForm
     # api_key_env is the *name* of an environment variable, never the key: fine to show to staff.
     list_display = ["name", "project", "model", "base_url", "api_key_env", "is_active"]
     list_filter = ["is_active", "project"]

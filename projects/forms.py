@@ -344,6 +344,35 @@ class StreamStatusForm(forms.Form):
 
 
 # --- Model endpoints --------------------------------------------------------------------------
+def clean_endpoint_url(value: str) -> str:
+    """An endpoint's base URL, refused when it reaches a private, loopback, link-local or metadata
+    address (the save-time SSRF check; every connection checks again). Used by the PM form and
+    the admin."""
+    from projects import netguard
+
+    url = value.strip()
+    try:
+        netguard.check_url(url)
+    except netguard.UnsafeEndpoint as exc:
+        raise ValidationError(str(exc), code="unsafe") from None
+    return url.rstrip("/")
+
+
+def clean_key_env_name(value: str) -> str:
+    """The *name* of the environment variable holding an endpoint's key: it must end in
+    ``_API_KEY``, so nobody can send another secret (``SECRET_KEY``...) to a server of theirs."""
+    from projects.llm import KEY_ENV_PATTERN
+
+    name = value.strip()
+    if name and not KEY_ENV_PATTERN.match(name):
+        raise ValidationError(
+            "Enter the name of an environment variable ending in _API_KEY (capital letters, digits, "
+            "underscores), e.g. OPENAI_API_KEY — not the key itself.",
+            code="invalid",
+        )
+    return name
+
+
 class EndpointForm(forms.Form):
     """A model endpoint. The URL passes the SSRF guard here (and again at every connection); the
     key is named, never entered: ``api_key_env`` is the name of an environment variable of the
@@ -412,26 +441,10 @@ class EndpointForm(forms.Form):
         return name
 
     def clean_base_url(self) -> str:
-        from projects import netguard
-
-        url: str = self.cleaned_data["base_url"].strip()
-        try:
-            netguard.check_url(url)
-        except netguard.UnsafeEndpoint as exc:
-            raise ValidationError(str(exc), code="unsafe") from None
-        return url.rstrip("/")
+        return clean_endpoint_url(self.cleaned_data["base_url"])
 
     def clean_api_key_env(self) -> str:
-        from projects.llm import KEY_ENV_PATTERN
-
-        name: str = self.cleaned_data["api_key_env"].strip()
-        if name and not KEY_ENV_PATTERN.match(name):
-            raise ValidationError(
-                "Enter the name of an environment variable ending in _API_KEY (capital letters, digits, "
-                "underscores), e.g. OPENAI_API_KEY — not the key itself.",
-                code="invalid",
-            )
-        return name
+        return clean_key_env_name(self.cleaned_data["api_key_env"])
 
     def endpoint_fields(self) -> dict[str, Any]:
         data = self.cleaned_data

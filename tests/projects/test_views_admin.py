@@ -60,3 +60,37 @@ def test_it_keeps_the_admin_to_staff(client: Client) -> None:
 def test_it_never_adds_api_tokens_in_the_admin(client: Client) -> None:
     client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
     assert client.get("/admin/projects/apitoken/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key_env", "refused"),
+    [
+        ("http://169.254.169.254/v1", "", "base_url"),
+        ("http://[::ffff:127.0.0.1]:8000/v1", "", "base_url"),
+        ("https://93.184.216.34/v1", "SECRET_KEY", "api_key_env"),
+    ],
+)
+def test_the_admin_refuses_unsafe_endpoints_like_the_pm_form(
+    client: Client, base_url: str, key_env: str, refused: str
+) -> None:
+    from projects.models import ModelEndpoint
+
+    project, _pm = project_with_pm()
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
+    response = client.post(
+        "/admin/projects/modelendpoint/add/",
+        {
+            "project": project.pk,
+            "name": "probe",
+            "base_url": base_url,
+            "model": "m",
+            "parameters": "{}",
+            "system_prompt": "",
+            "api_key_env": key_env,
+            "timeout_seconds": 60,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert refused in response.context["adminform"].form.errors
+    assert not ModelEndpoint.objects.exists()
