@@ -409,6 +409,21 @@ def _contains(sorted_ids: array[int], value: int) -> bool:
     return pos < len(sorted_ids) and sorted_ids[pos] == value
 
 
+def _exclusions(spec: ExportSpec, snapshot: Snapshot) -> tuple[set[tuple[int, int]], set[int], array[int] | None]:
+    """What the filters leave out beyond the query: (stream, annotator) pairs of inactive
+    annotators, judgement ids a reviewer rejected, and the item ids a previous export delivered."""
+    inactive: set[tuple[int, int]] = set()
+    if spec.exclude_inactive_annotators:
+        inactive = set(
+            StreamMembership.objects.filter(stream_id__in=spec.stream_ids, status__in=INACTIVE_STATUSES).values_list(
+                "stream_id", "user_id"
+            )
+        )
+    rejected = _rejected_ids(spec, snapshot) if spec.exclude_rejected else set()
+    previous = _load_index(spec.since_export_id) if spec.since_export_id else None
+    return inactive, rejected, previous
+
+
 def _groups(
     spec: ExportSpec,
     snapshot: Snapshot,
@@ -420,15 +435,7 @@ def _groups(
 ) -> Iterator[tuple[int, int, list[Any], tuple[Any, ...] | None]]:
     """(item_id, stream_id, kept judgement rows, item text) per item that passes the judgement-
     and item-level filters, in item id order."""
-    inactive: set[tuple[int, int]] = set()
-    if spec.exclude_inactive_annotators:
-        inactive = set(
-            StreamMembership.objects.filter(stream_id__in=spec.stream_ids, status__in=INACTIVE_STATUSES).values_list(
-                "stream_id", "user_id"
-            )
-        )
-    rejected = _rejected_ids(spec, snapshot) if spec.exclude_rejected else set()
-    previous = _load_index(spec.since_export_id) if spec.since_export_id else None
+    inactive, rejected, previous = _exclusions(spec, snapshot)
     read = 0
     for item_id, rows, flagged, item in _read_items(spec, snapshot, raw=raw, texts=texts):
         read += len(rows)
@@ -830,15 +837,7 @@ def _iter_tallied_rows(
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """``_iter_item_rows`` from vote counts: same filters, same decisions, same rows."""
-    inactive: set[tuple[int, int]] = set()
-    if spec.exclude_inactive_annotators:
-        inactive = set(
-            StreamMembership.objects.filter(stream_id__in=spec.stream_ids, status__in=INACTIVE_STATUSES).values_list(
-                "stream_id", "user_id"
-            )
-        )
-    rejected = _rejected_ids(spec, snapshot) if spec.exclude_rejected else set()
-    previous = _load_index(spec.since_export_id) if spec.since_export_id else None
+    inactive, rejected, previous = _exclusions(spec, snapshot)
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
     dropped_judgements, dropped_items, dropped_pairs = (
