@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,17 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a browser test saves its screenshot: the README's ``docs/img/<name>`` when
+    ``QUORUM_SCREENSHOTS=1`` (to refresh them), else a temporary folder, so a test run leaves the
+    checkout as it found it."""
+    if os.environ.get("QUORUM_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parents[2] / "docs" / "img" / name
+    folder = Path(tempfile.gettempdir()) / "quorum-e2e-screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder / name
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +10,12 @@ from playwright.sync_api import Dialog, Page
 from annotation.models import Judgement
 from projects.models import Stream
 from tests.annotation.conftest import make_annotator
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, screenshot_path
 from tests.factories import PASSWORD, ItemFactory, StreamFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "annotate.png"
+SCREENSHOT = screenshot_path("annotate.png")
 
 HOSTILE = (
     'Sure! <img src=x onerror="window.pwned=1;alert(1)"> <script>window.pwned=2;alert(2)</script>\n\n'

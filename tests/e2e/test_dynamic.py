@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 from annotation.models import Conversation, Judgement, Turn
 from projects.demo_model import Behaviour
 from tests.annotation.conftest import make_annotator
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, screenshot_path
 from tests.factories import PASSWORD
 from tests.model_servers import dynamic_stream, model_server
 
@@ -25,7 +25,7 @@ from tests.model_servers import dynamic_stream, model_server
 # `make run` uses a file database in WAL mode, where the same works (see docs/dynamic.md).
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "dynamic.png"
+SCREENSHOT = screenshot_path("dynamic.png")
 MESSAGES = [
     "What are some famous actors that started their careers on Broadway?",
     "Which of them won a Tony Award?",

@@ -4,19 +4,18 @@ and the stream page shows them."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from projects.models import Role, Stream
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, screenshot_path
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "stream-form.png"
+SCREENSHOT = screenshot_path("stream-form.png")
 
 GUIDELINES = """# Harmlessness re-annotation
 
