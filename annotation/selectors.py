@@ -19,9 +19,6 @@ from projects.models import Membership, Project, QualificationQuestion, Stream, 
 from projects.rendering import render_markdown
 from quorum import rows
 
-# Stream statuses that may receive items: qualified always, invited only in a stream without an
-# active qualification test (``may_receive_items``).
-ELIGIBLE_STATUSES = frozenset({StreamMembership.Status.INVITED, StreamMembership.Status.QUALIFIED})
 # Statuses of people who have not qualified (yet): the item pages and the API answer them 404, as
 # if the stream's items did not exist for them; the stream's home page sends them to the test.
 NOT_QUALIFIED_STATUSES = frozenset(
