@@ -17,6 +17,15 @@ def membership_for(user: object, project: Project) -> Membership | None:
     return Membership.objects.filter(project=project, user=user).first()  # type: ignore[misc]
 
 
+def viewer_role(request: HttpRequest, project: Project) -> str:
+    """The role pages are drawn for: the member's role, or PM for staff who are not members (as
+    ``_check_role`` lets them act)."""
+    membership = membership_for(request.user, project)
+    if membership is not None:
+        return str(membership.role)
+    return Role.PM if getattr(request.user, "is_staff", False) else ""
+
+
 def _check_role(request: HttpRequest, project: Project, minimum: str) -> Membership | None:
     """Returns the membership (None for staff who are not members). Raises 404 for outsiders and
     403 for members below ``minimum``."""

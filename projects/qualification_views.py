@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.models import Item
 from projects import services as project_services
-from projects.access import get_stream_for_pm, get_stream_for_user
+from projects.access import get_stream_for_pm, get_stream_for_user, viewer_role
 from projects.importing import ImportOptionsError
 from projects.models import AnnotatorProfile, QualificationTest, Role, Stream, StreamMembership
 from projects.qualification import requirements, selectors, services
@@ -36,12 +36,6 @@ from projects.qualification.importing import InvalidQuestions, import_questions
 
 class AuthedRequest(HttpRequest):
     user: User
-
-
-def _is_pm(request: AuthedRequest, stream: Stream) -> bool:
-    if request.user.is_staff:
-        return True
-    return stream.project.memberships.filter(user=request.user, role=Role.PM).exists()
 
 
 def _test_of(stream: Stream) -> QualificationTest:
@@ -65,7 +59,7 @@ def _page(
         "project": stream.project,
         "test": test,
         "active": services.active_test(stream) is not None,
-        "is_pm": _is_pm(request, stream),
+        "is_pm": viewer_role(request, stream.project) == Role.PM,
         "stats": selectors.question_stats(test) if test.pk else [],
         "settings_form": settings_form or QualificationSettingsForm(instance=test, stream=stream),
         "add_form": add_form or AddQuestionForm(),
@@ -174,7 +168,7 @@ def candidates(request: AuthedRequest, stream_id: int) -> HttpResponse:
         "project": stream.project,
         "test": test,
         "rows": selectors.candidate_rows(stream=stream, test=test),
-        "is_pm": _is_pm(request, stream),
+        "is_pm": viewer_role(request, stream.project) == Role.PM,
     }
     return render(request, "projects/qualification_candidates.html", context)
 

@@ -25,7 +25,13 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation.models import Item
 from projects import services
-from projects.access import get_project_for_pm, get_project_for_user, get_stream_for_pm, get_stream_for_user
+from projects.access import (
+    get_project_for_pm,
+    get_project_for_user,
+    get_stream_for_pm,
+    get_stream_for_user,
+    viewer_role,
+)
 from projects.forms import (
     InviteForm,
     MarkdownPreviewForm,
@@ -66,19 +72,11 @@ def can_create_projects(user: Any) -> bool:
     return bool(user.is_authenticated and (user.is_staff or user.has_perm("projects.add_project")))
 
 
-def _viewer_role(request: AuthedRequest, project: Project) -> str:
-    """The role pages are drawn for: the member's role, or PM for staff who are not members."""
-    membership = Membership.objects.filter(project=project, user=request.user).only("role").first()
-    if membership is not None:
-        return membership.role
-    return Role.PM if request.user.is_staff else ""
-
-
 def _get_stream_for_viewer(request: AuthedRequest, stream_id: int) -> tuple[Stream, str]:
     """A stream page: reviewers and PMs see every stream of their project, annotators only the
     streams they were invited to (and not removed from); anyone else gets 404."""
     stream = get_stream_for_user(request, stream_id)
-    role = _viewer_role(request, stream.project)
+    role = viewer_role(request, stream.project)
     if role == Role.ANNOTATOR:
         invited = (
             StreamMembership.objects.filter(stream=stream, user=request.user)
@@ -151,7 +149,7 @@ def project_create(request: AuthedRequest) -> HttpResponse:
 @login_required
 def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request, slug)
-    role = _viewer_role(request, project)
+    role = viewer_role(request, project)
     manages = role in (Role.PM, Role.REVIEWER)
     streams: list[Stream]
     if manages:
@@ -288,6 +286,7 @@ def stream_detail(request: AuthedRequest, stream_id: int) -> HttpResponse:
         "stream": stream,
         "project": stream.project,
         "is_pm": role == Role.PM,
+        "is_reviewer": role == Role.REVIEWER,
         "counts": counts,
         "member_counts": _stream_member_counts(stream.project).get(stream.pk, {}),
         "batches": ImportBatch.objects.filter(stream=stream).select_related("created_by")[:10],
