@@ -41,7 +41,8 @@ demo: migrate
 # The demo replay model (manage.py serve_demo_model) runs beside the server for the demo's dynamic
 # stream, in the background, and is stopped when the server stops; Quorum may reach it because
 # QUORUM_ENDPOINT_ALLOWED_HOSTS allows exactly its address.
-DEMO_MODEL_PORT ?= 8001
+# Fixed: the demo's endpoints (load_demo.DEMO_MODEL_URL) point at this port.
+override DEMO_MODEL_PORT := 8001
 SERVE = @echo ""; echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)."; \
 	$(EMBEDDED) $(PY) manage.py serve_demo_model --port $(DEMO_MODEL_PORT) & demo_model=$$!; \
 	trap 'kill $$demo_model 2>/dev/null' EXIT INT TERM; \

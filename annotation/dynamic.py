@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 
 from annotation import selectors, services
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 CANDIDATES = 2  # pairwise: each conversation compares two models
 FLUSH_SECONDS = 0.15  # how often a streaming answer is written for the page to poll
 STALL_GRACE_SECONDS = 30  # beyond the endpoint's timeout, before a silent generation counts as stalled
-MAX_MESSAGE_CHARS = 20_000
 
 
 class ConversationError(Exception):
@@ -81,8 +80,13 @@ def open_conversation(*, stream: Stream, annotator: Any) -> Conversation | None:
     )
 
 
+def generations_prefetch() -> Prefetch:
+    """A turn's generations with their endpoints, as the pages show them (one query per page)."""
+    return Prefetch("generations", queryset=Generation.objects.select_related("endpoint"))
+
+
 def turns_of(conversation: Conversation) -> QuerySet[Turn]:
-    return conversation.turns.prefetch_related("generations").order_by("index")
+    return conversation.turns.prefetch_related(generations_prefetch()).order_by("index")
 
 
 def is_stalled(generation: Generation, endpoint: ModelEndpoint, now: datetime | None = None) -> bool:

@@ -16,25 +16,21 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.db.models import prefetch_related_objects
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from annotation import access, dynamic, selectors
-from annotation.forms import JudgementForm, MessageForm
+from annotation.forms import MAX_MESSAGE_CHARS, JudgementForm, MessageForm
 from annotation.models import Assignment, Conversation, Generation, Turn
+from annotation.views import HtmxHttpRequest, render_paused
 from projects.models import Stream, StreamMembership
 from projects.rendering import render_markdown
-from qc import selectors as qc_selectors
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ def converse(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
     """The conversation page: resumes the open conversation (safe to reload, nothing is lost)."""
     stream = access.get_stream_for_annotator(request, stream_id)
     if getattr(stream, "standing", None) == StreamMembership.Status.PAUSED:
-        return _render_paused(request, stream)
+        return render_paused(request, stream)
     access.require_eligible(stream)
     if stream.mode != Stream.Mode.DYNAMIC:
         return redirect("annotation:work", stream_id=stream.pk)
@@ -102,6 +98,7 @@ def turn_poll(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     turn = access.get_turn_for_annotator(request, turn_id)
     stream = turn.conversation.stream
     if turn.status == Turn.Status.GENERATING and request.htmx:
+        prefetch_related_objects([turn], dynamic.generations_prefetch())
         current = _shown_turn(turn, turn.conversation)
         context = {"stream": stream, "current": current, "answer_rows": [(a, []) for a in current.answers]}
         return render(request, "annotation/conversation.html#live", context)
@@ -126,9 +123,9 @@ def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
         return _after(request, stream, conversation, ("warning", str(exc)), status=409)
     qc = getattr(result, "qc", None)
     if qc is not None and getattr(qc, "paused", False):
-        return _render_paused(request, stream)
+        return render_paused(request, stream)
     notice = ("success", "Saved.") if result.created else ("info", "That turn was already judged.")
-    conversation.refresh_from_db()
+    conversation.refresh_from_db(fields=["status"])  # judging the last turn ends the conversation
     if conversation.status == Conversation.Status.ENDED:
         notice = (
             "success",
@@ -143,7 +140,8 @@ def retry(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     turn = access.get_turn_for_annotator(request, turn_id)
     queued = dynamic.retry_generations(turn=turn)
     notice = ("info", "Asked the model again.") if queued else None
-    turn.conversation.refresh_from_db()
+    # The stream as the access check annotated it (role, standing): ``_after`` re-reads the
+    # conversation, which would drop that cached stream.
     return _after(request, turn.conversation.stream, turn.conversation, notice)
 
 
@@ -152,19 +150,12 @@ def retry(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
 def end(request: HtmxHttpRequest, conversation_id: int) -> HttpResponse:
     conversation = access.get_conversation_for_annotator(request, conversation_id)
     dynamic.end_conversation(conversation=conversation)
-    conversation.refresh_from_db()
     return _after(
         request, conversation.stream, conversation, ("info", "Conversation ended. Start a new one when you are ready.")
     )
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-def _render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
-    """A paused annotator (by QC or a PM) gets the same page as on static streams."""
-    context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
-    return render(request, "qc/paused.html#workspace" if request.htmx else "qc/paused.html", context)
-
-
 def _pairwise(stream: Stream) -> Stream:
     """The stream as the judgement form sees it on a dynamic turn: two models answer, so the
     answer is pairwise whatever the stream's task kind (ranking needs k > 2 answers)."""
@@ -182,7 +173,7 @@ def _shown_order(conversation: Conversation) -> Assignment:
 
 
 def _shown_turn(turn: Turn, conversation: Conversation) -> ShownTurn:
-    generations = {g.position: g for g in turn.generations.all().select_related("endpoint")}
+    generations = {g.position: g for g in turn.generations.all()}  # prefetched with their endpoints
     now = timezone.now()
     answers = []
     for label_index, canonical in enumerate(conversation.display_order):
@@ -259,6 +250,7 @@ def _render_workspace(
         "notice": notice,
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "message_form": message_form or MessageForm(),
+        "max_message_chars": MAX_MESSAGE_CHARS,
         "enough_endpoints": len(dynamic.stream_endpoints(stream)) >= dynamic.CANDIDATES,
         "is_ranking": False,
         "answer_rows": [(answer, []) for answer in current.answers] if current is not None else [],

@@ -115,13 +115,11 @@ class QuestionForm(JudgementForm):
         return {"choice": self.assignment.canonical_choice(data["choice"])}
 
 
+MAX_MESSAGE_CHARS = 20_000  # one message of a dynamic conversation
+
+
 class MessageForm(forms.Form):
     """The annotator's next message in a dynamic conversation."""
 
-    message = forms.CharField(
-        max_length=20_000,
-        strip=True,
-        widget=forms.Textarea(
-            attrs={"rows": 3, "placeholder": "Write to the models… (Enter sends, Shift+Enter is a new line)"}
-        ),
-    )
+    # The page writes its own <textarea> (placeholder by context), with this limit as maxlength.
+    message = forms.CharField(max_length=MAX_MESSAGE_CHARS, strip=True)

@@ -59,7 +59,7 @@ def work(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
     """The item page: resumes the annotator's lease or leases the next item (safe to reload)."""
     stream = access.get_stream_for_annotator(request, stream_id)
     if getattr(stream, "standing", None) == StreamMembership.Status.PAUSED:
-        return _render_paused(request, stream)
+        return render_paused(request, stream)
     access.require_eligible(stream)
     if stream.mode == Stream.Mode.DYNAMIC:
         return redirect("annotation:converse", stream_id=stream.pk)
@@ -96,7 +96,7 @@ def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
         else:
             notice = ("success", "Saved.")
         if result.qc is not None and result.qc.paused:
-            return _render_paused(request, stream)
+            return render_paused(request, stream)
         if result.qc is not None and result.qc.explanation:
             return _next(request, stream, notice, explanation=result.qc.explanation)
     return _next(request, stream, notice)
@@ -139,8 +139,9 @@ def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str], exp
     return redirect("annotation:work", stream_id=stream.pk)
 
 
-def _render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
-    """A paused annotator gets a clear page instead of items: why, since when, what next."""
+def render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
+    """A paused annotator gets a clear page instead of items (static and dynamic streams alike):
+    why, since when, what next."""
     context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
     template = "qc/paused.html#workspace" if request.htmx else "qc/paused.html"
     return render(request, template, context)

@@ -206,9 +206,7 @@ def stream_chat(
                             detail=f"Still streaming after {timeout:.0f} s ({len(parts)} chunks received).",
                             transient=True,
                         )
-    except netguard.UnsafeEndpoint as exc:
-        raise GenerationError("This model endpoint's address is not allowed.", detail=str(exc)) from None
-    except Exception as exc:
+    except Exception as exc:  # an unsafe address too: translate_error knows each kind
         raise translate_error(exc, timeout_seconds=timeout) from exc
     if not finish_reason:
         raise GenerationError(
