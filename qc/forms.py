@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from projects.models import Project, Stream
 from qc import export as exporting
+from qc.golden import answer_choices
 from qc.models import Export
 
 
@@ -98,7 +99,7 @@ class GoldenForm(forms.Form):
     """A PM's golden answer for one item: acceptable answers, explanation, harmful."""
 
     answers = forms.MultipleChoiceField(
-        choices=[("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad")],
+        choices=answer_choices(2),
         widget=forms.CheckboxSelectMultiple,
         help_text="Every answer you accept as right (canonical order: A is the first response).",
     )
@@ -114,8 +115,7 @@ class GoldenForm(forms.Form):
     def __init__(self, *args: Any, num_responses: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if num_responses != 2:
-            letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[:num_responses]
-            self.fields["answers"].choices = [(c, f"{c} ranked best") for c in letters] + [("tie", "Tie for best")]  # type: ignore[attr-defined]
+            self.fields["answers"].choices = answer_choices(num_responses)  # type: ignore[attr-defined]
 
 
 class PriorGoldenForm(forms.Form):

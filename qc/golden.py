@@ -23,7 +23,7 @@ from projects.models import QualificationQuestion, Stream
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def answer_choices(stream: Stream, k: int = 2) -> list[tuple[str, str]]:
+def answer_choices(k: int = 2) -> list[tuple[str, str]]:
     """Acceptable answers a PM can pick: each response letter, and for pairs tie and both bad."""
     letters = [(LETTERS[i], f"{LETTERS[i]} is better" if k == 2 else f"{LETTERS[i]} ranked best") for i in range(k)]
     return [*letters, ("tie", "Tie"), ("both_bad", "Both bad")] if k == 2 else [*letters, ("tie", "Tie for best")]

@@ -69,7 +69,6 @@ class SubmitOutcome:
 
     paused: bool = False
     explanation: str = ""
-    alert: Alert | None = None
 
 
 # --- On submit ----------------------------------------------------------------------------------
@@ -84,7 +83,7 @@ def after_golden_submit(*, judgement: Judgement, stream: Stream, now: datetime |
     explanation = ""
     if stream.show_golden_explanation and judgement.gold_correct is False:
         explanation = item.golden_explanation or "That answer did not match the expected one."
-    return SubmitOutcome(paused=bool(alert and alert.details.get("paused")), explanation=explanation, alert=alert)
+    return SubmitOutcome(paused=bool(alert and alert.details.get("paused")), explanation=explanation)
 
 
 def check_gold_rule(*, stream: Stream, annotator_id: int, now: datetime | None = None) -> Alert | None:

@@ -22,16 +22,21 @@ def active_stream_ids() -> list[int]:
     return list(Stream.objects.filter(status=Stream.Status.ACTIVE).order_by("pk").values_list("pk", flat=True))
 
 
-def latest_metrics(stream: Stream) -> list[MetricSnapshot]:
-    """The newest snapshot of each (metric, window, annotator) of ``stream``: the last full run's
-    rows, overridden by any incremental row written since (gold accuracy on submit). Ordered
-    stream figures first, then by annotator, metric, window. Two queries."""
-    run_at = (
+def last_run_at(stream: Stream) -> datetime | None:
+    """When the stream's figures were last fully recomputed (None: never)."""
+    return (
         MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
         .order_by("-computed_at")
         .values_list("computed_at", flat=True)
         .first()
     )
+
+
+def latest_metrics(stream: Stream) -> list[MetricSnapshot]:
+    """The newest snapshot of each (metric, window, annotator) of ``stream``: the last full run's
+    rows, overridden by any incremental row written since (gold accuracy on submit). Ordered
+    stream figures first, then by annotator, metric, window. Two queries."""
+    run_at = last_run_at(stream)
     rows: QuerySet[MetricSnapshot] = MetricSnapshot.objects.filter(stream=stream).select_related("annotator")
     if run_at is not None:
         rows = rows.filter(computed_at__gte=run_at)
@@ -58,12 +63,7 @@ def metrics_report(
     figure: scope (stream or annotator), annotator (username) and annotator_id, metric, window,
     value, sample_size, flagged, details, computed_at. Optional filters narrow ``results``."""
     snapshots = latest_metrics(stream)
-    run_at = (
-        MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
-        .order_by("-computed_at")
-        .values_list("computed_at", flat=True)
-        .first()
-    )
+    run_at = last_run_at(stream)
     results = []
     flagged: dict[str, list[str]] = {}
     for row in snapshots:

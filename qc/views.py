@@ -132,7 +132,7 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "throughput": qc_selectors.throughput(stream),
         "alerts": list(rules.open_alerts(stream)[:100]),
         "review_counts": review.queue_counts(stream),
-        "computed_at": qc_selectors.metrics_report(stream, metric="run")["computed_at"],
+        "computed_at": computed_at.isoformat() if (computed_at := qc_selectors.last_run_at(stream)) else None,
         "golden_count": Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True).count(),
         "simulated": Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).count(),
         # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).

@@ -136,13 +136,19 @@ def test_a_paused_annotator_sees_why_instead_of_items_and_a_pm_resumes_them_with
     assert _status(stream, alice) == StreamMembership.Status.QUALIFIED
 
 
-def _rushed_judgements(stream: Stream, annotator: Any, n: int, seconds: float, traveller: Any) -> None:
-    for _ in range(n):
+def _rushed_judgements(
+    stream: Stream, annotator: Any, n: int, seconds: float, traveller: Any, *, alternate: bool = False
+) -> None:
+    """``n`` judgements of ``seconds`` each: always the first canonical response, or (``alternate``)
+    the response shown left, then right, then left... so that no position or straightlining
+    indicator can fire by the chance of the random display orders."""
+    for i in range(n):
         assignment = services.claim_next(stream=stream, annotator=annotator)
         assert assignment is not None
         traveller.shift(timedelta(seconds=seconds))
+        choice = assignment.canonical_choice("AB"[i % 2]) if alternate else "A"
         services.submit_judgement(
-            assignment=assignment, idempotency_key=f"k{assignment.pk}", choice="A", active_seconds=seconds
+            assignment=assignment, idempotency_key=f"k{assignment.pk}", choice=choice, active_seconds=seconds
         )
 
 
@@ -182,7 +188,7 @@ def test_a_careful_annotator_is_never_warned() -> None:
         ItemFactory.create(stream=stream)
     careful = make_annotator(stream, "careful")
     with time_machine.travel(START, tick=False) as traveller:
-        _rushed_judgements(stream, careful, 8, 30.0, traveller)
+        _rushed_judgements(stream, careful, 8, 30.0, traveller, alternate=True)
         _result, alerts = rules.recompute_and_act(stream=stream)
     assert alerts == []
 
