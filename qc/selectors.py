@@ -32,12 +32,14 @@ def last_run_at(stream: Stream) -> datetime | None:
     )
 
 
-def latest_metrics(stream: Stream) -> list[MetricSnapshot]:
+def latest_metrics(stream: Stream, *, annotator_id: int | None = None) -> list[MetricSnapshot]:
     """The newest snapshot of each (metric, window, annotator) of ``stream``: the last full run's
     rows, overridden by any incremental row written since (gold accuracy on submit). Ordered
     stream figures first, then by annotator, metric, window. Two queries."""
     run_at = last_run_at(stream)
     rows: QuerySet[MetricSnapshot] = MetricSnapshot.objects.filter(stream=stream).select_related("annotator")
+    if annotator_id is not None:  # one annotator's figures only (their pages), not the stream's
+        rows = rows.filter(annotator_id=annotator_id)
     if run_at is not None:
         rows = rows.filter(computed_at__gte=run_at)
     newest: dict[tuple[str, str, int | None], MetricSnapshot] = {}

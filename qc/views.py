@@ -147,7 +147,7 @@ def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResp
     """One annotator in one stream, for the PM: figures, alerts, judgements, pause/resume/review."""
     stream = get_stream_for_pm(request, stream_id)
     annotator = _get_annotator_in_stream(stream, user_id)
-    figures = [r for r in qc_selectors.latest_metrics(stream) if r.annotator_id == annotator.pk]
+    figures = qc_selectors.latest_metrics(stream, annotator_id=annotator.pk)
     judgements = (
         Judgement.objects.filter(stream=stream, annotator=annotator, is_current=True)
         .select_related("item")
@@ -361,9 +361,7 @@ def my_quality(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The annotator's own figures in plain words, the golden items they missed with their
     explanations, and reviewers' reasons on their rejected work."""
     stream = annotation_access.get_stream_for_annotator(request, stream_id)
-    figures = {
-        (r.metric, r.window): r for r in qc_selectors.latest_metrics(stream) if r.annotator_id == request.user.pk
-    }
+    figures = {(r.metric, r.window): r for r in qc_selectors.latest_metrics(stream, annotator_id=request.user.pk)}
     missed = (
         Judgement.objects.filter(stream=stream, annotator_id=request.user.pk, is_current=True, gold_correct=False)
         .select_related("item")
