@@ -55,12 +55,7 @@ class ConversationError(Exception):
 def can_converse(stream: Stream) -> bool:
     """For a stream from ``selectors.streams_with_standing``: may this user chat and judge in it?
     The same rule as ``selectors.can_annotate``, for dynamic streams."""
-    return (
-        getattr(stream, "role", None) is not None
-        and selectors.may_receive_items(getattr(stream, "standing", None), bool(getattr(stream, "has_test", False)))
-        and stream.status == Stream.Status.ACTIVE
-        and stream.mode == Stream.Mode.DYNAMIC
-    )
+    return selectors.may_work(stream) and stream.mode == Stream.Mode.DYNAMIC
 
 
 def stream_endpoints(stream: Stream) -> list[StreamEndpoint]:

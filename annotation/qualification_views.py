@@ -138,7 +138,7 @@ def test_result(request: HttpRequest, stream_id: int, number: int) -> HttpRespon
         "correct": len(attempt.question_order) - len(review),
         "review": review,
         "standing": qualification_selectors.standing_in_test(stream=stream, user=request.user),
-        "eligible": selectors.can_annotate(stream),
+        "eligible": selectors.may_work(stream),
     }
     return render(request, "annotation/test_result.html", context)
 

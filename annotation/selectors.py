@@ -114,14 +114,19 @@ def assignment_with_standing(user: Any, assignment_id: int) -> Assignment | None
     return assignment
 
 
-def can_annotate(stream: Stream) -> bool:
-    """For a stream from ``streams_with_standing``: may this user receive its items?"""
+def may_work(stream: Stream) -> bool:
+    """For a stream from ``streams_with_standing``: may this user work in it now (label its items,
+    or chat with its models in a dynamic stream)?"""
     return (
         getattr(stream, "role", None) is not None
         and may_receive_items(getattr(stream, "standing", None), bool(getattr(stream, "has_test", False)))
         and stream.status == Stream.Status.ACTIVE
-        and stream.mode == Stream.Mode.STATIC
     )
+
+
+def can_annotate(stream: Stream) -> bool:
+    """May this user receive the stream's static items?"""
+    return may_work(stream) and stream.mode == Stream.Mode.STATIC
 
 
 def labeling_streams_for(user: Any) -> list[Stream]:

@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import access, dynamic, selectors, services
+from annotation import access, selectors, services
 from annotation.forms import HeartbeatForm, JudgementForm, SkipForm
 from annotation.models import Assignment
 from projects.models import Stream, StreamMembership
@@ -43,7 +43,7 @@ def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = access.get_stream_for_annotator(request, stream_id)
     context = {
         "stream": stream,
-        "eligible": selectors.can_annotate(stream) or dynamic.can_converse(stream),
+        "eligible": selectors.may_work(stream),
         "guidelines": render_markdown(stream.guidelines),
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "stream_progress": selectors.stream_progress(stream),

@@ -295,3 +295,21 @@ def test_a_qualified_annotator_cannot_start_again(client: Client, stream: Any, t
     response = client.post(reverse("annotation:test_start", args=[stream.pk]), follow=True)
     assert b"cannot take the test now" in response.content
     assert not QualificationAttempt.objects.exists()
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_the_result_offers_to_start_as_the_stream_home_does(client: Client, mode: str) -> None:
+    stream: Any = StreamFactory(status="active", mode=mode)
+    for _ in range(3):
+        ItemFactory(stream=stream)
+    make_test(stream, answers=[["A"], ["A"], ["A"]], pass_mark=0.6)
+    ivy = make_annotator(stream, "ivy", status=Status.INVITED)
+    login(client, ivy)
+    client.post(reverse("annotation:test_start", args=[stream.pk]))
+    for answer in canonical_answers(ivy, {0: "A", 1: "A", 2: "A"}):
+        response = post_answer(client, stream, ivy, answer)
+    result = client.get(response["Location"])
+    assert b"Passed." in result.content
+    assert b'id="start"' in result.content
+    home = client.get(reverse("annotation:stream_home", args=[stream.pk]))
+    assert b"Take the qualification test" not in home.content
