@@ -115,23 +115,11 @@ def check_gold_rule(*, stream: Stream, annotator_id: int, now: datetime | None =
     resumed_at = getattr(sm, "resumed_at", None)
     if resumed_at is not None:
         rows = rows.filter(submitted_at__gt=resumed_at)
+    # gold_correct is stored on submit for every answer given while the item was golden.
     answers = list(
-        rows.order_by("-submitted_at", "-id").values_list(
-            "gold_correct", "choice", "ranking", "flag_harmful", "item__golden_answers", "item__golden_harmful"
-        )[: thresholds.gold_rolling]
+        rows.order_by("-submitted_at", "-id").values_list("gold_correct", flat=True)[: thresholds.gold_rolling]
     )
-    correct = 0
-    for stored, choice, ranking, harmful_flag, answers_ok, harmful in answers:
-        if stored is None:
-            stored = metrics.gold_answer_correct(
-                choice=choice,
-                ranking=ranking,
-                flag_harmful=harmful_flag,
-                golden_answers=answers_ok or (),
-                golden_harmful=harmful,
-            )
-        correct += int(bool(stored))
-    figure = metrics.gold_figure("gold_accuracy_rolling", correct, len(answers), thresholds)
+    figure = metrics.gold_figure("gold_accuracy_rolling", sum(map(bool, answers)), len(answers), thresholds)
     if not figure.flagged:
         return None
     return fire(

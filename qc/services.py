@@ -383,37 +383,16 @@ def record_judgement_metrics(judgement: Judgement, *, now: datetime | None = Non
             is_current=True,
             item__is_golden=True,
             item__pool=Item.Pool.WORK,
-            gold_correct__isnull=False,  # served as golden (see _load)
+            gold_correct__isnull=False,  # served as golden (see _load); stored on submit
         )
         .order_by("submitted_at", "id")
-        .values_list(
-            "submitted_at",
-            "gold_correct",
-            "choice",
-            "ranking",
-            "flag_harmful",
-            "item__golden_answers",
-            "item__golden_harmful",
-            "stream__min_gold_count",
-            "stream__min_gold_accuracy",
-        )
+        .values_list("submitted_at", "gold_correct", "stream__min_gold_count", "stream__min_gold_accuracy")
     )
     if not rows:
         return {}
-    thresholds = metrics.Thresholds(min_gold_count=rows[0][7], min_gold_accuracy=rows[0][8])
+    thresholds = metrics.Thresholds(min_gold_count=rows[0][2], min_gold_accuracy=rows[0][3])
     since = now - timedelta(days=metrics.RECENT_DAYS)
-    outcomes: list[tuple[datetime, bool]] = []
-    for submitted_at, stored, choice, ranking, flag_harmful, answers, harmful, _count, _accuracy in rows:
-        correct = stored
-        if correct is None:
-            correct = metrics.gold_answer_correct(
-                choice=choice,
-                ranking=ranking,
-                flag_harmful=flag_harmful,
-                golden_answers=answers or (),
-                golden_harmful=harmful,
-            )
-        outcomes.append((submitted_at, bool(correct)))
+    outcomes: list[tuple[datetime, bool]] = [(submitted_at, bool(correct)) for submitted_at, correct, _n, _a in rows]
     figures: dict[str, metrics.Figure] = {}
     snapshots = []
     for window, chosen in (
