@@ -76,7 +76,10 @@ def test_many_annotators_never_exceed_overlap_nor_repeat_an_item(order: str) -> 
 
 
 def test_racing_claims_with_leases_held_never_overcommit() -> None:
-    """Claims only (nobody submits): every item ends with exactly `overlap` live leases."""
+    """Claims only (nobody submits): no item ever gets more than `overlap` live leases, and every
+    slot is leased once the race is over. Under SKIP LOCKED a claim that finds every remaining
+    candidate held by a claim in flight comes back empty (a rare miss, not an error): asking
+    again afterwards, as the page's "check again" does, takes what is left."""
     stream: Any = StreamFactory(overlap=2)
     items = [ItemFactory(stream=stream) for _ in range(10)]
     people = [make_annotator(stream) for _ in range(40)]
@@ -87,6 +90,11 @@ def test_racing_claims_with_leases_held_never_overcommit() -> None:
         got[i] = assignment.item_id if assignment else None
 
     assert run_threads(len(people), work) == []
+    assert Item.objects.filter(claim_count__gt=2).count() == 0
+    for i, item_id in enumerate(got):
+        if item_id is None:
+            again = claim_next(stream=stream, annotator=people[i])
+            got[i] = again.item_id if again else None
     assert sum(1 for g in got if g is not None) == len(items) * 2
     live = Assignment.objects.filter(status=Assignment.Status.ACTIVE).values("item").annotate(n=Count("id"))
     assert {row["n"] for row in live} == {2}
