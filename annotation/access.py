@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from annotation import selectors
-from annotation.models import Assignment, Conversation, Turn
+from annotation.models import Assignment
 from projects.models import Stream, StreamMembership
 
 
@@ -44,26 +44,3 @@ def get_assignment_for_annotator(request: HttpRequest, assignment_id: int) -> As
         raise Http404("No such assignment.")
     require_eligible(assignment.stream)
     return assignment
-
-
-def get_turn_for_annotator(request: HttpRequest, turn_id: int) -> Turn:
-    """A turn of the user's own conversation (404 for anyone else's), with its conversation and
-    stream, the user's role and standing annotated on the stream; 403 when they may not label."""
-    turn = (
-        Turn.objects.select_related("conversation").filter(pk=turn_id, conversation__annotator=request.user.pk).first()
-    )
-    if turn is None:
-        raise Http404("No such turn.")
-    turn.conversation.stream = get_stream_for_annotator(request, turn.conversation.stream_id)
-    require_eligible(turn.conversation.stream)
-    return turn
-
-
-def get_conversation_for_annotator(request: HttpRequest, conversation_id: int) -> Conversation:
-    """The user's own conversation (404 for anyone else's); 403 when they may not label."""
-    conversation = Conversation.objects.filter(pk=conversation_id, annotator=request.user.pk).first()
-    if conversation is None:
-        raise Http404("No such conversation.")
-    conversation.stream = get_stream_for_annotator(request, conversation.stream_id)
-    require_eligible(conversation.stream)
-    return conversation

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotation.models import Assignment, Conversation, ConversationCandidate, Generation, Item, Judgement, Turn
+from annotation.models import Assignment, ImportBatch, Item, Judgement
 
 
 @admin.register(Item)
@@ -49,51 +49,20 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
     show_full_result_count = False
 
 
-class ConversationCandidateInline(admin.TabularInline[ConversationCandidate, Conversation]):
-    model = ConversationCandidate
-    extra = 0
-    raw_id_fields = ["endpoint"]
-
-
-class TurnInline(admin.TabularInline[Turn, Conversation]):
-    model = Turn
-    extra = 0
-    raw_id_fields = ["item"]
-    fields = ["index", "user_message", "status", "item", "chosen_position", "created_at"]
-
-
-@admin.register(ConversationCandidate)
-class ConversationCandidateAdmin(admin.ModelAdmin[ConversationCandidate]):
-    list_display = ["id", "conversation", "position", "endpoint"]
-    raw_id_fields = ["conversation", "endpoint"]
-
-
-@admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin[Conversation]):
-    list_display = ["id", "stream", "annotator", "status", "created_at", "ended_at"]
-    list_filter = ["status"]
-    search_fields = ["annotator__username"]
-    list_select_related = ["annotator", "stream"]
-    raw_id_fields = ["stream", "annotator"]
-    inlines = [ConversationCandidateInline, TurnInline]
-
-
-class GenerationInline(admin.TabularInline[Generation, Turn]):
-    model = Generation
-    extra = 0
-    raw_id_fields = ["endpoint"]
-
-
-@admin.register(Turn)
-class TurnAdmin(admin.ModelAdmin[Turn]):
-    list_display = ["id", "conversation", "index", "status", "chosen_position", "created_at"]
-    list_filter = ["status"]
-    raw_id_fields = ["conversation", "item"]
-    inlines = [GenerationInline]
-
-
-@admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin[Generation]):
-    list_display = ["id", "turn", "position", "endpoint", "status", "attempts", "latency_ms"]
-    list_filter = ["status"]
-    raw_id_fields = ["turn", "endpoint"]
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin[ImportBatch]):
+    list_display = [
+        "id",
+        "stream",
+        "filename",
+        "format",
+        "status",
+        "created_count",
+        "updated_count",
+        "invalid_count",
+        "created_at",
+    ]
+    list_filter = ["status", "format"]
+    search_fields = ["filename", "stream__slug"]
+    list_select_related = ["stream__project"]
+    raw_id_fields = ["stream", "created_by"]

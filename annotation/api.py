@@ -10,26 +10,38 @@ an outsider or someone else's assignment is a 404, a paused or failed member a 4
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, serializers, status
+from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import access, selectors, services
-from annotation.models import Assignment, Judgement
+from annotation import access, importing, selectors, services
+from annotation.models import Assignment, Item, Judgement
 from annotation.serializers import (
     ConflictSerializer,
+    ImportReportSerializer,
+    ItemImportSerializer,
+    ItemSerializer,
     JudgementAnswerSerializer,
     JudgementResultSerializer,
+    JudgementSerializer,
     NextItemSerializer,
     SkipResultSerializer,
     SkipSerializer,
     judgement_result_payload,
     next_item_payload,
 )
+from projects.api import parse_query, stream_for
+from projects.models import Role
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -145,3 +157,111 @@ class SkipCreate(APIView):
             if assignment.status == Assignment.Status.SUBMITTED:
                 return Response({"detail": "This assignment was already answered."}, status=status.HTTP_409_CONFLICT)
         return Response({"assignment": assignment.pk, "status": Assignment.Status.SKIPPED.value})
+
+
+class _ItemQuery(serializers.Serializer[Any]):
+    external_id = serializers.CharField(required=False, max_length=255)
+    is_golden = serializers.BooleanField(required=False, allow_null=True, default=None)
+    pool = serializers.ChoiceField(choices=Item.Pool.choices, required=False)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("external_id", OpenApiTypes.STR),
+            OpenApiParameter("is_golden", OpenApiTypes.BOOL),
+            OpenApiParameter("pool", OpenApiTypes.STR, enum=Item.Pool.values),
+        ]
+    )
+)
+class ItemList(generics.ListAPIView[Item]):
+    """A stream's items (reviewers and PMs: items carry golden answers)."""
+
+    serializer_class = ItemSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["id", "created_at", "priority", "judgement_count"]
+    ordering = ["id"]
+
+    def get_queryset(self) -> QuerySet[Item]:
+        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
+        filters = parse_query(self.request, _ItemQuery)
+        return Item.objects.filter(stream=stream, **filters)
+
+
+class ItemDetail(generics.RetrieveAPIView[Item]):
+    serializer_class = ItemSerializer
+
+    def get_object(self) -> Item:
+        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
+        return get_object_or_404(Item, stream=stream, pk=self.kwargs["item_id"])
+
+
+class ItemImport(APIView):
+    @extend_schema(request=ItemImportSerializer, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
+    def post(self, request: Request, stream_id: int) -> Response:
+        """Bulk import through the same importer as the web upload and the CLI (PMs). All-or-nothing
+        unless ``skip_invalid``: one invalid line (with its line number in ``errors``) and nothing
+        is written. Re-importing is idempotent (items match on their external id)."""
+        stream = stream_for(request, stream_id, Role.PM)
+        body = ItemImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            report = importing.import_items(
+                stream=stream,
+                source=io.BytesIO(data["data"].encode("utf-8", "surrogatepass")),
+                fmt=data["format"],
+                mapping=data.get("mapping") or None,
+                skip_invalid=data["skip_invalid"],
+                on_mismatch=data["on_mismatch"],
+                created_by=request.user,
+                filename="api.jsonl",
+            )
+        except importing.InvalidImport as exc:
+            return Response(ImportReportSerializer(exc.report).data, status=status.HTTP_400_BAD_REQUEST)
+        except importing.ImportOptionsError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        code = status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST
+        return Response(ImportReportSerializer(report).data, status=code)
+
+
+class _JudgementQuery(serializers.Serializer[Any]):
+    item = serializers.IntegerField(required=False, min_value=1)
+    annotator = serializers.IntegerField(required=False, min_value=1)
+    choice = serializers.ChoiceField(choices=["A", "B", "tie", "both_bad"], required=False)
+    current = serializers.BooleanField(required=False, default=True)
+    submitted_after = serializers.DateTimeField(required=False)
+    submitted_before = serializers.DateTimeField(required=False)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("item", OpenApiTypes.INT),
+            OpenApiParameter("annotator", OpenApiTypes.INT),
+            OpenApiParameter("choice", OpenApiTypes.STR, enum=["A", "B", "tie", "both_bad"]),
+            OpenApiParameter("current", OpenApiTypes.BOOL, description="Only current rows (default true)."),
+            OpenApiParameter("submitted_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("submitted_before", OpenApiTypes.DATETIME),
+        ]
+    )
+)
+class JudgementList(generics.ListAPIView[Judgement]):
+    """A stream's judgements, canonical response order (reviewers and PMs)."""
+
+    serializer_class = JudgementSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["id", "submitted_at", "item"]
+    ordering = ["id"]
+
+    def get_queryset(self) -> QuerySet[Judgement]:
+        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
+        filters = parse_query(self.request, _JudgementQuery)
+        qs = Judgement.objects.filter(stream=stream)
+        if filters.pop("current", True):
+            qs = qs.filter(is_current=True)
+        if "submitted_after" in filters:
+            qs = qs.filter(submitted_at__gte=filters.pop("submitted_after"))
+        if "submitted_before" in filters:
+            qs = qs.filter(submitted_at__lt=filters.pop("submitted_before"))
+        return qs.filter(**{f"{k}_id" if k in ("item", "annotator") else k: v for k, v in filters.items()})

@@ -1,4 +1,4 @@
-"""Items, leases, judgements, and the conversations of dynamic labeling.
+"""Items, leases, judgements, and the import runs that bring items in.
 
 Answers are always stored in *canonical* response order: ``"A"`` is ``Item.responses[0]`` and
 ``"B"`` is ``Item.responses[1]``, whatever order the annotator saw (that order is stored beside
@@ -7,6 +7,7 @@ the answer as ``display_order``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -55,7 +56,7 @@ class Item(models.Model):
     # claim re-checks claim_count against the overlap, so a stale True never over-assigns.
     is_open = models.BooleanField(default=True)
     import_batch = models.ForeignKey(
-        "projects.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
+        "ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -279,104 +280,66 @@ class Judgement(models.Model):
         ]
 
 
-class Conversation(models.Model):
-    """An annotator's chat with the stream's anonymous models (dynamic labeling)."""
+class ImportBatch(models.Model):
+    """One import run (CLI or web upload): progress while it runs, a report when done."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        ENDED = "ended", "Ended"
-
-    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="conversations")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    # The messages that continue the conversation: user turns and the preferred responses.
-    messages = models.JSONField(default=list)
-    # Canonical candidate positions in the order shown (random per conversation, like
-    # Assignment.display_order): [1, 0] = candidate 1 is shown as "A" on every turn.
-    display_order = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-    ended_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["annotator", "stream", "status"], name="conversation_annotator_open")]
-        constraints = [
-            # One open conversation per annotator and stream: two tabs sending a first message at
-            # the same moment cannot start two (the second fails here and resumes the first).
-            models.UniqueConstraint(
-                fields=["annotator", "stream"], condition=Q(status="open"), name="conversation_one_open"
-            ),
-            models.CheckConstraint(condition=Q(status__in=["open", "ended"]), name="conversation_status_valid"),
-        ]
-
-
-class ConversationCandidate(models.Model):
-    """The endpoints sampled for a conversation, by canonical position (0 = A, 1 = B, ...)."""
-
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="candidates")
-    position = models.PositiveSmallIntegerField()
-    endpoint = models.ForeignKey("projects.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
-
-    class Meta:
-        ordering = ["position"]
-        constraints = [
-            models.UniqueConstraint(fields=["conversation", "position"], name="conv_candidate_position_unique"),
-            models.UniqueConstraint(fields=["conversation", "endpoint"], name="conv_candidate_endpoint_unique"),
-        ]
-
-
-class Turn(models.Model):
-    class Status(models.TextChoices):
-        GENERATING = "generating", "Generating"
-        READY = "ready", "Ready to judge"
-        JUDGED = "judged", "Judged"
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
-    index = models.PositiveSmallIntegerField()
-    user_message = models.TextField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.GENERATING)
-    # Created when the turn's responses are complete: the turn as a judgeable Item.
-    item = models.OneToOneField(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="turn")
-    chosen_position = models.PositiveSmallIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    # When every generation was done: the moment the annotator could start judging (served_at).
-    ready_at = models.DateTimeField(null=True, blank=True)
-    judged_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["index"]
-        constraints = [models.UniqueConstraint(fields=["conversation", "index"], name="turn_index_unique")]
-
-
-class Generation(models.Model):
-    """One endpoint's response to one turn, filled in as tokens stream from the worker."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        STREAMING = "streaming", "Streaming"
-        DONE = "done", "Done"
-        ERROR = "error", "Error"
-
-    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="generations")
-    position = models.PositiveSmallIntegerField()
-    endpoint = models.ForeignKey("projects.ModelEndpoint", on_delete=models.PROTECT, related_name="+")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="import_batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filename = models.CharField(max_length=300)
+    file_path = models.CharField(max_length=500, blank=True)  # the stored upload, for async runs
+    format = models.CharField(max_length=16)
+    options = models.JSONField(default=dict, blank=True)  # mapping, skip_invalid, on_mismatch, ...
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    text = models.TextField(blank=True)
-    error = models.CharField(max_length=500, blank=True)  # safe to show; upstream bodies are not echoed
-    # The exact upstream error (status, body excerpt) for PMs only; never rendered to annotators.
-    error_detail = models.TextField(blank=True)
-    finish_reason = models.CharField(max_length=32, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    # Last write by the worker: a generation that stops moving for longer than its endpoint's
-    # timeout is shown as stalled (a worker died) and can be retried.
-    updated_at = models.DateTimeField(default=timezone.now)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
+    lines_read = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    # {"errors": [{"line", "field", "message"}], "warnings": [...], ...}; capped in size.
+    report = models.JSONField(default=dict, blank=True)
+    total_bytes = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        ordering = ["position"]
-        constraints = [models.UniqueConstraint(fields=["turn", "position"], name="generation_position_unique")]
+        db_table = "projects_importbatch"  # its name from before the move (docs/architecture.md)
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]), name="import_batch_status_valid"
+            ),
+        ]
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.DONE:
+            return 1.0
+        return min(1.0, self.bytes_read / self.total_bytes) if self.total_bytes else 0.0
+
+
+# --- Small pure helpers ----------------------------------------------------------------------
+def gold_answer_correct(
+    *,
+    choice: str | None,
+    ranking: Sequence[Sequence[int]] | None = None,
+    flag_harmful: bool,
+    golden_answers: Iterable[str],
+    golden_harmful: bool,
+) -> bool:
+    """A golden item is answered correctly when the answer is one of its acceptable answers and,
+    on an item marked harmful, the harmful flag is set. For a ranking the answer is the response
+    ranked best alone ("A", "B", ...); a tie for best matches "tie"."""
+    answer = choice
+    if answer is None and ranking:
+        top = list(ranking[0])
+        answer = "tie" if len(top) != 1 else "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[top[0]]
+    return answer in set(golden_answers) and (flag_harmful or not golden_harmful)

@@ -10,12 +10,13 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from annotation import hooks
 from annotation.models import Assignment, Item, Judgement
-from projects.models import Membership, Project, QualificationQuestion, Stream, StreamMembership
+from projects.models import Membership, Project, Stream, StreamMembership
 from projects.rendering import render_markdown
 from quorum import rows
 
@@ -28,10 +29,11 @@ STREAM_PROGRESS_CACHE_SECONDS = 60
 DIFF_MAX_WORDS = 5000
 
 
-def has_active_test(stream_ref: Any) -> Exists:
-    """SQL: the stream (``stream_ref``, e.g. ``OuterRef("pk")``) has an active qualification test
-    with at least one question. Annotated in the same query as the standing: no extra round trip."""
-    return Exists(QualificationQuestion.objects.filter(test__stream=stream_ref, test__is_active=True))
+def has_active_test(stream_ref: Any) -> Any:
+    """SQL: the stream (``stream_ref``, e.g. ``OuterRef("pk")``) has an entry test its invited
+    members must pass first (``hooks.entry_test_exists``: the qualification room's active test).
+    Annotated in the same query as the standing: no extra round trip."""
+    return hooks.entry_test_expression(stream_ref)
 
 
 def may_receive_items(standing: str | None, has_test: bool) -> bool:
@@ -58,10 +60,11 @@ def streams_with_standing(user: Any) -> QuerySet[Stream]:
 _STANDING_SQL = """
     (SELECT m.role FROM projects_membership m WHERE m.project_id = s.project_id AND m.user_id = %(user)s),
     (SELECT sm.status FROM projects_streammembership sm WHERE sm.stream_id = s.id AND sm.user_id = %(user)s),
-    EXISTS (
-        SELECT 1 FROM projects_qualificationquestion q JOIN projects_qualificationtest t ON t.id = q.test_id
-        WHERE t.stream_id = s.id AND t.is_active
-    )"""
+    {entry_test}"""
+
+
+def _standing_sql() -> str:
+    return _STANDING_SQL.format(entry_test=hooks.entry_test_condition())
 
 
 def _stream_from(row: tuple[Any, ...], start: int) -> Stream:
@@ -78,7 +81,7 @@ def _stream_from(row: tuple[Any, ...], start: int) -> Stream:
 @functools.cache
 def _stream_sql() -> str:
     return (
-        f"SELECT {rows.columns(Stream, 's')}, {rows.columns(Project, 'p')}, {_STANDING_SQL} "  # noqa: S608 - column names from the models
+        f"SELECT {rows.columns(Stream, 's')}, {rows.columns(Project, 'p')}, {_standing_sql()} "  # noqa: S608 - column names from the models
         "FROM projects_stream s JOIN projects_project p ON p.id = s.project_id WHERE s.id = %(stream)s"
     )
 
@@ -94,7 +97,7 @@ def stream_with_standing(user: Any, stream_id: int) -> Stream | None:
 def _assignment_sql() -> str:
     return (
         f"SELECT {rows.columns(Assignment, 'a')}, {rows.columns(Item, 'i')}, {rows.columns(Stream, 's')}, "  # noqa: S608 - column names from the models
-        f"{rows.columns(Project, 'p')}, {_STANDING_SQL} "
+        f"{rows.columns(Project, 'p')}, {_standing_sql()} "
         "FROM annotation_assignment a JOIN annotation_item i ON i.id = a.item_id "
         "JOIN projects_stream s ON s.id = a.stream_id JOIN projects_project p ON p.id = s.project_id "
         "WHERE a.id = %(assignment)s AND a.annotator_id = %(user)s"

@@ -14,7 +14,7 @@ from typing import Any
 from rest_framework import serializers
 
 from annotation.forms import rationale_required
-from annotation.models import Assignment, Judgement
+from annotation.models import Assignment, Item, Judgement
 from annotation.selectors import ShownMessage, ShownResponse
 from projects.models import Stream
 
@@ -207,3 +207,102 @@ class ConflictSerializer(serializers.Serializer[Any]):
     judgement = serializers.IntegerField(
         required=False, help_text="The judgement already stored for this assignment, if any."
     )
+
+
+class MessageSerializer(serializers.Serializer[Any]):
+    role = serializers.CharField()
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ResponseSerializer(serializers.Serializer[Any]):
+    text = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    model = serializers.CharField(allow_blank=True, required=False)
+    metadata = serializers.DictField(required=False)
+
+
+class ItemSerializer(serializers.ModelSerializer[Item]):
+    """For reviewers and PMs only: includes the golden answer."""
+
+    context: Any = MessageSerializer(many=True)
+    responses: Any = ResponseSerializer(many=True)
+    golden_answers = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = Item
+        fields = [
+            "id",
+            "stream",
+            "external_id",
+            "pool",
+            "context",
+            "responses",
+            "metadata",
+            "is_golden",
+            "golden_answers",
+            "golden_explanation",
+            "priority",
+            "judgement_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class JudgementSerializer(serializers.ModelSerializer[Judgement]):
+    class Meta:
+        model = Judgement
+        fields = [
+            "id",
+            "item",
+            "stream",
+            "annotator",
+            "choice",
+            "strength",
+            "ranking",
+            "rubric",
+            "rationale",
+            "flag_harmful",
+            "flag_pii",
+            "flag_cannot_judge",
+            "display_order",
+            "served_at",
+            "submitted_at",
+            "active_seconds",
+            "counted",
+            "is_current",
+            "supersedes",
+            "gold_correct",
+            "source",
+        ]
+        read_only_fields = fields
+
+
+class ItemImportSerializer(serializers.Serializer[Any]):
+    """A bulk import through the importer (docs/import.md): JSON Lines text in one of its formats."""
+
+    format = serializers.ChoiceField(choices=["native", "trl", "hh", "mapped"], default="native")
+    data: Any = serializers.CharField(trim_whitespace=False, help_text="JSON Lines, one item per line (up to 10 MB).")
+    mapping = serializers.DictField(child=serializers.CharField(), required=False, help_text="mapped format only.")
+    skip_invalid = serializers.BooleanField(default=False, help_text="Import the valid lines, report the rest.")
+    on_mismatch = serializers.ChoiceField(choices=["full", "skip"], default="full")
+
+
+class ImportIssueSerializer(serializers.Serializer[Any]):
+    line = serializers.IntegerField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer[Any]):
+    batch_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    lines_read = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    protected = serializers.IntegerField()
+    errors: Any = ImportIssueSerializer(many=True)
+    warnings = ImportIssueSerializer(many=True)
+    failure = serializers.CharField()

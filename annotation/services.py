@@ -34,11 +34,9 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotation.models import Assignment, Item, Judgement
-from projects.models import QualificationQuestion, Stream
-from qc import review as qc_review
-from qc import rules as qc_rules
-from qc.metrics import gold_answer_correct
+from annotation import hooks
+from annotation.models import Assignment, Item, Judgement, gold_answer_correct
+from projects.models import Stream
 from quorum import rows
 
 EXPIRY_BATCH = 500
@@ -61,9 +59,9 @@ class SubmitResult:
     judgement: Judgement
     created: bool  # False: a repeat of a submit already stored (double click, back, retry)
     late: bool  # the lease had expired before the submit arrived
-    # What QC did after storing it (``qc.rules.after_submit``): a pause, a training-mode
+    # What QC did after storing it (``hooks.golden_judged``): a pause, a training-mode
     # explanation after a wrong golden answer. None for a repeat.
-    qc: qc_rules.SubmitOutcome | None = None
+    qc: hooks.SubmitOutcome | None = None
 
     @property
     def surplus(self) -> bool:
@@ -163,7 +161,7 @@ def _lease_golden(*, stream: Stream, annotator: Any, now: datetime) -> Assignmen
     candidate = (
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True)
         .exclude(Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)))
-        .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
+        .exclude(hooks.golden_withheld_filter())
         .order_by("?")
         .first()
     )
@@ -185,7 +183,7 @@ WITH candidate AS (
       AND NOT EXISTS (
           SELECT 1 FROM annotation_assignment a WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s
       )
-      AND NOT EXISTS (SELECT 1 FROM projects_qualificationquestion q WHERE q.item_id = i.id)
+      AND NOT ({withheld})
     ORDER BY random()
     LIMIT 1
 ), leased AS (
@@ -211,7 +209,9 @@ SELECT {assignment_columns}, {item_columns} FROM leased JOIN counted ON counted.
 @functools.cache
 def _golden_sql() -> str:
     return _GOLDEN_SQL.format(
-        assignment_columns=rows.columns(Assignment, "leased"), item_columns=rows.columns(Item, "counted")
+        withheld=hooks.golden_withheld_condition(),
+        assignment_columns=rows.columns(Assignment, "leased"),
+        item_columns=rows.columns(Item, "counted"),
     )
 
 
@@ -518,10 +518,10 @@ def submit_judgement(
       judgement is stored with ``counted=False`` (surplus: never lost, never counted).
     - ``active_seconds`` (reported by the browser) is clamped to [0, submitted - served].
 
-    - On a golden item ``gold_correct`` is stored with the judgement (``qc.metrics.gold_answer_correct``).
+    - On a golden item ``gold_correct`` is stored with the judgement (``annotation.models.gold_answer_correct``).
     - QC: on an ordinary item, flagged and sampled judgements go to the review queue
-      (``qc.review.queue_on_submit``, in the same transaction); on a golden item, after COMMIT,
-      the gold figures and the auto-pause rule (``qc.rules.after_golden_submit``).
+      (``hooks.judgement_stored``: qc's review queue, in the same transaction); on a golden item, after COMMIT,
+      the gold figures and the auto-pause rule (``hooks.golden_judged``).
 
     Raises ``AssignmentClosed`` for a skipped assignment. Queries: 4 on the usual path (+1 when
     the judgement goes to review; more on a golden item).
@@ -592,7 +592,7 @@ def submit_judgement(
         rows.insert(judgement)
         if not item.is_golden:
             # Flagged or sampled work into the review queue: one INSERT in this transaction, if any.
-            qc_review.queue_on_submit(judgement=judgement, stream=locked.stream)
+            hooks.judgement_stored.call(judgement=judgement, stream=locked.stream)
         rows.execute(
             "UPDATE annotation_assignment SET status = 'submitted', finished_at = %(now)s WHERE id = %(id)s",
             {"now": connection.ops.adapt_datetimefield_value(now), "id": locked.pk},
@@ -606,9 +606,7 @@ def submit_judgement(
             )
     judgement.item = item
     # After COMMIT, golden items only: gold figures and the auto-pause rule never hold the item row.
-    outcome = (
-        qc_rules.after_golden_submit(judgement=judgement, stream=locked.stream, now=now) if item.is_golden else None
-    )
+    outcome = hooks.golden_judged.first(judgement=judgement, stream=locked.stream, now=now) if item.is_golden else None
     return SubmitResult(judgement, created=True, late=late, qc=outcome)
 
 

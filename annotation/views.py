@@ -17,13 +17,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import access, selectors, services
+from annotation import access, hooks, selectors, services
 from annotation.forms import HeartbeatForm, JudgementForm, SkipForm
 from annotation.models import Assignment
 from projects.models import Stream, StreamMembership
-from projects.qualification import selectors as qualification_selectors
 from projects.rendering import render_markdown
-from qc import selectors as qc_selectors
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -47,7 +45,8 @@ def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
         "guidelines": render_markdown(stream.guidelines),
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "stream_progress": selectors.stream_progress(stream),
-        "test": qualification_selectors.standing_in_test(stream=stream, user=request.user),
+        # qualification: the user's standing in the stream's test (``test``).
+        **hooks.stream_home_context.context(stream=stream, user=request.user),
     }
     return render(request, "annotation/stream_home.html", context)
 
@@ -62,9 +61,9 @@ def work(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
         return render_paused(request, stream)
     access.require_eligible(stream)
     if stream.mode == Stream.Mode.DYNAMIC:
-        return redirect("annotation:converse", stream_id=stream.pk)
+        return redirect("dynamic:converse", stream_id=stream.pk)
     assignment = services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
-    warning = qc_selectors.open_warning(stream=stream, annotator=request.user)
+    warning = " ".join(filter(None, hooks.annotator_warning.call(stream=stream, annotator=request.user)))
     notice = ("warning", warning) if warning else None
     return _render_workspace(request, stream, assignment, notice=notice)
 
@@ -142,8 +141,8 @@ def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str], exp
 def render_paused(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:
     """A paused annotator gets a clear page instead of items (static and dynamic streams alike):
     why, since when, what next."""
-    context = {"stream": stream, "pause": qc_selectors.pause_for(stream=stream, annotator=request.user)}
-    template = "qc/paused.html#workspace" if request.htmx else "qc/paused.html"
+    context = {"stream": stream, **hooks.paused_page_context.context(stream=stream, annotator=request.user)}
+    template = "annotation/paused.html#workspace" if request.htmx else "annotation/paused.html"
     return render(request, template, context)
 
 

@@ -167,7 +167,7 @@ def _clear() -> None:
 
 def _compare(spec: Any, fast: dict[str, Any]) -> None:
     """Exports again through the general path and checks the files and counts are the same."""
-    from qc import export as exporting
+    from exports import services as exporting
 
     exporting._FORCE_GENERAL_PATH = True
     try:
@@ -234,7 +234,7 @@ def main() -> None:
             print(f"generated {args.items:,} items, {judgements:,} judgements in {time.perf_counter() - started:.1f}s")
         rss_before = _rss_mb()
 
-        from qc import export as exporting
+        from exports import services as exporting
 
         spec = exporting.ExportSpec(stream_ids=(stream_id,), format=args.format, aggregation=args.aggregate)
         with tempfile.TemporaryDirectory() as out:

@@ -6,7 +6,7 @@ with a peak RSS under 250 MB on the 2-core reference machine.
 
 Uses DATABASE_URL when set, else creates a throwaway database ``quorum_bench`` on 127.0.0.1:5432
 (dropped at the end unless --keep). Generation happens in this process; each import runs in a
-child process through ``projects.importing.import_items``, so the peak RSS printed (ru_maxrss of
+child process through ``annotation.importing.import_items``, so the peak RSS printed (ru_maxrss of
 the child, Django included) is the importer's alone. The machine's load average is printed too:
 on a shared machine other processes take CPU from both the importer and PostgreSQL.
 """
@@ -142,7 +142,7 @@ def child(path: str, fresh: bool) -> None:
     import django
 
     django.setup()
-    from projects.importing import import_items
+    from annotation.importing import import_items
     from projects.models import Project
     from projects.services import create_project, create_stream
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from projects.models import Membership, ModelEndpoint, Project, Role, Stream
+from projects.models import Membership, Project, Role, Stream
 
 _RANK = {Role.ANNOTATOR: 0, Role.REVIEWER: 1, Role.PM: 2}
 
@@ -61,13 +61,3 @@ def get_stream_for_user(request: HttpRequest, stream_id: int, *, role: str = Rol
 
 def get_stream_for_pm(request: HttpRequest, stream_id: int) -> Stream:
     return get_stream_for_user(request, stream_id, role=Role.PM)
-
-
-def get_endpoint_for_pm(request: HttpRequest, slug: str, endpoint_id: int) -> ModelEndpoint:
-    """A model endpoint of a project the user manages: 404 for outsiders and for another
-    project's endpoint, 403 for members below PM."""
-    project = get_project_for_pm(request, slug)
-    endpoint = ModelEndpoint.objects.filter(project=project, pk=endpoint_id).select_related("project").first()
-    if endpoint is None:
-        raise Http404("No such endpoint.")
-    return endpoint

@@ -5,24 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from projects.forms import RateLimitedAdminAuthenticationForm, clean_endpoint_url, clean_key_env_name
+from projects.forms import RateLimitedAdminAuthenticationForm
 from projects.models import (
     AnnotatorProfile,
     ApiToken,
-    ImportBatch,
     Membership,
-    ModelEndpoint,
     Project,
-    QualificationAnswer,
-    QualificationAttempt,
-    QualificationQuestion,
-    QualificationTest,
     Stream,
-    StreamEndpoint,
     StreamMembership,
     StreamMembershipEvent,
 )
@@ -65,12 +57,6 @@ class AnnotatorProfileAdmin(admin.ModelAdmin[AnnotatorProfile]):
     raw_id_fields = ["user"]
 
 
-class StreamEndpointInline(admin.TabularInline[StreamEndpoint, Stream]):
-    model = StreamEndpoint
-    extra = 0
-    raw_id_fields = ["endpoint"]
-
-
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin[Stream]):
     list_display = ["name", "project", "slug", "task_kind", "mode", "status", "priority", "overlap", "golden_rate"]
@@ -78,7 +64,6 @@ class StreamAdmin(admin.ModelAdmin[Stream]):
     search_fields = ["name", "slug", "project__slug"]
     list_select_related = ["project"]
     raw_id_fields = ["project"]
-    inlines = [StreamEndpointInline]
 
 
 class StreamMembershipEventInline(admin.TabularInline[StreamMembershipEvent, StreamMembership]):
@@ -107,101 +92,6 @@ class StreamMembershipEventAdmin(admin.ModelAdmin[StreamMembershipEvent]):
     list_display = ["stream_membership", "from_status", "to_status", "action", "actor", "reason", "created_at"]
     list_filter = ["to_status", "action"]
     raw_id_fields = ["stream_membership", "actor"]
-
-
-class QualificationQuestionInline(admin.TabularInline[QualificationQuestion, QualificationTest]):
-    model = QualificationQuestion
-    extra = 0
-    raw_id_fields = ["item"]
-
-
-@admin.register(QualificationTest)
-class QualificationTestAdmin(admin.ModelAdmin[QualificationTest]):
-    list_display = ["stream", "pass_mark", "max_attempts", "cooldown_hours", "is_active"]
-    list_filter = ["is_active"]
-    list_select_related = ["stream__project"]
-    raw_id_fields = ["stream"]
-    inlines = [QualificationQuestionInline]
-
-
-@admin.register(QualificationQuestion)
-class QualificationQuestionAdmin(admin.ModelAdmin[QualificationQuestion]):
-    list_display = ["id", "test", "item", "acceptable_answers", "position"]
-    raw_id_fields = ["test", "item"]
-
-
-class QualificationAnswerInline(admin.TabularInline[QualificationAnswer, QualificationAttempt]):
-    model = QualificationAnswer
-    extra = 0
-    raw_id_fields = ["question"]
-
-
-@admin.register(QualificationAttempt)
-class QualificationAttemptAdmin(admin.ModelAdmin[QualificationAttempt]):
-    list_display = ["id", "test", "user", "number", "started_at", "submitted_at", "score", "passed"]
-    list_filter = ["passed"]
-    search_fields = ["user__username"]
-    raw_id_fields = ["test", "user"]
-    inlines = [QualificationAnswerInline]
-
-
-@admin.register(QualificationAnswer)
-class QualificationAnswerAdmin(admin.ModelAdmin[QualificationAnswer]):
-    list_display = ["id", "attempt", "question", "answer", "correct", "answered_at"]
-    raw_id_fields = ["attempt", "question"]
-
-
-class ModelEndpointAdminForm(forms.ModelForm[ModelEndpoint]):
-    """The admin applies the PM form's checks: the SSRF guard on the URL (at save; the connection
-    checks again) and a key variable name that cannot point at another secret."""
-
-    class Meta:
-        model = ModelEndpoint
-        fields = [
-            "project", "name", "base_url", "model", "parameters", "system_prompt", "api_key_env",
-            "timeout_seconds", "is_active",
-        ]  # fmt: skip
-
-    def clean_base_url(self) -> str:
-        return clean_endpoint_url(self.cleaned_data["base_url"])
-
-    def clean_api_key_env(self) -> str:
-        return clean_key_env_name(self.cleaned_data["api_key_env"])
-
-
-@admin.register(ModelEndpoint)
-class ModelEndpointAdmin(admin.ModelAdmin[ModelEndpoint]):
-    form = ModelEndpointAdminForm
-    # api_key_env is the *name* of an environment variable, never the key: fine to show to staff.
-    list_display = ["name", "project", "model", "base_url", "api_key_env", "is_active"]
-    list_filter = ["is_active", "project"]
-    search_fields = ["name", "model", "base_url"]
-    raw_id_fields = ["project"]
-
-
-@admin.register(StreamEndpoint)
-class StreamEndpointAdmin(admin.ModelAdmin[StreamEndpoint]):
-    list_display = ["stream", "endpoint", "weight"]
-    raw_id_fields = ["stream", "endpoint"]
-
-
-@admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin[ImportBatch]):
-    list_display = [
-        "id",
-        "stream",
-        "filename",
-        "format",
-        "status",
-        "created_count",
-        "updated_count",
-        "invalid_count",
-        "created_at",
-    ]
-    list_filter = ["status", "format"]
-    search_fields = ["filename", "stream__slug"]
-    list_select_related = ["stream__project"]
-    raw_id_fields = ["stream", "created_by"]
 
 
 @admin.register(ApiToken)

@@ -8,12 +8,10 @@ Filtering and ordering accept only the fields listed on each view.
 
 from __future__ import annotations
 
-import io
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -21,24 +19,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from annotation.models import Item, Judgement
-from projects import access, importing
+from projects import access
 from projects.models import ApiToken, Project, Role, Stream
-from projects.serializers import (
-    ApiTokenSerializer,
-    ImportReportSerializer,
-    ItemImportSerializer,
-    ItemSerializer,
-    JudgementSerializer,
-    MetricsReportSerializer,
-    NewApiTokenSerializer,
-    ProjectSerializer,
-    StreamSerializer,
-)
-from qc import selectors as qc_selectors
-from qc.models import MetricSnapshot
+from projects.serializers import ApiTokenSerializer, NewApiTokenSerializer, ProjectSerializer, StreamSerializer
 
 
 def visible_projects(user: Any) -> QuerySet[Project]:
@@ -52,7 +36,7 @@ def stream_for(request: Request, stream_id: int, role: str = Role.ANNOTATOR) -> 
     return access.get_stream_for_user(request, stream_id, role=role)
 
 
-def _query(request: Request, serializer_class: type[serializers.Serializer[Any]]) -> dict[str, Any]:
+def parse_query(request: Request, serializer_class: type[serializers.Serializer[Any]]) -> dict[str, Any]:
     """Validated query-string filters: a bad value is a 400, never a 500."""
     query = serializer_class(data=request.query_params.dict())  # a dict: absent booleans stay absent
     query.is_valid(raise_exception=True)
@@ -100,7 +84,7 @@ class StreamList(generics.ListAPIView[Stream]):
     ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[Stream]:
-        filters = _query(self.request, _StreamQuery)
+        filters = parse_query(self.request, _StreamQuery)
         qs = Stream.objects.filter(project__in=visible_projects(self.request.user)).select_related("project")
         if "project" in filters:
             qs = qs.filter(project__slug=filters["project"])
@@ -114,142 +98,6 @@ class StreamDetail(generics.RetrieveAPIView[Stream]):
 
     def get_object(self) -> Stream:
         return stream_for(self.request, self.kwargs["stream_id"])
-
-
-class _ItemQuery(serializers.Serializer[Any]):
-    external_id = serializers.CharField(required=False, max_length=255)
-    is_golden = serializers.BooleanField(required=False, allow_null=True, default=None)
-    pool = serializers.ChoiceField(choices=Item.Pool.choices, required=False)
-
-
-@extend_schema_view(
-    get=extend_schema(
-        parameters=[
-            OpenApiParameter("external_id", OpenApiTypes.STR),
-            OpenApiParameter("is_golden", OpenApiTypes.BOOL),
-            OpenApiParameter("pool", OpenApiTypes.STR, enum=Item.Pool.values),
-        ]
-    )
-)
-class ItemList(generics.ListAPIView[Item]):
-    """A stream's items (reviewers and PMs: items carry golden answers)."""
-
-    serializer_class = ItemSerializer
-    filter_backends = [OrderingFilter]
-    ordering_fields = ["id", "created_at", "priority", "judgement_count"]
-    ordering = ["id"]
-
-    def get_queryset(self) -> QuerySet[Item]:
-        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
-        filters = _query(self.request, _ItemQuery)
-        return Item.objects.filter(stream=stream, **filters)
-
-
-class ItemDetail(generics.RetrieveAPIView[Item]):
-    serializer_class = ItemSerializer
-
-    def get_object(self) -> Item:
-        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
-        return get_object_or_404(Item, stream=stream, pk=self.kwargs["item_id"])
-
-
-class ItemImport(APIView):
-    @extend_schema(request=ItemImportSerializer, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
-    def post(self, request: Request, stream_id: int) -> Response:
-        """Bulk import through the same importer as the web upload and the CLI (PMs). All-or-nothing
-        unless ``skip_invalid``: one invalid line (with its line number in ``errors``) and nothing
-        is written. Re-importing is idempotent (items match on their external id)."""
-        stream = stream_for(request, stream_id, Role.PM)
-        body = ItemImportSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        try:
-            report = importing.import_items(
-                stream=stream,
-                source=io.BytesIO(data["data"].encode("utf-8", "surrogatepass")),
-                fmt=data["format"],
-                mapping=data.get("mapping") or None,
-                skip_invalid=data["skip_invalid"],
-                on_mismatch=data["on_mismatch"],
-                created_by=request.user,
-                filename="api.jsonl",
-            )
-        except importing.InvalidImport as exc:
-            return Response(ImportReportSerializer(exc.report).data, status=status.HTTP_400_BAD_REQUEST)
-        except importing.ImportOptionsError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        code = status.HTTP_201_CREATED if report.ok else status.HTTP_400_BAD_REQUEST
-        return Response(ImportReportSerializer(report).data, status=code)
-
-
-class _JudgementQuery(serializers.Serializer[Any]):
-    item = serializers.IntegerField(required=False, min_value=1)
-    annotator = serializers.IntegerField(required=False, min_value=1)
-    choice = serializers.ChoiceField(choices=["A", "B", "tie", "both_bad"], required=False)
-    current = serializers.BooleanField(required=False, default=True)
-    submitted_after = serializers.DateTimeField(required=False)
-    submitted_before = serializers.DateTimeField(required=False)
-
-
-@extend_schema_view(
-    get=extend_schema(
-        parameters=[
-            OpenApiParameter("item", OpenApiTypes.INT),
-            OpenApiParameter("annotator", OpenApiTypes.INT),
-            OpenApiParameter("choice", OpenApiTypes.STR, enum=["A", "B", "tie", "both_bad"]),
-            OpenApiParameter("current", OpenApiTypes.BOOL, description="Only current rows (default true)."),
-            OpenApiParameter("submitted_after", OpenApiTypes.DATETIME),
-            OpenApiParameter("submitted_before", OpenApiTypes.DATETIME),
-        ]
-    )
-)
-class JudgementList(generics.ListAPIView[Judgement]):
-    """A stream's judgements, canonical response order (reviewers and PMs)."""
-
-    serializer_class = JudgementSerializer
-    filter_backends = [OrderingFilter]
-    ordering_fields = ["id", "submitted_at", "item"]
-    ordering = ["id"]
-
-    def get_queryset(self) -> QuerySet[Judgement]:
-        stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
-        filters = _query(self.request, _JudgementQuery)
-        qs = Judgement.objects.filter(stream=stream)
-        if filters.pop("current", True):
-            qs = qs.filter(is_current=True)
-        if "submitted_after" in filters:
-            qs = qs.filter(submitted_at__gte=filters.pop("submitted_after"))
-        if "submitted_before" in filters:
-            qs = qs.filter(submitted_at__lt=filters.pop("submitted_before"))
-        return qs.filter(**{f"{k}_id" if k in ("item", "annotator") else k: v for k, v in filters.items()})
-
-
-class _MetricQuery(serializers.Serializer[Any]):
-    metric = serializers.CharField(required=False, max_length=64)
-    window = serializers.ChoiceField(choices=MetricSnapshot.Window.choices, required=False)
-    annotator = serializers.IntegerField(required=False, min_value=1)
-
-
-class MetricList(APIView):
-    """A stream's newest QC figures, for the stream and each annotator (PMs, by session or API
-    token; reviewers review blind, so colleagues' figures by name are not theirs): the document
-    ``manage.py qc_report --json`` prints (fields in docs/qc.md). Filters narrow ``results``."""
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("metric", OpenApiTypes.STR),
-            OpenApiParameter("window", OpenApiTypes.STR, enum=MetricSnapshot.Window.values),
-            OpenApiParameter("annotator", OpenApiTypes.INT),
-        ],
-        responses=MetricsReportSerializer,
-    )
-    def get(self, request: Request, stream_id: int) -> Response:
-        stream = stream_for(request, stream_id, Role.PM)
-        filters = _query(request, _MetricQuery)
-        report = qc_selectors.metrics_report(
-            stream, metric=filters.get("metric"), window=filters.get("window"), annotator_id=filters.get("annotator")
-        )
-        return Response(report)
 
 
 class TokenList(generics.ListCreateAPIView[ApiToken]):

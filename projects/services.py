@@ -12,17 +12,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotation import tasks as annotation_tasks
-from projects.models import (
-    Membership,
-    ModelEndpoint,
-    Project,
-    Role,
-    Stream,
-    StreamEndpoint,
-    StreamMembership,
-    StreamMembershipEvent,
-)
+from projects import hooks
+from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
 
 User = get_user_model()
 
@@ -48,7 +39,8 @@ def create_stream(*, project: Project, slug: str, name: str, **fields: Any) -> S
 
 def update_stream(*, stream: Stream, **fields: Any) -> Stream:
     """Saves ``fields`` on the stream. When the overlap changes, the items' ``is_open`` flags (which
-    the claim's index relies on) are recomputed in the background once this commits: items closed
+    the claim's index relies on) are recomputed in the background once this commits
+    (``hooks.stream_overlap_changed``, filled by the annotation room): items closed
     under the old overlap take annotators again, items full under the new one leave the index."""
     # The stored value, not the instance's: a ModelForm has already cleaned its input into it.
     old_overlap = (
@@ -58,8 +50,7 @@ def update_stream(*, stream: Stream, **fields: Any) -> Stream:
         setattr(stream, key, value)
     stream.save()
     if old_overlap is not None and old_overlap != stream.overlap:
-        stream_id = stream.pk
-        transaction.on_commit(lambda: annotation_tasks.sync_open_items.delay(stream_id))
+        hooks.stream_overlap_changed.call(stream.pk)
     return stream
 
 
@@ -223,39 +214,3 @@ def remove_member(*, membership: Membership, actor: Any = None, reason: str = ""
             reason=reason or "removed from the project",
         )
     membership.delete()
-
-
-# --- Model endpoints (dynamic labeling) -------------------------------------------------------
-ENDPOINT_FIELDS = (
-    "name",
-    "base_url",
-    "model",
-    "parameters",
-    "system_prompt",
-    "api_key_env",
-    "timeout_seconds",
-    "is_active",
-)
-
-
-def create_endpoint(*, project: Project, **fields: Any) -> ModelEndpoint:
-    """A model endpoint of ``project``. The form has checked the URL (SSRF guard) and that
-    ``api_key_env`` is a variable *name*; the key itself is never passed here."""
-    return ModelEndpoint.objects.create(project=project, **{k: v for k, v in fields.items() if k in ENDPOINT_FIELDS})
-
-
-def update_endpoint(*, endpoint: ModelEndpoint, **fields: Any) -> ModelEndpoint:
-    for name, value in fields.items():
-        if name in ENDPOINT_FIELDS:
-            setattr(endpoint, name, value)
-    endpoint.save()
-    return endpoint
-
-
-@transaction.atomic
-def set_stream_endpoints(*, stream: Stream, weights: dict[int, float]) -> None:
-    """The endpoints a dynamic stream samples from, with their weights (endpoint id → weight > 0);
-    endpoints left out are removed from the stream. Past conversations keep their endpoints."""
-    StreamEndpoint.objects.filter(stream=stream).exclude(endpoint_id__in=list(weights)).delete()
-    for endpoint_id, weight in weights.items():
-        StreamEndpoint.objects.update_or_create(stream=stream, endpoint_id=endpoint_id, defaults={"weight": weight})

@@ -15,7 +15,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,8 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation.models import Item
-from projects import services
+from projects import hooks, services
 from projects.access import (
     get_project_for_pm,
     get_project_for_user,
@@ -42,7 +41,7 @@ from projects.forms import (
     StreamForm,
     StreamStatusForm,
 )
-from projects.models import ImportBatch, Membership, Project, Role, Stream, StreamMembership
+from projects.models import Membership, Project, Role, Stream, StreamMembership
 from projects.rendering import render_markdown
 
 
@@ -153,11 +152,10 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     manages = role in (Role.PM, Role.REVIEWER)
     streams: list[Stream]
     if manages:
-        streams = list(
-            project.streams.annotate(
-                item_count=Count("items"), golden_count=Count("items", filter=Q(items__is_golden=True))
-            )
-        )
+        queryset = project.streams.all()
+        for annotate in hooks.annotate_streams.functions:  # annotation: item_count, golden_count
+            queryset = annotate(queryset)
+        streams = list(queryset)
     else:
         mine = StreamMembership.objects.filter(user=request.user).exclude(status=StreamMembership.Status.REMOVED)
         streams = list(project.streams.filter(pk__in=mine.values("stream_id")))
@@ -276,20 +274,14 @@ def stream_detail(request: AuthedRequest, stream_id: int) -> HttpResponse:
         return render(
             request, "projects/stream_guidelines.html", {"stream": stream, "membership": mine, "can_label": can_label}
         )
-    counts = Item.objects.filter(stream=stream).aggregate(
-        total=Count("id"),
-        golden=Count("id", filter=Q(is_golden=True)),
-        prior=Count("id", filter=Q(prior_label__isnull=False)),
-        qualification=Count("id", filter=Q(pool=Item.Pool.QUALIFICATION)),
-    )
     context = {
         "stream": stream,
         "project": stream.project,
         "is_pm": role == Role.PM,
         "is_reviewer": role == Role.REVIEWER,
-        "counts": counts,
         "member_counts": _stream_member_counts(stream.project).get(stream.pk, {}),
-        "batches": ImportBatch.objects.filter(stream=stream).select_related("created_by")[:10],
+        # annotation: the item ``counts`` and the recent import ``batches``.
+        **hooks.stream_page_context.context(stream),
     }
     if request.htmx:
         return render(request, "projects/stream_detail.html#counts", context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from qc.models import Alert, Export, MetricSnapshot, Review, ReviewTask
+from qc.models import Alert, MetricSnapshot, Review, ReviewTask
 
 
 @admin.register(ReviewTask)
@@ -38,11 +38,3 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
     list_display = ["id", "stream", "annotator", "kind", "severity", "action_taken", "created_at", "acknowledged_at"]
     list_filter = ["severity", "kind"]
     raw_id_fields = ["stream", "annotator", "acknowledged_by"]
-
-
-@admin.register(Export)
-class ExportAdmin(admin.ModelAdmin[Export]):
-    list_display = ["id", "project", "format", "aggregation", "status", "progress", "created_at", "finished_at"]
-    list_filter = ["status", "format"]
-    raw_id_fields = ["project", "created_by", "since_export"]
-    filter_horizontal = ["streams"]

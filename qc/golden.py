@@ -18,7 +18,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import CHOICES, Item, Judgement
-from projects.models import QualificationQuestion, Stream
+from projects.models import Stream
+from qualification.models import QualificationQuestion
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 

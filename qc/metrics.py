@@ -22,7 +22,7 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -180,25 +180,6 @@ class Figures:
 
     stream: dict[str, Figure]
     annotators: list[dict[str, Figure]]
-
-
-# --- Small pure helpers ----------------------------------------------------------------------
-def gold_answer_correct(
-    *,
-    choice: str | None,
-    ranking: Sequence[Sequence[int]] | None = None,
-    flag_harmful: bool,
-    golden_answers: Iterable[str],
-    golden_harmful: bool,
-) -> bool:
-    """A golden item is answered correctly when the answer is one of its acceptable answers and,
-    on an item marked harmful, the harmful flag is set. For a ranking the answer is the response
-    ranked best alone ("A", "B", ...); a tie for best matches "tie"."""
-    answer = choice
-    if answer is None and ranking:
-        top = list(ranking[0])
-        answer = "tie" if len(top) != 1 else "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[top[0]]
-    return answer in set(golden_answers) and (flag_harmful or not golden_harmful)
 
 
 def reading_seconds(characters: npt.ArrayLike) -> FloatArray:

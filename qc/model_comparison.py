@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 from django.core.cache import cache
 
-from annotation.models import ConversationCandidate, Judgement
-from projects.models import ModelEndpoint, Stream
+from annotation.models import Judgement
+from dynamic.models import ConversationCandidate, ModelEndpoint
+from projects.models import Stream
 
 BOOTSTRAP = 1000
 RIDGE = 0.01

@@ -11,10 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from projects import services as project_services
+from dynamic import services as dynamic_services
+from dynamic.forms import StreamEndpointsForm
+from dynamic.models import StreamEndpoint
 from projects.access import get_stream_for_pm
-from projects.forms import StreamEndpointsForm
-from projects.models import StreamEndpoint
 from qc.model_comparison import compare_models
 
 
@@ -27,7 +27,7 @@ def stream_models(request: HttpRequest, stream_id: int) -> HttpResponse:
     form = StreamEndpointsForm(request.POST or None, endpoints=endpoints, current=current)
     if request.method == "POST":
         if form.is_valid():
-            project_services.set_stream_endpoints(stream=stream, weights=form.weights())
+            dynamic_services.set_stream_endpoints(stream=stream, weights=form.weights())
             messages.success(request, "The stream's endpoints were saved; new conversations use them.")
             return redirect("qc:stream_models", stream_id=stream.pk)
         status = 400

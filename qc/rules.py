@@ -24,7 +24,6 @@ A rule does not fire again while its alert is open; once a PM has closed it, onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +34,9 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from annotation import selectors as annotation_selectors
+from annotation.hooks import SubmitOutcome
 from annotation.models import Assignment, Item, Judgement
+from projects import services as project_services
 from projects.models import Stream, StreamMembership, StreamMembershipEvent
 from qc import metrics, review
 from qc import services as qc_services
@@ -60,15 +61,6 @@ RULE_LABELS = {
     "harmful_flag_rate": "Flags harmful content far more or less often than the team",
     "harmful_recall": "Misses harmful content on golden items marked harmful",
 }
-
-
-@dataclass(frozen=True)
-class SubmitOutcome:
-    """What QC did after a submit: the annotator was paused (the page shows why instead of the
-    next item), and in training mode the explanation of a golden item answered wrongly."""
-
-    paused: bool = False
-    explanation: str = ""
 
 
 # --- On submit ----------------------------------------------------------------------------------
@@ -396,8 +388,6 @@ def pause_annotator(*, stream: Stream, annotator_id: int, reason: str, actor: An
     """Pauses the annotator in the stream (``projects.services.transition_stream_membership``) and
     ends their live lease, so the item goes back to others at the next sweep. False when the
     membership cannot move to paused (not qualified, already paused, removed)."""
-    from projects import services as project_services  # projects.services imports the engine's tasks
-
     sm = StreamMembership.objects.filter(stream=stream, user_id=annotator_id).first()
     if sm is None:
         return False
@@ -433,8 +423,6 @@ def pause_annotator(*, stream: Stream, annotator_id: int, reason: str, actor: An
 def resume_annotator(*, stream: Stream, annotator_id: int, reason: str, actor: Any) -> bool:
     """A PM resumes a paused annotator with a reason; the open alerts that paused them are closed
     with that reason. The gold rule then counts only golden answers given after the resume."""
-    from projects import services as project_services
-
     sm = StreamMembership.objects.filter(stream=stream, user_id=annotator_id).first()
     if sm is None or sm.status != StreamMembership.Status.PAUSED:
         return False

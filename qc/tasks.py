@@ -6,16 +6,8 @@ from celery import shared_task
 from django.db import OperationalError
 
 from projects.models import Stream
-from qc import export as exporting
 from qc import rules as qc_rules
 from qc import selectors as qc_selectors
-
-
-@shared_task(acks_late=True, soft_time_limit=3 * 3600, time_limit=3 * 3600 + 300)
-def run_export_task(export_id: int) -> None:
-    """Runs one export. Idempotent: a finished export is not written again. Not retried: a
-    failure is recorded on the export (status, error) for the PM to see and start again."""
-    exporting.run_export(export_id=export_id)
 
 
 @shared_task(name="qc.tasks.recompute_metrics", soft_time_limit=60, time_limit=90)

@@ -7,9 +7,6 @@ from qc import model_views, views
 app_name = "qc"
 
 urlpatterns = [
-    path("projects/<slug:slug>/exports/", views.exports, name="exports"),
-    path("projects/<slug:slug>/exports/<int:export_id>/", views.export_detail, name="export_detail"),
-    path("projects/<slug:slug>/exports/<int:export_id>/files/<str:name>", views.export_file, name="export_file"),
     # QC (PMs)
     path("streams/<int:stream_id>/qc/", views.stream_qc, name="stream_qc"),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/", views.annotator_qc, name="annotator_qc"),

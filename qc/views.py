@@ -9,89 +9,24 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from drf_spectacular.generators import SchemaGenerator
 
 from annotation import access as annotation_access
 from annotation import selectors as annotation_selectors
 from annotation.models import Item, Judgement
-from projects.access import get_project_for_pm, get_stream_for_pm, get_stream_for_user
+from projects.access import get_stream_for_pm, get_stream_for_user
 from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
-from qc import export as exporting
 from qc import golden, review, rules
 from qc import selectors as qc_selectors
-from qc.forms import ExportForm, GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
+from qc.forms import GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
 from qc.model_comparison import compare_models
-from qc.models import Alert, Export, Review, ReviewTask
+from qc.models import Alert, Review, ReviewTask
 
 User = get_user_model()
-
-
-def _get_export_for_pm(request: HttpRequest, slug: str, export_id: int) -> Export:
-    project = get_project_for_pm(request, slug)
-    return get_object_or_404(Export.objects.select_related("project", "created_by"), project=project, pk=export_id)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def exports(request: HttpRequest, slug: str) -> HttpResponse:
-    project = get_project_for_pm(request, slug)
-    form = ExportForm(request.POST or None, project=project)
-    if request.method == "POST" and form.is_valid():
-        export = exporting.create_export(project=project, spec=form.spec(), created_by=request.user)
-        return redirect("qc:export_detail", slug=project.slug, export_id=export.pk)
-    past = Export.objects.filter(project=project).select_related("created_by").prefetch_related("streams")[:50]
-    return render(request, "qc/exports.html", {"project": project, "form": form, "exports": past})
-
-
-@login_required
-@require_GET
-def export_detail(request: HttpRequest, slug: str, export_id: int) -> HttpResponse:
-    export = _get_export_for_pm(request, slug, export_id)
-    context = {"project": export.project, "export": export, "files": _files(export)}
-    template = "qc/export_detail.html#status" if getattr(request, "htmx", False) else "qc/export_detail.html"
-    return render(request, template, context)
-
-
-@login_required
-@require_GET
-def export_file(request: HttpRequest, slug: str, export_id: int, name: str) -> FileResponse:
-    export = _get_export_for_pm(request, slug, export_id)
-    path = exporting.export_file_path(export, name)
-    if path is None:
-        raise Http404("No such file.")
-    content_type = "application/json" if name.endswith(".json") else "application/jsonl"
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type=content_type)
-
-
-def _files(export: Export) -> list[dict[str, Any]]:
-    names = [f for f in export.files if f.get("role") == "data"] + [{"name": "manifest.json"}]
-    return [f for f in names if exporting.export_file_path(export, f["name"])]
-
-
-@require_GET
-def api_docs(request: HttpRequest) -> HttpResponse:
-    """The OpenAPI schema as a plain page: no CDN, no script (the CSP allows neither)."""
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    endpoints = []
-    for path, operations in schema.get("paths", {}).items():
-        for method, op in operations.items():
-            endpoints.append(
-                {
-                    "path": path,
-                    "method": method.upper(),
-                    "summary": op.get("summary") or op.get("description", "").split("\n\n")[0],
-                    "description": op.get("description", ""),
-                    "parameters": op.get("parameters", []),
-                    "responses": sorted(op.get("responses", {})),
-                    "id": op.get("operationId", ""),
-                }
-            )
-    return render(request, "qc/api_docs.html", {"schema": schema, "endpoints": endpoints})
 
 
 # --- QC: the stream's page, an annotator's page, actions (PMs) ----------------------------------

@@ -89,9 +89,15 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    # The rooms, ground floor first: each imports only from rooms above it in this list
+    # (docs/architecture.md).
     "projects",
     "annotation",
+    "qualification",
+    "dynamic",
     "qc",
+    "exports",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -195,8 +201,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Ends expired leases so their items go back to the pool (claims also do it when they run dry).
     "annotation-expire-leases": {"task": "annotation.tasks.expire_leases", "schedule": 60.0},
     # Scores qualification attempts whose time limit passed (members leave ``testing``).
-    "projects-expire-qualification-attempts": {
-        "task": "projects.tasks.expire_qualification_attempts",
+    "qualification-expire-attempts": {
+        "task": "qualification.tasks.expire_qualification_attempts",
         "schedule": 60.0,
     },
     # Recomputes the QC figures (snapshots) of every active stream; pages read the snapshots.
@@ -256,7 +262,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
 # Uploads above this many bytes are imported by a Celery task with a progress page.
 QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024, minimum=0)
-QUORUM_SHARED_DATA_DIR = Path(env_str("QUORUM_SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
+QUORUM_DEMO_DATA_DIR = Path(env_str("QUORUM_DEMO_DATA_DIR", str(BASE_DIR / "demo" / "data")))
 
 # --- Model endpoints (dynamic labeling) -------------------------------------------------------
 # Endpoint URLs reaching loopback, private, link-local or metadata addresses are refused (when

@@ -10,9 +10,8 @@ import factory
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from annotation.models import Assignment, Item, Judgement
+from annotation.models import Assignment, Item, Judgement, gold_answer_correct
 from projects.models import Membership, Project, Role, Stream, StreamMembership
-from qc.metrics import gold_answer_correct
 
 PASSWORD = "correct-horse-battery"
 

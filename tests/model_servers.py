@@ -1,6 +1,6 @@
 """Real OpenAI-compatible HTTP servers for dynamic-labeling tests (no mocked HTTP client): the
 demo replay model on an ephemeral loopback port, well-behaved, slow, or failing mid-stream
-(``projects.demo_model.Behaviour``), and a dynamic stream wired to it."""
+(``dynamic.demo_model.Behaviour``), and a dynamic stream wired to it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Any
 from django.conf import settings
 from django.test import override_settings
 
-from projects.demo_model import Behaviour, DemoModelServer, ReplayCorpus, load_corpus
-from projects.models import ModelEndpoint, Project, Stream, StreamEndpoint
+from dynamic.demo_model import Behaviour, DemoModelServer, ReplayCorpus, load_corpus
+from dynamic.models import ModelEndpoint, StreamEndpoint
+from projects.models import Project, Stream
 from tests.factories import StreamFactory
 
 GPT, MIXTRAL = "demo-replay-gpt4-turbo", "demo-replay-mixtral"
@@ -21,7 +22,7 @@ GPT, MIXTRAL = "demo-replay-gpt4-turbo", "demo-replay-mixtral"
 
 @lru_cache(maxsize=1)
 def corpus() -> ReplayCorpus:
-    loaded = load_corpus(settings.QUORUM_SHARED_DATA_DIR)
+    loaded = load_corpus(settings.QUORUM_DEMO_DATA_DIR)
     loaded.nearest("warm up")
     return loaded
 

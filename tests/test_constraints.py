@@ -13,18 +13,12 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, transaction
 
-from annotation.models import Assignment, Conversation, ConversationCandidate, Generation, Item, Judgement, Turn
-from projects.models import (
-    ApiToken,
-    ImportBatch,
-    ModelEndpoint,
-    QualificationAnswer,
-    QualificationAttempt,
-    QualificationQuestion,
-    QualificationTest,
-    StreamEndpoint,
-)
-from qc.models import Alert, Export, MetricSnapshot, Review, ReviewTask
+from annotation.models import Assignment, ImportBatch, Item, Judgement
+from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
+from exports.models import Export
+from projects.models import ApiToken
+from qc.models import Alert, MetricSnapshot, Review, ReviewTask
+from qualification.models import QualificationAnswer, QualificationAttempt, QualificationQuestion, QualificationTest
 from tests.factories import (
     AssignmentFactory,
     ItemFactory,

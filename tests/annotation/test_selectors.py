@@ -9,7 +9,8 @@ import pytest
 
 from annotation import selectors
 from annotation.models import Item
-from projects.models import QualificationQuestion, QualificationTest, StreamMembership
+from projects.models import StreamMembership
+from qualification.models import QualificationQuestion, QualificationTest
 from tests.annotation.conftest import make_annotator
 from tests.factories import AssignmentFactory, ItemFactory, StreamFactory, UserFactory
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from qc.models import Export
+from exports.models import Export
 from tests.api.conftest import World
 from tests.factories import ItemFactory
 from tests.qc.helpers import judged_item

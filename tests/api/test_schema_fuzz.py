@@ -12,8 +12,9 @@ from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 
+from exports.models import Export
 from projects.models import ApiToken, Role
-from qc.models import Export, MetricSnapshot
+from qc.models import MetricSnapshot
 from tests.factories import MembershipFactory, StreamFactory
 from tests.qc.helpers import judged_item
 

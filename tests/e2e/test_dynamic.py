@@ -13,8 +13,9 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page
 
-from annotation.models import Conversation, Judgement, Turn
-from projects.demo_model import Behaviour
+from annotation.models import Judgement
+from dynamic.demo_model import Behaviour
+from dynamic.models import Conversation, Turn
 from tests.annotation.conftest import make_annotator
 from tests.e2e.conftest import login, screenshot_path
 from tests.factories import PASSWORD

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from projects.models import QualificationAttempt, StreamMembership
+from projects.models import StreamMembership
+from qualification.models import QualificationAttempt
 from tests.annotation.conftest import make_annotator
 from tests.e2e.conftest import login
 from tests.factories import PASSWORD, ItemFactory, StreamFactory
-from tests.projects.qualification_helpers import ANSWER_KEY_MARK, make_test
+from tests.qualification.helpers import ANSWER_KEY_MARK, make_test
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

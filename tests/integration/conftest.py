@@ -74,7 +74,7 @@ def celery_worker(
         REDIS_URL=REDIS_URL,
         CELERY_TASK_ALWAYS_EAGER="0",
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        QUORUM_SHARED_DATA_DIR=str(settings.QUORUM_SHARED_DATA_DIR),
+        QUORUM_DEMO_DATA_DIR=str(settings.QUORUM_DEMO_DATA_DIR),
         # Dynamic labeling tests run their model servers on loopback, ephemeral ports.
         QUORUM_ENDPOINT_ALLOWED_HOSTS="127.0.0.1",
     )

@@ -13,9 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from annotation.models import Item
-from projects.models import ImportBatch
-from projects.tasks import run_import
+from annotation.models import ImportBatch, Item
+from annotation.tasks import run_import
 from tests.factories import StreamFactory
 from tests.integration.conftest import REDIS_URL, Worker
 from tests.processes import BASE_DIR, clean_environ, stop, tail

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from annotation import dynamic
-from annotation.models import Generation, Item, Judgement, Turn
-from projects.demo_model import Behaviour
+from annotation.models import Item, Judgement
+from dynamic import services as dynamic
+from dynamic.demo_model import Behaviour
+from dynamic.models import Generation, Turn
 from tests.annotation.conftest import make_annotator
 from tests.integration.conftest import Worker
 from tests.model_servers import GPT, MIXTRAL, corpus, dynamic_stream, model_server
@@ -25,7 +26,7 @@ def _route_to(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
 
     def queue(jobs: list[tuple[int, int]]) -> None:
         for generation_id, attempt in jobs:
-            worker.send("annotation.tasks.generate", generation_id, attempt)
+            worker.send("dynamic.tasks.generate", generation_id, attempt)
 
     monkeypatch.setattr(dynamic, "queue_generations", queue)
 

@@ -73,12 +73,12 @@ def test_it_never_adds_api_tokens_in_the_admin(client: Client) -> None:
 def test_the_admin_refuses_unsafe_endpoints_like_the_pm_form(
     client: Client, base_url: str, key_env: str, refused: str
 ) -> None:
-    from projects.models import ModelEndpoint
+    from dynamic.models import ModelEndpoint
 
     project, _pm = project_with_pm()
     client.force_login(UserFactory.create(is_staff=True, is_superuser=True))
     response = client.post(
-        "/admin/projects/modelendpoint/add/",
+        "/admin/dynamic/modelendpoint/add/",
         {
             "project": project.pk,
             "name": "probe",

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from annotation.models import Item
-from projects.models import ImportBatch, Role
+from annotation.models import ImportBatch, Item
+from projects.models import Role
 from tests.factories import ItemFactory, StreamFactory, StreamMembershipFactory, UserFactory
 from tests.projects.web_helpers import HTMX, annotator_in, member, outsider, project_with_pm
 

@@ -21,9 +21,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from annotation.models import Assignment, Item, Judgement
+from annotation.models import Assignment, Item, Judgement, gold_answer_correct
 from projects.models import Stream
-from qc import metrics
 from tests.factories import UserFactory
 
 Habit = Callable[[random.Random, "SimItem", list[int]], str]
@@ -141,7 +140,7 @@ def judge_all(
                 idempotency_key=f"sim-{assignment.pk}",
                 # As the submit service stores it: scored only on items golden when judged.
                 gold_correct=(
-                    metrics.gold_answer_correct(
+                    gold_answer_correct(
                         choice=choice,
                         flag_harmful=(extra or {}).get(name, {}).get("flag_harmful", False),
                         golden_answers=assignment.item.golden_answers,

@@ -224,7 +224,7 @@ def test_the_api_serves_golden_and_ordinary_items_alike() -> None:
 
 
 def test_a_golden_item_that_is_a_qualification_question_is_never_injected() -> None:
-    from projects.models import QualificationQuestion, QualificationTest
+    from qualification.models import QualificationQuestion, QualificationTest
 
     stream: Any = StreamFactory(golden_rate=1.0, status=Stream.Status.ACTIVE)
     in_test, other = _golden(stream, 2)

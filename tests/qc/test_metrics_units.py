@@ -11,7 +11,7 @@ from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score
 
-from annotation.models import Assignment
+from annotation.models import Assignment, gold_answer_correct
 from qc import metrics
 from qc.models import MetricSnapshot, Review
 from qc.selectors import latest_metrics
@@ -46,7 +46,7 @@ def test_it_fits_the_logistic_regression_like_scikit_learn() -> None:
 
 
 def test_it_scores_gold_answers_with_the_harmful_flag() -> None:
-    correct = metrics.gold_answer_correct
+    correct = gold_answer_correct
     assert correct(choice="tie", flag_harmful=False, golden_answers=["A", "tie"], golden_harmful=False)
     assert not correct(choice="B", flag_harmful=False, golden_answers=["A", "tie"], golden_harmful=False)
     assert not correct(choice="B", flag_harmful=False, golden_answers=["B"], golden_harmful=True)

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import Conversation, ConversationCandidate, Generation, Turn
-from projects.models import ModelEndpoint, Role, Stream, StreamEndpoint
+from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
+from projects.models import Role, Stream
 from qc import model_comparison
 from tests.factories import StreamFactory
 from tests.projects.web_helpers import member, outsider, project_with_pm
@@ -29,7 +29,7 @@ def _endpoint(stream: Stream, name: str) -> ModelEndpoint:
 
 def _judged_turn(stream: Stream, annotator: Any, first: ModelEndpoint, second: ModelEndpoint, choice: str) -> None:
     """One conversation of one judged turn, through the real judging service."""
-    from annotation import dynamic
+    from dynamic import services as dynamic
 
     conversation = Conversation.objects.create(stream=stream, annotator=annotator, display_order=[0, 1])
     ConversationCandidate.objects.create(conversation=conversation, position=0, endpoint=first)

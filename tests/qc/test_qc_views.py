@@ -118,7 +118,7 @@ def test_a_pm_closes_an_alert(client: Client, world: dict[str, Any]) -> None:
 
 def test_simulated_judgements_are_never_exported(tmp_path: Any) -> None:
     from annotation.models import Judgement
-    from qc import export as exporting
+    from exports import services as exporting
     from tests.qc.helpers import judged_item, read_jsonl
 
     stream: Any = StreamFactory()

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from projects.management.commands.import_items import resolve_stream
+from annotation.management.commands.import_items import resolve_stream
 from qc import selectors, services
 
 

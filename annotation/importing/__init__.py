@@ -1,0 +1,34 @@
+"""Importing datasets into a stream: native JSONL, TRL preference data, HH-RLHF transcripts, and
+any JSONL/CSV with a field mapping (AlpacaEval built in). See docs/import.md.
+
+    report = import_items(stream=stream, source="pairs.jsonl.gz", fmt="hh", on_mismatch="skip")
+"""
+
+from __future__ import annotations
+
+from annotation.importing.formats import FORMATS, PRESETS, ImportOptionsError, parse_mapping
+from annotation.importing.service import (
+    MISMATCH_MODES,
+    ImportIssue,
+    ImportReport,
+    InvalidImport,
+    import_items,
+    report_path,
+    run_batch,
+    store_upload,
+)
+
+__all__ = [
+    "FORMATS",
+    "MISMATCH_MODES",
+    "PRESETS",
+    "ImportIssue",
+    "ImportOptionsError",
+    "ImportReport",
+    "InvalidImport",
+    "import_items",
+    "parse_mapping",
+    "report_path",
+    "run_batch",
+    "store_upload",
+]

@@ -1,0 +1,162 @@
+"""Simulated QC data for the demo (``load_demo``): golden sets from the AlpacaEval judge's
+verdicts (the items' prior labels) and judgements from a few scripted annotators with different
+habits, so the QC page, alerts and review queue show something real on first start.
+
+Everything simulated is marked: the accounts are named ``sim-*`` and every judgement has
+``source = "simulated"``. Idempotent: a stream that already has simulated judgements is left alone.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from annotation.models import Assignment, Item, Judgement, gold_answer_correct
+from projects import services as project_services
+from projects.models import Role, Stream, StreamMembership
+from qc import golden, rules
+from qc.metrics import reading_seconds
+from qualification.models import QualificationQuestion
+
+User = get_user_model()
+
+# name -> (habit, pace): what each scripted annotator does. A pace > 0 is the median time as a
+# multiple of the item's reading floor (qc.metrics.reading_seconds: both responses skimmed at 400
+# words a minute); a pace < 0 is a fixed median in seconds whatever the length (a rusher).
+Habit = Callable[[random.Random, str, list[int], tuple[int, int]], str]
+
+
+def _careful(rng: random.Random, truth: str, order: list[int], lengths: tuple[int, int]) -> str:
+    return truth if rng.random() < 0.92 else rng.choice(["A", "B", "tie"])
+
+
+def _lefty(rng: random.Random, truth: str, order: list[int], lengths: tuple[int, int]) -> str:
+    return "AB"[order[0]] if rng.random() < 0.95 else truth
+
+
+def _longer(rng: random.Random, truth: str, order: list[int], lengths: tuple[int, int]) -> str:
+    return ("A" if lengths[0] >= lengths[1] else "B") if rng.random() < 0.9 else truth
+
+
+def _random(rng: random.Random, truth: str, order: list[int], lengths: tuple[int, int]) -> str:
+    return rng.choice(["A", "B", "A", "B", "tie"])
+
+
+SIMULATED: dict[str, tuple[Habit, float]] = {
+    "sim-careful": (_careful, 1.8),
+    "sim-careful2": (_careful, 1.5),
+    "sim-lefty": (_lefty, 1.2),
+    "sim-longer": (_longer, 1.3),
+    "sim-random": (_random, 1.1),
+    "sim-rusher": (_careful, -2.5),
+}
+
+
+def _truth(item: Item) -> str:
+    return golden.prior_answer(item.prior_label) or "A"
+
+
+@transaction.atomic
+def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, seed: int = 7) -> int:
+    """Golden set from prior labels and simulated judgements in ``stream``; returns how many
+    judgements were made (0 when the stream already has simulated ones)."""
+    if Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).exists():
+        return 0
+    rng = random.Random(seed + sum(map(ord, stream.slug)))  # the same demo on every machine
+    if not Item.objects.filter(stream=stream, is_golden=True).exists():
+        # As the "from prior labels" button does, but reproducibly: the same items every time.
+        labelled = list(
+            Item.objects.filter(stream=stream, pool=Item.Pool.WORK, prior_label__isnull=False, claim_count=0)
+            .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
+            .order_by("id")
+            .only("pk", "prior_label")
+        )
+        for item in rng.sample(labelled, k=min(golden_items, len(labelled))):
+            answer = golden.prior_answer(item.prior_label)
+            if answer is not None:
+                golden.set_golden(
+                    item=item,
+                    answers=[answer],
+                    explanation=f"The AlpacaEval judge (GPT-4 Turbo) preferred {answer}.",
+                    harmful=False,
+                )
+    gold = list(Item.objects.filter(stream=stream, is_golden=True, pool=Item.Pool.WORK).order_by("id")[:golden_items])
+    plain = list(
+        Item.objects.filter(stream=stream, is_golden=False, pool=Item.Pool.WORK, claim_count=0)
+        .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
+        .order_by("id")[:items]
+    )
+    now = timezone.now()
+    made = 0
+    judged: dict[int, int] = {}
+    for name, (habit, seconds) in SIMULATED.items():
+        user = User.objects.filter(username=name).first() or User.objects.create_user(
+            username=name, password=None, first_name="Simulated"
+        )
+        project_services.add_member(project=stream.project, username=name, role=Role.ANNOTATOR, streams=[stream])
+        sm = StreamMembership.objects.get(stream=stream, user=user)
+        if sm.status == StreamMembership.Status.INVITED and sm.can_move_to(StreamMembership.Status.QUALIFIED):
+            project_services.transition_stream_membership(
+                stream_membership=sm, to_status=StreamMembership.Status.QUALIFIED, reason="simulated demo annotator"
+            )
+        work = plain + rng.sample(gold, k=min(len(gold), 12))
+        rng.shuffle(work)
+        for index, item in enumerate(work):
+            order = [0, 1] if rng.random() < 0.5 else [1, 0]
+            lengths = tuple(len(str(r.get("text", ""))) for r in item.responses[:2])
+            choice = habit(rng, _truth(item), order, (lengths[0], lengths[1]))
+            median = -seconds if seconds < 0 else max(8.0, float(reading_seconds(sum(lengths))) * seconds)
+            active = max(0.5, rng.lognormvariate(0, 0.3) * median)
+            submitted = now - timedelta(hours=30) + timedelta(minutes=index * 10 + rng.random() * 5)
+            served = submitted - timedelta(seconds=active * 1.5)
+            count = judged.get(item.pk, 0)
+            counted = item.is_golden or count < stream.overlap
+            assignment = Assignment.objects.create(
+                item=item,
+                stream=stream,
+                annotator=user,
+                status=Assignment.Status.SUBMITTED,
+                display_order=order,
+                served_at=served,
+                lease_expires_at=served + timedelta(minutes=stream.lease_minutes),
+                finished_at=submitted,
+            )
+            Judgement.objects.create(
+                assignment=assignment,
+                item=item,
+                stream=stream,
+                annotator=user,
+                choice=choice,
+                strength=2 if choice in ("A", "B") else None,
+                display_order=order,
+                served_at=served,
+                submitted_at=submitted,
+                active_seconds=active,
+                idempotency_key=f"sim-{assignment.pk}",
+                counted=counted,
+                gold_correct=gold_answer_correct(
+                    choice=choice,
+                    flag_harmful=False,
+                    golden_answers=item.golden_answers,
+                    golden_harmful=item.golden_harmful,
+                )
+                if item.is_golden
+                else None,
+                source=Judgement.Source.SIMULATED,
+            )
+            if counted:
+                judged[item.pk] = count + 1
+            made += 1
+    for item_id, n in judged.items():
+        Item.objects.filter(pk=item_id).update(judgement_count=n, claim_count=n, is_open=n < stream.overlap)
+    # The gold rule runs on each submit in real use; here once over the whole simulated history.
+    for user_id in User.objects.filter(username__in=list(SIMULATED)).values_list("pk", flat=True):
+        rules.check_gold_rule(stream=stream, annotator_id=user_id)
+    rules.recompute_and_act(stream=stream)
+    return made

@@ -1,0 +1,459 @@
+"""Dynamic labeling: an annotator chats with two anonymous live models and judges every turn.
+
+The writes of the flow (STYLE 3), in the order they happen::
+
+    send_message      the annotator's message → a Turn and one pending Generation per candidate,
+                      queued (on commit) to workers that stream the answers in parallel
+    run_generation    (in a worker) streams one answer into its Generation row, a few writes a
+                      second, then marks the turn ready (all done) or failed (one failed)
+    retry_generations a failed or stalled answer is asked for again (visible, never silent)
+    judge_turn        the turn becomes an Item (context = the conversation so far) with an
+                      Assignment and a Judgement stored by ``services.submit_judgement`` — so
+                      golden checks, metrics, review and export see it as static data — and the
+                      preferred answer joins the conversation
+    end_conversation  the annotator stops (or the stream's max_turns is reached)
+
+Each conversation samples two of the stream's endpoints (weighted) and shows them in a random
+order (``Conversation.display_order``) that stays the same for the whole conversation, so "A" is
+one model throughout. Everything is saved as it happens: a closed tab loses nothing, and the
+conversation resumes where it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from annotation import selectors, services
+from annotation.models import Assignment, Item, Judgement
+from dynamic import llm
+from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
+from projects.models import Project, Stream
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = 2  # pairwise: each conversation compares two models
+FLUSH_SECONDS = 0.15  # how often a streaming answer is written for the page to poll
+STALL_GRACE_SECONDS = 30  # beyond the endpoint's timeout, before a silent generation counts as stalled
+
+
+class ConversationError(Exception):
+    """The action does not fit the conversation's state. The message is safe to show."""
+
+
+# --- Reads --------------------------------------------------------------------------------------
+def can_converse(stream: Stream) -> bool:
+    """For a stream from ``selectors.streams_with_standing``: may this user chat and judge in it?
+    The same rule as ``selectors.can_annotate``, for dynamic streams."""
+    return selectors.may_work(stream) and stream.mode == Stream.Mode.DYNAMIC
+
+
+def stream_endpoints(stream: Stream) -> list[StreamEndpoint]:
+    """The stream's active endpoints that can be drawn (weight > 0)."""
+    return list(
+        StreamEndpoint.objects.filter(stream=stream, weight__gt=0, endpoint__is_active=True)
+        .select_related("endpoint")
+        .order_by("endpoint__name")
+    )
+
+
+def open_conversation(*, stream: Stream, annotator: Any) -> Conversation | None:
+    return (
+        Conversation.objects.filter(stream=stream, annotator=annotator, status=Conversation.Status.OPEN)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def generations_prefetch() -> Prefetch:
+    """A turn's generations with their endpoints, as the pages show them (one query per page)."""
+    return Prefetch("generations", queryset=Generation.objects.select_related("endpoint"))
+
+
+def turns_of(conversation: Conversation) -> QuerySet[Turn]:
+    return conversation.turns.prefetch_related(generations_prefetch()).order_by("index")
+
+
+def is_stalled(generation: Generation, endpoint: ModelEndpoint, now: datetime | None = None) -> bool:
+    """A pending or streaming generation that has not moved for longer than its endpoint may take:
+    its worker died or its task was lost. The page offers a retry."""
+    if generation.status not in (Generation.Status.PENDING, Generation.Status.STREAMING):
+        return False
+    limit = timedelta(seconds=endpoint.timeout_seconds + STALL_GRACE_SECONDS)
+    return (now or timezone.now()) - generation.updated_at > limit
+
+
+# --- Starting and sending -----------------------------------------------------------------------
+def sample_endpoints(
+    candidates: list[StreamEndpoint], k: int = CANDIDATES, rng: random.Random | None = None
+) -> list[ModelEndpoint]:
+    """``k`` distinct endpoints drawn without replacement, each draw proportional to the weights of
+    those not yet drawn (so weights 2:1:1 give the first endpoint a part in 5 of 6 conversations)."""
+    rng = rng or random.Random()
+    pool = list(candidates)
+    chosen: list[ModelEndpoint] = []
+    for _ in range(k):
+        total = sum(c.weight for c in pool)
+        pick = rng.uniform(0, total)
+        upto = 0.0
+        for index, candidate in enumerate(pool):
+            upto += candidate.weight
+            if pick <= upto or index == len(pool) - 1:
+                chosen.append(candidate.endpoint)
+                pool.pop(index)
+                break
+    return chosen
+
+
+def start_conversation(*, stream: Stream, annotator: Any, rng: random.Random | None = None) -> Conversation:
+    """A new conversation with two sampled endpoints in a random display order. Raises
+    ``ConversationError`` when the stream has fewer than two usable endpoints."""
+    candidates = stream_endpoints(stream)
+    if len(candidates) < CANDIDATES:
+        raise ConversationError(
+            "This stream needs at least two active model endpoints; ask your project manager to add them."
+        )
+    rng = rng or random.Random()
+    endpoints = sample_endpoints(candidates, rng=rng)
+    order = list(range(len(endpoints)))
+    rng.shuffle(order)
+    conversation = Conversation.objects.create(stream=stream, annotator=annotator, display_order=order)
+    ConversationCandidate.objects.bulk_create(
+        ConversationCandidate(conversation=conversation, position=position, endpoint=endpoint)
+        for position, endpoint in enumerate(endpoints)
+    )
+    return conversation
+
+
+def send_message(*, stream: Stream, annotator: Any, text: str, now: datetime | None = None) -> Turn:
+    """Adds the annotator's message as the next turn of their open conversation (starting one if
+    there is none) and queues one generation per candidate. The conversation row is locked, so a
+    double click or a second tab cannot start two turns; the previous turn must be judged first.
+    Raises ``ConversationError``."""
+    now = now or timezone.now()
+    text = text.strip()
+    if not text:
+        raise ConversationError("Write a message first.")
+    with transaction.atomic():
+        conversation = open_conversation(stream=stream, annotator=annotator)
+        if conversation is None:
+            try:
+                with transaction.atomic():
+                    conversation = start_conversation(stream=stream, annotator=annotator)
+            except IntegrityError:
+                # Another tab started one at the same moment (``conversation_one_open``): use it.
+                conversation = open_conversation(stream=stream, annotator=annotator)
+                if conversation is None:
+                    raise
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.status != Conversation.Status.OPEN:
+            raise ConversationError("This conversation has ended.")
+        last = conversation.turns.order_by("-index").first()
+        if last is not None and last.status != Turn.Status.JUDGED:
+            raise ConversationError("Judge the answers to your last message first.")
+        index = last.index + 1 if last is not None else 0
+        if index >= stream.max_turns:
+            raise ConversationError(f"This conversation has reached the stream's limit of {stream.max_turns} turns.")
+        turn = Turn.objects.create(conversation=conversation, index=index, user_message=text, created_at=now)
+        generations = Generation.objects.bulk_create(
+            Generation(turn=turn, position=c.position, endpoint_id=c.endpoint_id, attempts=1, updated_at=now)
+            for c in conversation.candidates.all()
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+        jobs = [(g.pk, 1) for g in generations]
+        transaction.on_commit(lambda: queue_generations(jobs))
+    return turn
+
+
+def queue_generations(jobs: list[tuple[int, int]]) -> None:
+    """Starts (generation id, attempt) jobs: on workers through the broker, or — embedded mode —
+    in threads of this process so the page still sees tokens arrive; with neither (tests), the
+    eager task runs here and now."""
+    from dynamic import tasks
+
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.QUORUM_GENERATE_IN_THREAD:
+        for generation_id, attempt in jobs:
+            threading.Thread(
+                target=_generate_in_thread, args=(generation_id, attempt), name=f"generate-{generation_id}", daemon=True
+            ).start()
+        return
+    for generation_id, attempt in jobs:
+        tasks.generate.delay(generation_id, attempt)
+
+
+def _generate_in_thread(generation_id: int, attempt: int) -> None:
+    try:
+        run_generation(generation_id=generation_id, attempt=attempt)
+    except Exception:
+        log.exception("generation %s failed in its thread", generation_id)
+    finally:
+        connection.close()  # the thread's own connection
+
+
+# --- Generating ---------------------------------------------------------------------------------
+def conversation_context(conversation: Conversation, turn: Turn) -> list[dict[str, str]]:
+    """What the models see and what the turn's Item stores as its context: the conversation so far
+    (user messages and the preferred answers) and the new user message."""
+    history = [{"role": str(m["role"]), "content": str(m["content"])} for m in conversation.messages]
+    return [*history, {"role": "user", "content": turn.user_message}]
+
+
+def run_generation(*, generation_id: int, attempt: int) -> str:
+    """Streams one candidate's answer into ``Generation`` ``generation_id``. Idempotent: only a
+    pending generation of this ``attempt`` is run (a redelivered or superseded task does nothing),
+    and every write is conditional on the attempt, so a late task of an old attempt cannot
+    overwrite a retry. Returns the final status."""
+    now = timezone.now()
+    current = Generation.objects.filter(pk=generation_id, attempts=attempt)
+    if not current.filter(status=Generation.Status.PENDING).update(
+        status=Generation.Status.STREAMING, started_at=now, updated_at=now
+    ):
+        return "skipped"
+    generation = Generation.objects.select_related("endpoint", "turn__conversation").get(pk=generation_id)
+    messages = conversation_context(generation.turn.conversation, generation.turn)
+    last_flush = 0.0
+
+    def on_text(text: str) -> None:
+        nonlocal last_flush
+        if time.monotonic() - last_flush >= FLUSH_SECONDS:
+            current.update(text=text, updated_at=timezone.now())
+            last_flush = time.monotonic()
+
+    try:
+        result = llm.stream_chat(generation.endpoint, messages, on_text=on_text)
+    except llm.GenerationError as exc:
+        log.warning("generation %s (endpoint %s) failed: %s", generation_id, generation.endpoint_id, exc.detail)
+        current.update(
+            status=Generation.Status.ERROR,
+            error=exc.message[:500],
+            error_detail=exc.detail,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        status = Generation.Status.ERROR
+    else:
+        current.update(
+            status=Generation.Status.DONE,
+            text=result.text,
+            finish_reason=result.finish_reason[:32],
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_ms=result.latency_ms,
+            error="",
+            error_detail="",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        status = Generation.Status.DONE
+    refresh_turn(turn_id=generation.turn_id)
+    return str(status)
+
+
+def refresh_turn(*, turn_id: int) -> str:
+    """The turn's status from its generations: ready when all are done, failed when one failed
+    and none is still running, generating otherwise. A judged turn is left as it is."""
+    with transaction.atomic():
+        turn = Turn.objects.select_for_update().get(pk=turn_id)
+        if turn.status == Turn.Status.JUDGED:
+            return str(turn.status)
+        statuses = set(Generation.objects.filter(turn_id=turn_id).values_list("status", flat=True))
+        if statuses == {Generation.Status.DONE}:
+            status, ready_at = Turn.Status.READY, turn.ready_at or timezone.now()
+        elif Generation.Status.ERROR in statuses and not statuses & {
+            Generation.Status.PENDING,
+            Generation.Status.STREAMING,
+        }:
+            status, ready_at = Turn.Status.FAILED, None
+        else:
+            status, ready_at = Turn.Status.GENERATING, None
+        Turn.objects.filter(pk=turn_id).update(status=status, ready_at=ready_at)
+        return str(status)
+
+
+def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
+    """Asks again for the turn's failed (or stalled) answers; the others are kept. Returns the
+    generation ids queued (none when there was nothing to retry: a repeated click is harmless)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Turn.objects.select_for_update().get(pk=turn.pk)
+        if locked.status == Turn.Status.JUDGED:
+            return []
+        jobs = []
+        for generation in Generation.objects.select_related("endpoint").filter(turn=locked):
+            if generation.status == Generation.Status.ERROR or is_stalled(generation, generation.endpoint, now):
+                attempt = generation.attempts + 1
+                Generation.objects.filter(pk=generation.pk).update(
+                    status=Generation.Status.PENDING,
+                    text="",
+                    error="",
+                    error_detail="",
+                    finish_reason="",
+                    attempts=attempt,
+                    started_at=None,
+                    finished_at=None,
+                    updated_at=now,
+                )
+                jobs.append((generation.pk, attempt))
+        if jobs:
+            Turn.objects.filter(pk=locked.pk).update(status=Turn.Status.GENERATING, ready_at=None)
+            transaction.on_commit(lambda: queue_generations(jobs))
+    return [generation_id for generation_id, _ in jobs]
+
+
+# --- Judging ------------------------------------------------------------------------------------
+def turn_idempotency_key(turn: Turn) -> str:
+    return hashlib.sha256(f"dynamic-turn:{turn.pk}".encode()).hexdigest()
+
+
+def _chosen_position(answer: dict[str, Any], k: int, rng: random.Random) -> int:
+    """The canonical position whose answer continues the conversation: the preferred one; for a
+    tie or "both bad" one of the two at random (recorded, so the export and the page agree)."""
+    choice = answer.get("choice")
+    if choice in ("A", "B"):
+        return "AB".index(choice)
+    ranking = answer.get("ranking")
+    if ranking:
+        return int(rng.choice(ranking[0]))
+    return rng.randrange(k)
+
+
+def judge_turn(
+    *, turn: Turn, answer: dict[str, Any], now: datetime | None = None, rng: random.Random | None = None
+) -> services.SubmitResult:
+    """Stores the judgement of a ready turn and continues the conversation with the preferred
+    answer. ``answer`` holds ``submit_judgement``'s keyword arguments in canonical order
+    (``JudgementForm.answer``). Returns ``submit_judgement``'s result (with what QC did).
+    Idempotent: judging a judged turn again returns its judgement (``created=False``).
+
+    The turn becomes an Item in the stream's work pool (external id ``conversation-<id>-turn-<n>``,
+    context = the conversation so far, responses in canonical candidate order with their models)
+    that is already full: its one claim is this annotator's, so the static queue never serves it.
+    """
+    now = now or timezone.now()
+    rng = rng or random.Random()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().select_related("stream").get(pk=turn.conversation_id)
+        locked = Turn.objects.select_for_update().get(pk=turn.pk)
+        if locked.status == Turn.Status.JUDGED and locked.item_id is not None:
+            existing = Judgement.objects.get(item_id=locked.item_id, is_current=True)
+            return services.SubmitResult(existing, created=False, late=False)
+        if locked.status != Turn.Status.READY:
+            raise ConversationError("These answers are not ready to judge yet.")
+        stream = conversation.stream
+        generations = list(Generation.objects.filter(turn=locked).select_related("endpoint").order_by("position"))
+        context = conversation_context(conversation, locked)
+        responses = [
+            {
+                "text": g.text,
+                "model": g.endpoint.name,
+                "metadata": {
+                    "endpoint_id": g.endpoint_id,
+                    "model": g.endpoint.model,
+                    "finish_reason": g.finish_reason,
+                    "latency_ms": g.latency_ms,
+                    "prompt_tokens": g.prompt_tokens,
+                    "completion_tokens": g.completion_tokens,
+                },
+            }
+            for g in generations
+        ]
+        digest = hashlib.sha256(orjson.dumps([context, [r["text"] for r in responses]])).hexdigest()
+        item = Item.objects.create(
+            stream=stream,
+            external_id=f"conversation-{conversation.pk}-turn-{locked.index}",
+            context=context,
+            responses=responses,
+            num_responses=len(responses),
+            metadata={"dynamic": {"conversation": conversation.pk, "turn": locked.index}},
+            content_hash=digest,
+            claim_count=1,
+            is_open=False,
+            created_at=now,
+            updated_at=now,
+        )
+        assignment = Assignment.objects.create(
+            item=item,
+            stream=stream,
+            annotator_id=conversation.annotator_id,
+            display_order=list(conversation.display_order),
+            served_at=min(locked.ready_at or now, now),
+            lease_expires_at=now + timedelta(minutes=stream.lease_minutes),
+        )
+        result = services.submit_judgement(
+            assignment=assignment,
+            idempotency_key=turn_idempotency_key(locked),
+            source=Judgement.Source.DYNAMIC,
+            now=now,
+            **answer,
+        )
+        chosen = _chosen_position(answer, len(generations), rng)
+        Turn.objects.filter(pk=locked.pk).update(
+            status=Turn.Status.JUDGED, item=item, chosen_position=chosen, judged_at=now
+        )
+        messages = [*context, {"role": "assistant", "content": generations[chosen].text}]
+        ended = locked.index + 1 >= stream.max_turns
+        Conversation.objects.filter(pk=conversation.pk).update(
+            messages=messages,
+            updated_at=now,
+            status=Conversation.Status.ENDED if ended else Conversation.Status.OPEN,
+            ended_at=now if ended else None,
+        )
+        return result
+
+
+def end_conversation(*, conversation: Conversation, now: datetime | None = None) -> bool:
+    """Ends the conversation (the annotator's choice). A turn still unjudged is left as it is and
+    never becomes an item. Returns False when it had already ended."""
+    now = now or timezone.now()
+    return bool(
+        Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.OPEN).update(
+            status=Conversation.Status.ENDED, ended_at=now, updated_at=now
+        )
+    )
+
+
+# --- Model endpoints (dynamic labeling) -------------------------------------------------------
+ENDPOINT_FIELDS = (
+    "name",
+    "base_url",
+    "model",
+    "parameters",
+    "system_prompt",
+    "api_key_env",
+    "timeout_seconds",
+    "is_active",
+)
+
+
+def create_endpoint(*, project: Project, **fields: Any) -> ModelEndpoint:
+    """A model endpoint of ``project``. The form has checked the URL (SSRF guard) and that
+    ``api_key_env`` is a variable *name*; the key itself is never passed here."""
+    return ModelEndpoint.objects.create(project=project, **{k: v for k, v in fields.items() if k in ENDPOINT_FIELDS})
+
+
+def update_endpoint(*, endpoint: ModelEndpoint, **fields: Any) -> ModelEndpoint:
+    for name, value in fields.items():
+        if name in ENDPOINT_FIELDS:
+            setattr(endpoint, name, value)
+    endpoint.save()
+    return endpoint
+
+
+@transaction.atomic
+def set_stream_endpoints(*, stream: Stream, weights: dict[int, float]) -> None:
+    """The endpoints a dynamic stream samples from, with their weights (endpoint id → weight > 0);
+    endpoints left out are removed from the stream. Past conversations keep their endpoints."""
+    StreamEndpoint.objects.filter(stream=stream).exclude(endpoint_id__in=list(weights)).delete()
+    for endpoint_id, weight in weights.items():
+        StreamEndpoint.objects.update_or_create(stream=stream, endpoint_id=endpoint_id, defaults={"weight": weight})

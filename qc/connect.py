@@ -1,0 +1,20 @@
+"""What the QC room adds to the hooks of the rooms below (``annotation.hooks``); called once from
+``QcConfig.ready()``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annotation import hooks as annotation_hooks
+from qc import review, rules, selectors
+
+
+def _paused_page(*, stream: Any, annotator: Any) -> dict[str, Any]:
+    return {"pause": selectors.pause_for(stream=stream, annotator=annotator)}
+
+
+def connect() -> None:
+    annotation_hooks.judgement_stored.register(review.queue_on_submit)
+    annotation_hooks.golden_judged.register(rules.after_golden_submit)
+    annotation_hooks.annotator_warning.register(selectors.open_warning)
+    annotation_hooks.paused_page_context.register(_paused_page)

@@ -1,0 +1,146 @@
+"""``manage.py load_demo``: the demo project, exactly, and nothing new on a second run."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from annotation.models import ImportBatch, Item, Judgement
+from projects.models import Membership, Project, Stream, StreamMembership, StreamMembershipEvent
+from qualification.models import QualificationQuestion, QualificationTest
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED_ITEMS = {
+    "selfinstruct": 252,
+    "oasst": 188,
+    "koala": 156,
+    "helpful-base": 129,
+    "vicuna": 80,
+    "harmlessness": 2307,
+    "live-chat": 0,  # dynamic: its items are the turns annotators judge
+}
+
+
+@pytest.fixture(autouse=True)
+def _media(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def load() -> str:
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> dict[str, int]:
+    models = (
+        User,
+        Project,
+        Stream,
+        Membership,
+        StreamMembership,
+        StreamMembershipEvent,
+        Item,
+        ImportBatch,
+        QualificationTest,
+        QualificationQuestion,
+    )
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def test_it_loads_the_demo_with_exact_counts() -> None:
+    out = load()
+    project = Project.objects.get(slug="alpacaeval-demo")
+    assert project.name == "AlpacaEval demo"
+    streams = {s.slug: s for s in project.streams.all()}
+    assert {slug: Item.objects.filter(stream=s).count() for slug, s in streams.items()} == EXPECTED_ITEMS
+    assert streams["harmlessness"].name == "Harmlessness re-annotation"
+    assert all(s.status == Stream.Status.ACTIVE and s.guidelines.startswith("## ") for s in streams.values())
+    people = Membership.objects.filter(project=project).exclude(user__username__startswith="sim-")
+    assert Counter(people.values_list("role", flat=True)) == {
+        "pm": 1,
+        "reviewer": 1,
+        "annotator": 4,
+    }
+    annotators = StreamMembership.objects.filter(user__username__startswith="annotator")
+    assert annotators.count() == 4 * 7
+    # PM and reviewer see every stream uninvited; the simulated QC annotators (qc.demo) are apart.
+    assert StreamMembership.objects.exclude(user__username__startswith="sim-").count() == 4 * 7
+    # annotator1-3 label at once; annotator4 is invited but untested, to show the qualification path.
+    assert set(annotators.exclude(user__username="annotator4").values_list("status", flat=True)) == {"qualified"}
+    assert set(annotators.filter(user__username="annotator4").values_list("status", flat=True)) == {"invited"}
+    tests = {t.stream.slug: t for t in QualificationTest.objects.select_related("stream")}
+    assert set(tests) == set(EXPECTED_ITEMS) - {"harmlessness", "live-chat"}
+    for test in tests.values():
+        questions = list(test.questions.select_related("item"))
+        assert len(questions) == 10
+        # The expected answer is the AlpacaEval judge's verdict on the item.
+        assert all(q.acceptable_answers == [(q.item.prior_label or {})["choice"]] for q in questions)
+        assert all(q.item.stream_id == test.stream_id and q.explanation for q in questions)
+    assert "lines 1255, 1689, 1951, 1953, 2037" in out
+    assert "  annotator4   quorum-annotator4    Annotator" in out
+    assert authenticate(username="pm", password="quorum-pm") is not None
+
+
+def test_it_creates_nothing_the_second_time() -> None:
+    load()
+    before = snapshot()
+    out = load()
+    assert snapshot() == before
+    assert out.count("(already loaded)") == 6
+    assert "pm           quorum-pm            Project manager" in out
+
+
+def test_it_explains_missing_data(settings: Any, tmp_path: Path) -> None:
+    settings.QUORUM_DEMO_DATA_DIR = tmp_path
+    with pytest.raises(CommandError, match="Demo data not found"):
+        load()
+    assert not Project.objects.exists()
+
+
+def test_it_loads_a_dynamic_stream_with_the_demo_replay_models() -> None:
+    from demo.management.commands.load_demo import DEMO_MODEL_URL
+    from dynamic.models import StreamEndpoint
+
+    out = load()
+    stream = Stream.objects.get(slug="live-chat")
+    assert stream.mode == Stream.Mode.DYNAMIC
+    endpoints = StreamEndpoint.objects.filter(stream=stream).select_related("endpoint")
+    assert sorted(se.endpoint.model for se in endpoints) == ["demo-replay-gpt4-turbo", "demo-replay-mixtral"]
+    assert {se.endpoint.base_url for se in endpoints} == {DEMO_MODEL_URL}
+    assert all("Demo replay" in se.endpoint.name for se in endpoints)
+    assert "demo replay models" in out
+
+
+def test_it_loads_golden_sets_and_clearly_simulated_qc_data() -> None:
+    from demo.management.commands.load_demo import SIMULATED_QC_STREAMS
+    from qc.models import Alert, MetricSnapshot
+
+    out = load()
+    for slug in SIMULATED_QC_STREAMS:
+        stream = Stream.objects.get(slug=slug)
+        golden = Item.objects.filter(stream=stream, is_golden=True)
+        assert golden.count() == 20
+        # The AlpacaEval judge's verdict is the golden answer.
+        assert all(g.golden_answers and "AlpacaEval judge" in g.golden_explanation for g in golden)
+        judgements = Judgement.objects.filter(stream=stream)
+        assert judgements.exists()
+        assert set(judgements.values_list("source", flat=True)) == {"simulated"}
+        assert all(name.startswith("sim-") for name in judgements.values_list("annotator__username", flat=True))
+        assert MetricSnapshot.objects.filter(stream=stream, metric="run").exists()
+        kinds = set(Alert.objects.filter(stream=stream).values_list("kind", flat=True))
+        assert {"gold_accuracy_low", "rushing", "position_bias"} <= kinds, kinds
+        assert StreamMembership.objects.filter(stream=stream, status="paused", user__username="sim-random").exists()
+        assert not Alert.objects.filter(stream=stream, annotator__username__startswith="sim-careful").exists()
+        assert f"simulated judgements (accounts sim-*) in {slug}" in out
+    # Only those streams.
+    assert not Judgement.objects.exclude(stream__slug__in=SIMULATED_QC_STREAMS).exists()

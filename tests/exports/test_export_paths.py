@@ -1,0 +1,105 @@
+"""The tallied export path (PostgreSQL counts the votes) and the general path (Python reads every
+judgement) must write the same files and the same manifest counts, whatever the filters."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from exports import services as exporting
+from projects.models import StreamMembership
+from qc.models import Review
+from tests.factories import StreamFactory, StreamMembershipFactory, UserFactory
+from tests.qc.helpers import judge, judged_item
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+CHOICES = ["A", "A", "B", "B", "tie", "both_bad"]
+
+
+def _varied_stream() -> Any:
+    """A stream whose items cover every branch: majorities, ties, no majority, flags, rejected
+    work, a paused annotator, strengths, single judgements, multi-turn and assistant-last contexts."""
+    rng = random.Random(7)
+    stream = StreamFactory.create()
+    paused = UserFactory.create()
+    StreamMembershipFactory.create(stream=stream, user=paused, status=StreamMembership.Status.PAUSED)
+    reviewer = UserFactory.create()
+    for n in range(60):
+        answers: list[Any] = []
+        for _ in range(rng.choice([1, 2, 3, 3, 4])):
+            choice = rng.choice(CHOICES)
+            answer: dict[str, Any] = {"choice": choice}
+            if choice in ("A", "B") and rng.random() < 0.7:
+                answer["strength"] = rng.choice([1, 2, 3])
+            flag = rng.random()
+            if flag < 0.05:
+                answer["flag_harmful"] = True
+            elif flag < 0.10:
+                answer["flag_cannot_judge"] = True
+            elif flag < 0.13:
+                answer["flag_pii"] = True
+            answers.append(answer)
+        context: list[dict[str, str]] = [{"role": "user", "content": f"Question {n}\u2028with a line separator"}]
+        if n % 7 == 0:
+            context += [{"role": "assistant", "content": "Earlier answer"}, {"role": "user", "content": "And?"}]
+        if n % 11 == 0:
+            context.append({"role": "assistant", "content": "ends with the assistant"})
+        item = judged_item(stream, answers, context=context)
+        if n % 5 == 0:
+            judge(item, paused, rng.choice(["A", "B"]))
+        if n % 6 == 0:
+            rejected = judge(item, UserFactory.create(), "B")
+            Review.objects.create(judgement=rejected, reviewer=reviewer, decision="reject", reason="rushed")
+    return stream
+
+
+SPECS: list[dict[str, Any]] = [
+    {},
+    {"aggregation": "unanimous"},
+    {"format": "trl-conversational", "min_judgements": 2},
+    {"format": "reward", "margin": True, "min_agreement": 0.6},
+    {"format": "kto", "test_fraction": 0.3, "seed": 3},
+    {"exclude_flagged": False, "exclude_rejected": False, "exclude_inactive_annotators": False},
+    {"format": "reward", "margin": True, "exclude_flagged": False, "aggregation": "unanimous"},
+]
+
+
+@pytest.mark.parametrize("options", SPECS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
+def test_it_writes_the_same_export_through_both_paths(tmp_path: Path, options: dict[str, Any]) -> None:
+    assert connection.vendor == "postgresql"
+    stream = _varied_stream()
+    spec = exporting.ExportSpec(stream_ids=(stream.pk,), **options)
+    snapshot = exporting.Snapshot.take()
+    assert exporting._tallies_apply(spec, [stream], snapshot)
+    tallied = exporting.write_export(spec, tmp_path / "tallied")
+    exporting._FORCE_GENERAL_PATH = True
+    try:
+        general = exporting.write_export(spec, tmp_path / "general")
+    finally:
+        exporting._FORCE_GENERAL_PATH = False
+    assert tallied["counts"]["pairs"]["kept"] > 0
+    assert tallied["counts"] == general["counts"]
+    assert tallied["streams"] == general["streams"]
+    for name in ("train.jsonl", "test.jsonl", exporting.ITEMS_INDEX_NAME):
+        fast, slow = tmp_path / "tallied" / name, tmp_path / "general" / name
+        assert fast.exists() == slow.exists(), name
+        if fast.exists():
+            assert fast.read_bytes() == slow.read_bytes(), name
+
+
+def test_it_takes_the_general_path_for_rankings_and_dawid_skene() -> None:
+    stream = StreamFactory.create()
+    judged_item(stream, ["A", "B"])
+    snapshot = exporting.Snapshot.take()
+    assert not exporting._tallies_apply(
+        exporting.ExportSpec(stream_ids=(stream.pk,), aggregation="dawid-skene"), [stream], snapshot
+    )
+    assert exporting._tallies_apply(exporting.ExportSpec(stream_ids=(stream.pk,)), [stream], snapshot)
+    judged_item(stream, [[[0], [1]]])  # a ranking answer in a pairwise stream
+    snapshot = exporting.Snapshot.take()
+    assert not exporting._tallies_apply(exporting.ExportSpec(stream_ids=(stream.pk,)), [stream], snapshot)
