@@ -32,7 +32,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation import hooks
@@ -665,8 +665,11 @@ def _recount(per_item: Counter[int], *, sign: int) -> None:
     for item_id, n in per_item.items():
         by_delta.setdefault(n, []).append(item_id)
     for n, item_ids in by_delta.items():
+        # Never below zero, should a counter have been written by hand (the demo's simulated
+        # judgements, tests' factories): claim_count >= judgement_count holds either way.
         Item.objects.filter(pk__in=item_ids).update(
-            judgement_count=F("judgement_count") + sign * n, claim_count=F("claim_count") + sign * n
+            judgement_count=Greatest(F("judgement_count") + sign * n, Value(0)),
+            claim_count=Greatest(F("claim_count") + sign * n, Value(0)),
         )
     per_stream: dict[int, list[int]] = {}
     for item_id, stream_id in locked:
