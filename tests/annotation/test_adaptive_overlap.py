@@ -158,7 +158,8 @@ def test_a_late_submit_that_completes_the_first_n_decides() -> None:
     work(stream, make_annotator(stream), "B")
     key = services.idempotency_key(assignment_id=slow.pk, token="t")
     result = services.submit_judgement(assignment=slow, idempotency_key=key, choice="B")
-    assert result.late and not result.surplus
+    assert result.late
+    assert not result.surplus
     assert counts(item) == (2, 2, False, True)
 
 
@@ -168,7 +169,8 @@ def test_golden_items_are_not_bound_by_it() -> None:
     for _ in range(4):
         person = make_annotator(stream)
         assignment = services.pick_golden(stream=stream, annotator=person)
-        assert assignment is not None and assignment.item_id == golden.pk
+        assert assignment is not None
+        assert assignment.item_id == golden.pk
         key = services.idempotency_key(assignment_id=assignment.pk, token="t")
         assert not services.submit_judgement(assignment=assignment, idempotency_key=key, choice="A").surplus
     golden.refresh_from_db()

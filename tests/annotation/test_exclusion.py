@@ -59,7 +59,7 @@ def test_it_excludes_once_and_restores_once() -> None:
     _stream, item, judgements = full_item(overlap=3)
     ids = [judgements[0].pk, judgements[1].pk]
     assert services.exclude_judgements(judgement_ids=ids, reason="qc_pause") == 2
-    assert services.exclude_judgements(judgement_ids=ids + [judgements[2].pk], reason="qc_pause") == 1
+    assert services.exclude_judgements(judgement_ids=[*ids, judgements[2].pk], reason="qc_pause") == 1
     item.refresh_from_db()
     assert (item.judgement_count, item.claim_count, item.is_open) == (0, 0, True)
 
@@ -68,7 +68,8 @@ def test_it_excludes_once_and_restores_once() -> None:
     item.refresh_from_db()
     assert (item.judgement_count, item.claim_count, item.is_open) == (2, 2, True)
     restored = Judgement.objects.get(pk=ids[0])
-    assert restored.excluded_reason is None and restored.excluded_at is None
+    assert restored.excluded_reason is None
+    assert restored.excluded_at is None
 
 
 def test_it_refuses_an_unknown_reason() -> None:
