@@ -2,9 +2,11 @@
 
 Invariant kept by every function here, for every item::
 
-    Item.claim_count == live (active) leases + counted judgements <= stream.overlap
+    Item.claim_count == live (active) leases + counted judgements <= item_target(stream, item)
 
-(golden items excepted: they measure annotators, so everyone may see them). ``claim_count`` is
+where the target is ``stream.overlap``, or less with adaptive overlap (``item_target``), golden
+items excepted (they measure annotators, so everyone may see them). Judgements taken out of the
+count (``exclude_judgements``) no longer count: their slots are free again. ``claim_count`` is
 changed only by single-row ``UPDATE``\\s inside the transaction that creates or ends the lease, so
 the check and the change cannot be separated by another transaction.
 
@@ -186,7 +188,7 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
        ended yet still holds its slot, so it is extended and resumed).
     2. With probability ``stream.golden_rate``, a golden item never served to this annotator
        (``pick_golden``).
-    3. The highest-priority item with room (claim_count < overlap) that this annotator has never
+    3. The highest-priority item with room (claim_count < its target) that this annotator has never
        submitted, skipped or holds; among equal priorities the most-claimed first (depth-first:
        items finish) or, when ``stream.order`` is breadth-first, the least-claimed first.
        When none is found, expired leases of the stream are ended and the claim is tried once more.

@@ -177,15 +177,15 @@ def engine_check(items: int) -> None:
                 active.remove(p)
                 continue
             truth, hard = ids[assignment.item_id]
-            key = services.idempotency_key(assignment_id=assignment.pk, token="bench")
+            key = services.idempotency_key(assignment_id=assignment.pk, token="bench")  # noqa: S106 - a page token
             choice = answer(rng, accuracies[p], truth, hard)
             services.submit_judgement(assignment=assignment, idempotency_key=key, choice=choice)
             submits += 1
-    by_item: dict[int, list[str]] = {}
-    for item_id, choice in Judgement.objects.filter(stream=stream, counted=True).order_by("id").values_list(
-        "item_id", "choice"
+    by_item: dict[int, list[Any]] = {}
+    for item_id, stored in (
+        Judgement.objects.filter(stream=stream, counted=True).order_by("id").values_list("item_id", "choice")
     ):
-        by_item.setdefault(item_id, []).append(choice)
+        by_item.setdefault(item_id, []).append(stored)
 
     def agree(answers: list[str]) -> bool:
         return services.first_agree([services.answer_key(a, None, False) for a in answers])

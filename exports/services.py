@@ -280,7 +280,7 @@ def _excluded_ids(spec: ExportSpec, snapshot: Snapshot) -> dict[int, str]:
         keep.add(Judgement.ExcludedReason.REVIEW_REJECTED.value)
     if not spec.exclude_inactive_annotators:
         keep.add(Judgement.ExcludedReason.QC_PAUSE.value)
-    return dict(
+    rows = (
         Judgement.objects.filter(
             stream_id__in=spec.stream_ids,
             excluded_reason__isnull=False,
@@ -290,6 +290,7 @@ def _excluded_ids(spec: ExportSpec, snapshot: Snapshot) -> dict[int, str]:
         .exclude(excluded_reason__in=keep)
         .values_list("id", "excluded_reason")
     )
+    return {pk: str(reason) for pk, reason in rows}
 
 
 def _read_items(spec: ExportSpec, snapshot: Snapshot, *, raw: bool = False, texts: bool = True) -> Iterator[_ItemRows]:

@@ -30,7 +30,7 @@ def counts(item: Item) -> tuple[int, int, bool, bool | None]:
 
 def test_an_item_stops_when_its_first_n_agree() -> None:
     stream = adaptive_stream()
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     work(stream, make_annotator(stream), "A", strength=1)
     assert counts(item) == (1, 1, True, None)
     work(stream, make_annotator(stream), "A", strength=3)  # strength does not matter
@@ -43,7 +43,7 @@ def test_an_item_stops_when_its_first_n_agree() -> None:
 
 def test_a_disagreement_collects_up_to_the_overlap() -> None:
     stream = adaptive_stream(overlap=4)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     work(stream, make_annotator(stream), "A")
     work(stream, make_annotator(stream), "B")
     assert counts(item) == (2, 2, True, False)
@@ -56,7 +56,7 @@ def test_a_disagreement_collects_up_to_the_overlap() -> None:
 def test_it_never_leases_more_than_n_before_the_first_n_are_in() -> None:
     """So no lease is outstanding when an item stops early."""
     stream = adaptive_stream(overlap=5, n=3)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     held = [claim_next(stream=stream, annotator=make_annotator(stream)) for _ in range(4)]
     assert [a is not None for a in held] == [True, True, True, False]
     assert counts(item) == (0, 3, False, None)
@@ -73,7 +73,7 @@ def test_it_never_leases_more_than_n_before_the_first_n_are_in() -> None:
 )
 def test_what_counts_as_agreement(answers: list[Any], agreed: bool) -> None:
     stream = adaptive_stream()
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     for answer in answers:
         fields = answer if isinstance(answer, dict) else {"choice": answer}
         work(stream, make_annotator(stream), **fields)
@@ -82,8 +82,8 @@ def test_what_counts_as_agreement(answers: list[Any], agreed: bool) -> None:
 
 def test_rankings_agree_on_the_same_best_group() -> None:
     stream = adaptive_stream(task_kind="ranking")
-    same = ItemFactory(stream=stream, priority=2, num_responses=3, responses=[{"text": t} for t in "xyz"])
-    other = ItemFactory(stream=stream, priority=1, num_responses=3, responses=[{"text": t} for t in "xyz"])
+    same = ItemFactory.create(stream=stream, priority=2, num_responses=3, responses=[{"text": t} for t in "xyz"])
+    other = ItemFactory.create(stream=stream, priority=1, num_responses=3, responses=[{"text": t} for t in "xyz"])
     for ranking in ([[2], [0, 1]], [[2], [1], [0]]):
         work(stream, make_annotator(stream), choice=None, ranking=ranking)
     for ranking in ([[0, 1], [2]], [[0], [1, 2]]):
@@ -94,7 +94,7 @@ def test_rankings_agree_on_the_same_best_group() -> None:
 
 def test_excluding_one_of_the_first_n_reopens_the_decision() -> None:
     stream = adaptive_stream(overlap=4)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     first = work(stream, make_annotator(stream), "A").judgement
     work(stream, make_annotator(stream), "A")
     assert counts(item) == (2, 2, False, True)
@@ -110,7 +110,7 @@ def test_excluding_one_of_the_first_n_reopens_the_decision() -> None:
 
 def test_turning_it_on_for_a_live_stream_stops_agreed_items_and_surplus_leases_are_kept() -> None:
     stream: Any = StreamFactory(overlap=3)
-    agreed, split = ItemFactory(stream=stream, priority=2), ItemFactory(stream=stream, priority=1)
+    agreed, split = ItemFactory.create(stream=stream, priority=2), ItemFactory.create(stream=stream, priority=1)
     alice, bob = make_annotator(stream), make_annotator(stream)
     for person, answers in ((alice, ("A", "A")), (bob, ("A", "B"))):
         for choice in answers:
@@ -138,7 +138,7 @@ def test_turning_it_on_for_a_live_stream_stops_agreed_items_and_surplus_leases_a
 
 def test_a_settings_change_queues_the_resync(django_capture_on_commit_callbacks: Any) -> None:
     stream: Any = StreamFactory(overlap=3)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     work(stream, make_annotator(stream), "A")
     work(stream, make_annotator(stream), "A")
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -152,7 +152,7 @@ def test_a_settings_change_queues_the_resync(django_capture_on_commit_callbacks:
 
 def test_a_late_submit_that_completes_the_first_n_decides() -> None:
     stream = adaptive_stream(lease_minutes=10)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     slow = claim_next(stream=stream, annotator=make_annotator(stream))
     services.expire_leases(stream=stream, now=timezone.now() + timedelta(minutes=11))
     work(stream, make_annotator(stream), "B")
@@ -165,7 +165,7 @@ def test_a_late_submit_that_completes_the_first_n_decides() -> None:
 
 def test_golden_items_are_not_bound_by_it() -> None:
     stream = adaptive_stream(golden_rate=1.0)
-    golden = ItemFactory(stream=stream, is_golden=True, golden_answers=["A"])
+    golden = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["A"])
     for _ in range(4):
         person = make_annotator(stream)
         assignment = services.pick_golden(stream=stream, annotator=person)

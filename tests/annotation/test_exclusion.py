@@ -18,7 +18,7 @@ from tests.factories import ItemFactory, StreamFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def work(stream: Any, annotator: Any, choice: str = "A", **answer: Any) -> services.SubmitResult:
+def work(stream: Any, annotator: Any, choice: str | None = "A", **answer: Any) -> services.SubmitResult:
     """The annotator claims their next item and answers it (in canonical terms)."""
     assignment = claim_next(stream=stream, annotator=annotator)
     assert assignment is not None, "nothing to claim"
@@ -28,7 +28,7 @@ def work(stream: Any, annotator: Any, choice: str = "A", **answer: Any) -> servi
 
 def full_item(overlap: int = 2) -> tuple[Any, Item, list[Judgement]]:
     stream: Any = StreamFactory(overlap=overlap)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     judgements = [work(stream, make_annotator(stream)).judgement for _ in range(overlap)]
     item.refresh_from_db()
     assert (item.judgement_count, item.claim_count, item.is_open) == (overlap, overlap, False)
@@ -90,7 +90,7 @@ def test_a_reason_needs_its_time_in_the_database() -> None:
 def test_excluding_surplus_work_changes_no_counter() -> None:
     """A surplus judgement (stored after its expired lease found the item full) never held a slot."""
     stream: Any = StreamFactory(overlap=1, lease_minutes=10)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     slow, fast = make_annotator(stream), make_annotator(stream)
     lease = claim_next(stream=stream, annotator=slow)
     services.expire_leases(stream=stream, now=timezone.now() + timedelta(minutes=11))
@@ -106,7 +106,7 @@ def test_excluding_surplus_work_changes_no_counter() -> None:
 
 def test_a_golden_item_gets_its_counters_back_and_stays_out_of_the_claim() -> None:
     stream: Any = StreamFactory(overlap=1)
-    golden = ItemFactory(stream=stream, is_golden=True, golden_answers=["A"])
+    golden = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["A"])
     results = []
     for _ in range(3):  # golden items are not bound by the overlap
         person = make_annotator(stream)
@@ -141,7 +141,7 @@ def test_a_rejecting_review_excludes_the_judgement_and_reopens_the_item() -> Non
 
 def test_the_progress_figures_show_exclusions() -> None:
     stream, _item, judgements = full_item()
-    ItemFactory(stream=stream)
+    ItemFactory.create(stream=stream)
     mine = judgements[0].annotator
     before = selectors.stream_progress(stream)
     assert (before.excluded, before.reopened, before.complete) == (0, 0, 1)
@@ -158,7 +158,7 @@ def test_exclusion_keeps_live_leases_counted() -> None:
     """Excluding a judgement beside a live lease: the lease keeps its slot, and the item is open
     for exactly the one slot given back."""
     stream: Any = StreamFactory(overlap=2)
-    item = ItemFactory(stream=stream)
+    item = ItemFactory.create(stream=stream)
     done = work(stream, make_annotator(stream)).judgement
     holding = claim_next(stream=stream, annotator=make_annotator(stream))
     assert holding.item_id == item.pk

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 def test_the_manifest_counts_items_stopped_early_and_excluded_judgements(tmp_path: Path) -> None:
     stream: Any = StreamFactory(overlap=3, adaptive_overlap=True, adaptive_min_agree=2)
-    agreed = ItemFactory(stream=stream, priority=3, context=[{"role": "user", "content": "agreed"}])
-    split = ItemFactory(stream=stream, priority=2, context=[{"role": "user", "content": "split"}])
+    agreed = ItemFactory.create(stream=stream, priority=3, context=[{"role": "user", "content": "agreed"}])
+    split = ItemFactory.create(stream=stream, priority=2, context=[{"role": "user", "content": "split"}])
     people = [make_annotator(stream) for _ in range(3)]
     for person, choices in zip(people, (["A", "A"], ["A", "B"], ["B"]), strict=True):
         for choice in choices:
@@ -48,7 +48,7 @@ def test_the_manifest_counts_items_stopped_early_and_excluded_judgements(tmp_pat
 
 def test_a_stream_without_adaptive_overlap_stops_nothing_early(tmp_path: Path) -> None:
     stream: Any = StreamFactory(overlap=2)
-    ItemFactory(stream=stream)
+    ItemFactory.create(stream=stream)
     for _ in range(2):
         work(stream, make_annotator(stream), "A")
     manifest = exporting.write_export(exporting.ExportSpec(stream_ids=(stream.pk,)), tmp_path)
