@@ -627,6 +627,23 @@ def exclude_judgements(*, judgement_ids: Iterable[int], reason: str, now: dateti
     return _set_excluded(judgement_ids=judgement_ids, reason=reason, now=now or timezone.now())
 
 
+def exclude_annotator_work(
+    *,
+    stream: Stream,
+    annotator: Any,
+    reason: str,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``exclude_judgements`` for the annotator's current judgements in ``stream`` submitted at or
+    after ``since`` (all of them without it): what a QC pause or a detected drift takes out of the
+    count. Golden items included (their counters only). Returns how many were newly excluded."""
+    rows = Judgement.objects.filter(stream=stream, annotator=annotator, is_current=True, excluded_reason__isnull=True)
+    if since is not None:
+        rows = rows.filter(submitted_at__gte=since)
+    return exclude_judgements(judgement_ids=list(rows.values_list("pk", flat=True)), reason=reason, now=now)
+
+
 def restore_judgements(*, judgement_ids: Iterable[int], now: datetime | None = None) -> int:
     """Undoes ``exclude_judgements``: the judgements count again (their items' counters go up and
     their adaptive decisions are recomputed). A restored judgement counts even when its item has

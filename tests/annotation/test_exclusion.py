@@ -168,3 +168,21 @@ def test_exclusion_keeps_live_leases_counted() -> None:
     assert Assignment.objects.filter(status=Assignment.Status.ACTIVE).count() == 1
     work(stream, make_annotator(stream))
     assert claim_next(stream=stream, annotator=make_annotator(stream)) is None
+
+
+def test_it_excludes_an_annotators_work_since_a_change_point() -> None:
+    stream: Any = StreamFactory(overlap=2)
+    items = [ItemFactory.create(stream=stream) for _ in range(3)]
+    drifter = make_annotator(stream)
+    done = [work(stream, drifter).judgement for _ in range(3)]
+    change = timezone.now() + timedelta(hours=1)
+    Judgement.objects.filter(pk=done[2].pk).update(submitted_at=change + timedelta(minutes=5))
+    Judgement.objects.filter(pk=done[1].pk).update(submitted_at=change)
+
+    assert services.exclude_annotator_work(stream=stream, annotator=drifter, reason="qc_drift", since=change) == 2
+    assert set(Judgement.objects.filter(excluded_reason="qc_drift").values_list("pk", flat=True)) == {
+        done[1].pk,
+        done[2].pk,
+    }
+    assert [i.judgement_count for i in Item.objects.filter(pk__in=[i.pk for i in items]).order_by("pk")] == [1, 0, 0]
+    assert services.exclude_annotator_work(stream=stream, annotator=drifter, reason="qc_pause") == 1
