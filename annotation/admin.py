@@ -15,7 +15,7 @@ class ItemAdmin(admin.ModelAdmin[Item]):
     search_fields = ["external_id"]
     list_select_related = ["stream__project"]
     raw_id_fields = ["stream", "import_batch"]
-    readonly_fields = ["content_hash", "judgement_count", "claim_count", "created_at", "updated_at"]
+    readonly_fields = ["content_hash", "judgement_count", "claim_count", "first_agreed", "created_at", "updated_at"]
     show_full_result_count = False  # no COUNT(*) over a million items on every page
 
 
@@ -42,7 +42,10 @@ class JudgementAdmin(admin.ModelAdmin[Judgement]):
         "is_current",
         "submitted_at",
     ]
-    list_filter = ["choice", "is_current", "counted", "source", "flag_harmful"]
+    list_filter = ["choice", "is_current", "counted", "excluded_reason", "source", "flag_harmful"]
+    # Set through annotation.services.exclude_judgements / restore_judgements, which keep the
+    # item's counters in step: never by hand.
+    readonly_fields = ["excluded_reason", "excluded_at"]
     search_fields = ["annotator__username", "item__external_id", "idempotency_key"]
     list_select_related = ["annotator", "item"]
     raw_id_fields = ["assignment", "item", "stream", "annotator", "supersedes"]

@@ -55,6 +55,11 @@ class Item(models.Model):
     # room: a stream with 900,000 finished items is scanned like one with none. A hint only — the
     # claim re-checks claim_count against the overlap, so a stale True never over-assigns.
     is_open = models.BooleanField(default=True)
+    # Adaptive overlap (``Stream.adaptive_overlap``): whether the item's first n counted, not
+    # excluded judgements (n = ``stream.adaptive_min_agree``) gave the same answer. NULL while
+    # fewer than n are in, and on a stream without adaptive overlap. True: the item stopped early
+    # at n; False: it collects up to the overlap (``annotation.services.item_target``).
+    first_agreed = models.BooleanField(null=True, blank=True)
     import_batch = models.ForeignKey(
         "ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -192,7 +197,18 @@ class Assignment(models.Model):
 
 class Judgement(models.Model):
     """An annotator's answer to an assignment. Append-only: a correction is a new row whose
-    ``supersedes`` points at the old one, and only one row per assignment is current."""
+    ``supersedes`` points at the old one, and only one row per assignment is current.
+
+    An *excluded* judgement (``excluded_reason`` set) was taken out of the count by QC or a review:
+    it is kept, with ``counted`` as it was, for the audit, but it no longer holds one of its item's
+    slots (the item collects another judgement instead) and exports leave it out
+    (``annotation.services.exclude_judgements`` / ``restore_judgements``)."""
+
+    class ExcludedReason(models.TextChoices):
+        QC_DRIFT = "qc_drift", "QC: work after a detected drift"
+        QC_PAUSE = "qc_pause", "QC: annotator paused"
+        REVIEW_REJECTED = "review_rejected", "Rejected in review"
+        PM = "pm", "Taken out by a project manager"
 
     class Strength(models.IntegerChoices):
         SLIGHTLY = 1, "Slightly better"
@@ -241,6 +257,8 @@ class Judgement(models.Model):
     )
     gold_correct = models.BooleanField(null=True, blank=True)  # set when the item is golden
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
+    excluded_reason = models.CharField(max_length=16, choices=ExcludedReason.choices, null=True, blank=True)
+    excluded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -272,11 +290,25 @@ class Judgement(models.Model):
                 condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
                 name="judgement_active_seconds_nonneg",
             ),
+            # Excluded means both: why and since when.
+            models.CheckConstraint(
+                condition=(Q(excluded_reason__isnull=True) & Q(excluded_at__isnull=True))
+                | (
+                    Q(excluded_reason__in=["qc_drift", "qc_pause", "review_rejected", "pm"])
+                    & Q(excluded_at__isnull=False)
+                ),
+                name="judgement_excluded_reason_and_time",
+            ),
         ]
         indexes = [
             models.Index(fields=["stream", "submitted_at"], name="judgement_stream_time"),
             models.Index(fields=["annotator", "stream", "submitted_at"], name="judgement_annotator_time"),
             models.Index(fields=["item"], condition=Q(is_current=True), name="judgement_item_current"),
+            # Excluded judgements are few: the progress figures and exports find them here, and a
+            # submit never writes to it (a new judgement is not excluded).
+            models.Index(
+                fields=["stream", "item"], condition=Q(excluded_reason__isnull=False), name="judgement_excluded"
+            ),
         ]
 
 

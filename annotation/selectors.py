@@ -146,24 +146,39 @@ def labeling_streams_for(user: Any) -> list[Stream]:
 class Progress:
     mine_today: int
     mine_total: int
+    # Of mine_total: taken out of the count by QC or a review (``Judgement.excluded_reason``).
+    mine_excluded: int = 0
 
 
 def annotator_progress(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Progress:
-    """The annotator's judgements in the stream: today (UTC day) and in total. One indexed query."""
+    """The annotator's judgements in the stream: today (UTC day), in total, and how many of them
+    QC or a review took out of the count. One indexed query."""
     now = now or timezone.now()
     start_of_day = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
     row = Judgement.objects.filter(annotator=annotator, stream=stream, is_current=True).aggregate(
-        total=Count("id"), today=Count("id", filter=Q(submitted_at__gte=start_of_day))
+        total=Count("id"),
+        today=Count("id", filter=Q(submitted_at__gte=start_of_day)),
+        excluded=Count("id", filter=Q(excluded_reason__isnull=False)),
     )
-    return Progress(mine_today=row["today"], mine_total=row["total"])
+    return Progress(mine_today=row["today"], mine_total=row["total"], mine_excluded=row["excluded"])
 
 
 @dataclass(frozen=True)
 class StreamProgress:
+    """``judgements``: counted judgements (excluded ones no longer count); ``needed``: what the
+    items' targets add up to (the overlap per item; with adaptive overlap, n for an item that
+    stopped early, so it shrinks as items stop); ``complete``: items at their target;
+    ``stopped_early``: items whose first n judgements agreed (adaptive overlap); ``excluded``:
+    judgements QC or a review took out of the count, on ``reopened`` items (each got the slot
+    back and collects another judgement)."""
+
     items: int
     complete: int
     judgements: int
     needed: int
+    stopped_early: int = 0
+    excluded: int = 0
+    reopened: int = 0
 
     @property
     def percent(self) -> int:
@@ -173,20 +188,30 @@ class StreamProgress:
 def stream_progress(stream: Stream) -> StreamProgress:
     """Whole-stream figures for the stream home. Aggregating a million items is not free, so the
     figures are cached for a minute (the page says "about")."""
-    key = f"annotation:stream-progress:{stream.pk}:{stream.overlap}"
+    adaptive = stream.adaptive_overlap and stream.adaptive_min_agree < stream.overlap
+    n = stream.adaptive_min_agree if adaptive else stream.overlap
+    key = f"annotation:stream-progress:{stream.pk}:{stream.overlap}:{n}"
     cached = cache.get(key)
     if cached is not None:
         return StreamProgress(**cached)
+    stopped = Q(first_agreed=True) if adaptive else Q(pk__in=[])
     row = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=False).aggregate(
         items=Count("id"),
-        complete=Count("id", filter=Q(judgement_count__gte=stream.overlap)),
+        complete=Count("id", filter=Q(judgement_count__gte=stream.overlap) | (stopped & Q(judgement_count__gte=n))),
+        stopped_early=Count("id", filter=stopped),
         judgements=Sum("judgement_count"),
+    )
+    excluded = Judgement.objects.filter(stream=stream, excluded_reason__isnull=False, counted=True).aggregate(
+        n=Count("id"), items=Count("item", distinct=True)
     )
     figures = {
         "items": row["items"],
         "complete": row["complete"],
         "judgements": row["judgements"] or 0,
-        "needed": row["items"] * stream.overlap,
+        "needed": row["items"] * stream.overlap - row["stopped_early"] * (stream.overlap - n),
+        "stopped_early": row["stopped_early"],
+        "excluded": excluded["n"],
+        "reopened": excluded["items"],
     }
     cache.set(key, figures, STREAM_PROGRESS_CACHE_SECONDS)
     return StreamProgress(**figures)

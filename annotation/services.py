@@ -2,9 +2,11 @@
 
 Invariant kept by every function here, for every item::
 
-    Item.claim_count == live (active) leases + counted judgements <= stream.overlap
+    Item.claim_count == live (active) leases + counted judgements <= item_target(stream, item)
 
-(golden items excepted: they measure annotators, so everyone may see them). ``claim_count`` is
+where the target is ``stream.overlap``, or less with adaptive overlap (``item_target``), golden
+items excepted (they measure annotators, so everyone may see them). Judgements taken out of the
+count (``exclude_judgements``) no longer count: their slots are free again. ``claim_count`` is
 changed only by single-row ``UPDATE``\\s inside the transaction that creates or ends the lease, so
 the check and the change cannot be separated by another transaction.
 
@@ -23,6 +25,7 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +34,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation import hooks
@@ -85,6 +88,98 @@ def _lease_end(stream: Stream, now: datetime) -> datetime:
     return now + timedelta(minutes=stream.lease_minutes)
 
 
+# --- Targets: how many judgements an item collects ------------------------------------------------
+def adaptive(stream: Stream) -> bool:
+    """Adaptive overlap is in force: on, and able to stop before the overlap (n < overlap)."""
+    return bool(stream.adaptive_overlap) and stream.adaptive_min_agree < stream.overlap
+
+
+def first_target(stream: Stream) -> int:
+    """What an item collects before anything is known about it: n (``adaptive_min_agree``) on a
+    stream with adaptive overlap, else the overlap."""
+    return stream.adaptive_min_agree if adaptive(stream) else stream.overlap
+
+
+def item_target(stream: Stream, item: Item) -> int:
+    """The item's *target*: how many counted judgements it collects (and so how many slots,
+    leases plus counted judgements, the claim hands out). The overlap; with adaptive overlap, n
+    until its first n judgements are in and when they agreed (``Item.first_agreed``: it stopped
+    early), the overlap when they did not. The engine never leases more than n before the first n
+    are in, so no lease is outstanding when an item stops early. Golden items are not bound by it
+    (every annotator may get each one once)."""
+    return stream.overlap if item.first_agreed is False else first_target(stream)
+
+
+def target_params(stream: Stream) -> dict[str, int]:
+    """The parameters of ``TARGET_SQL``."""
+    return {"overlap": stream.overlap, "first": first_target(stream)}
+
+
+# ``item_target`` in SQL, for an item row aliased ``{alias}`` (e.g. "i."), with ``target_params``.
+TARGET_SQL = "(CASE WHEN {alias}first_agreed IS FALSE THEN %(overlap)s ELSE %(first)s END)"
+
+
+def room_q(stream: Stream, *, slack: int = 0) -> Q:
+    """``claim_count < item_target - slack`` as an ORM condition."""
+    if not adaptive(stream):
+        return Q(claim_count__lt=stream.overlap - slack)
+    undecided_or_agreed = Q(first_agreed__isnull=True) | Q(first_agreed=True)
+    return (Q(first_agreed=False) & Q(claim_count__lt=stream.overlap - slack)) | (
+        undecided_or_agreed & Q(claim_count__lt=stream.adaptive_min_agree - slack)
+    )
+
+
+def answer_key(choice: str | None, ranking: Any, cannot_judge: bool) -> Any:
+    """What two judgements must share to *agree* (adaptive overlap): the same pairwise choice
+    (A, B, tie and both_bad alike: n identical answers agree, whatever the answer); for a ranking,
+    the same top-ranked group (a tie for best is a group). None for a judgement flagged "cannot
+    judge" (exports drop it): it agrees with nothing, so the item keeps collecting."""
+    if cannot_judge:
+        return None
+    if choice:
+        return choice
+    if ranking:
+        return ("top", tuple(sorted(ranking[0])))
+    return None
+
+
+def first_agree(answers: list[Any]) -> bool:
+    """n answer keys (``answer_key``) agree: all equal and none None."""
+    return None not in answers and len(set(answers)) == 1
+
+
+def _redecide(*, stream: Stream, item_ids: list[int]) -> None:
+    """Recomputes ``first_agreed`` and ``is_open`` of these (non-golden) items of ``stream`` from
+    their counted, current, not excluded judgements, first n by id. The caller holds the item
+    rows (locked, or written in its transaction). 1 UPDATE per distinct decision (+1 read on an
+    adaptive stream)."""
+    if not item_ids:
+        return
+    n = first_target(stream)
+    decisions: dict[int, bool | None] = dict.fromkeys(item_ids)
+    if adaptive(stream):
+        answers: dict[int, list[Any]] = {pk: [] for pk in item_ids}
+        rows_ = (
+            Judgement.objects.filter(item_id__in=item_ids, counted=True, is_current=True, excluded_reason__isnull=True)
+            .order_by("item_id", "id")
+            .values_list("item_id", "choice", "ranking", "flag_cannot_judge")
+        )
+        for item_id, choice, ranking, cannot in rows_:
+            got = answers[item_id]
+            if len(got) < n:
+                got.append(answer_key(choice, ranking, cannot))
+        decisions = {pk: (first_agree(got) if len(got) >= n else None) for pk, got in answers.items()}
+    by_decision: dict[bool | None, list[int]] = {}
+    for pk, decision in decisions.items():
+        by_decision.setdefault(decision, []).append(pk)
+    for decision, ids in by_decision.items():
+        target = stream.overlap if decision is False else n
+        Item.objects.filter(pk__in=ids, is_golden=False).update(
+            first_agreed=decision,
+            is_open=Case(When(claim_count__lt=target, then=Value(True)), default=Value(False)),
+        )
+
+
 # --- Claiming ---------------------------------------------------------------------------------
 def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -> Assignment | None:
     """The assignment the annotator should work on next in ``stream``, or None when nothing is left.
@@ -93,7 +188,7 @@ def claim_next(*, stream: Stream, annotator: Any, now: datetime | None = None) -
        ended yet still holds its slot, so it is extended and resumed).
     2. With probability ``stream.golden_rate``, a golden item never served to this annotator
        (``pick_golden``).
-    3. The highest-priority item with room (claim_count < overlap) that this annotator has never
+    3. The highest-priority item with room (claim_count < its target) that this annotator has never
        submitted, skipped or holds; among equal priorities the most-claimed first (depth-first:
        items finish) or, when ``stream.order`` is breadth-first, the least-claimed first.
        When none is found, expired leases of the stream are ended and the claim is tried once more.
@@ -275,7 +370,7 @@ def _claim(*, stream: Stream, annotator: Any, now: datetime) -> Assignment | Non
 _SQLITE_CANDIDATE_SQL = """
 SELECT {item_columns} FROM annotation_item i
 WHERE i.stream_id = %(stream)s AND i.is_open AND i.pool = 'work' AND NOT i.is_golden
-  AND i.claim_count < %(overlap)s
+  AND i.claim_count < {target}
   AND NOT EXISTS (
       SELECT 1 FROM annotation_assignment a
       WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s AND a.status <> 'expired'
@@ -284,8 +379,8 @@ ORDER BY i.priority DESC, {claim_order}, i.id
 LIMIT 1
 """
 _SQLITE_COUNT_SQL = """
-UPDATE annotation_item SET claim_count = claim_count + 1, is_open = claim_count + 1 < %(overlap)s
-WHERE id = %(item)s AND claim_count < %(overlap)s
+UPDATE annotation_item SET claim_count = claim_count + 1, is_open = claim_count + 1 < {target}
+WHERE id = %(item)s AND claim_count < {target}
 """
 _SQLITE_LEASE_SQL = """
 INSERT INTO annotation_assignment (
@@ -306,16 +401,19 @@ def _claim_sqlite(*, stream: Stream, annotator: Any, now: datetime) -> Assignmen
     """The claim on SQLite, inside the caller's transaction. Raises ``_LostRace`` when this
     annotator already holds the candidate (the caller's transaction then undoes the count)."""
     claim_order = "i.claim_count DESC" if stream.order == Stream.Order.DEPTH_FIRST else "i.claim_count ASC"
-    sql = _SQLITE_CANDIDATE_SQL.format(item_columns=rows.columns(Item, "i"), claim_order=claim_order)
-    params = {"stream": stream.pk, "overlap": stream.overlap, "annotator": annotator.pk}
+    sql = _SQLITE_CANDIDATE_SQL.format(
+        item_columns=rows.columns(Item, "i"), claim_order=claim_order, target=TARGET_SQL.format(alias="i.")
+    )
+    params = {**target_params(stream), "stream": stream.pk, "annotator": annotator.pk}
     row = rows.fetch_one(sql, params)
     if row is None:
         return None
     item = rows.instance(Item, row)
-    if not rows.execute(_SQLITE_COUNT_SQL, {"item": item.pk, "overlap": stream.overlap}):
+    count_sql = _SQLITE_COUNT_SQL.format(target=TARGET_SQL.format(alias=""))
+    if not rows.execute(count_sql, {**target_params(stream), "item": item.pk}):
         return None
     item.claim_count += 1
-    item.is_open = item.claim_count < stream.overlap
+    item.is_open = item.claim_count < item_target(stream, item)
     order = list(range(item.num_responses))
     random.shuffle(order)
     adapt = connection.ops.adapt_datetimefield_value
@@ -339,7 +437,7 @@ _CLAIM_SQL = """
 WITH candidate AS (
     SELECT i.id, i.num_responses FROM annotation_item i
     WHERE i.stream_id = %(stream)s AND i.is_open AND i.pool = 'work' AND NOT i.is_golden
-      AND i.claim_count < %(overlap)s
+      AND i.claim_count < {target_i}
       AND NOT EXISTS (
           SELECT 1 FROM annotation_assignment a
           WHERE a.item_id = i.id AND a.annotator_id = %(annotator)s AND a.status <> 'expired'
@@ -364,7 +462,7 @@ WITH candidate AS (
     RETURNING *
 ), counted AS (
     UPDATE annotation_item it
-    SET claim_count = it.claim_count + 1, is_open = it.claim_count + 1 < %(overlap)s
+    SET claim_count = it.claim_count + 1, is_open = it.claim_count + 1 < {target_it}
     FROM leased WHERE it.id = leased.item_id
     RETURNING it.*
 )
@@ -380,6 +478,8 @@ def claim_sql(stream: Stream) -> str:
     # The new lease and its item as they are after the claim: no second query to fetch them.
     return _CLAIM_SQL.format(
         claim_order=claim_order,
+        target_i=TARGET_SQL.format(alias="i."),
+        target_it=TARGET_SQL.format(alias="it."),
         assignment_columns=rows.columns(Assignment, "leased"),
         item_columns=rows.columns(Item, "counted"),
     )
@@ -387,8 +487,8 @@ def claim_sql(stream: Stream) -> str:
 
 def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> tuple[Any, ...] | None:
     params = {
+        **target_params(stream),
         "stream": stream.pk,
-        "overlap": stream.overlap,
         "annotator": annotator.pk,
         "now": now,
         "expires": _lease_end(stream, now),
@@ -402,16 +502,16 @@ def _claim_postgresql(*, stream: Stream, annotator: Any, now: datetime) -> tuple
 def _lease_item(*, item: Item, stream: Stream, annotator: Any, now: datetime, check_room: bool) -> Assignment | None:
     """Counts and leases one given item with the ORM (SQLite claims, and the golden hook)."""
     with transaction.atomic():
-        room = Q(pk=item.pk) & (Q(claim_count__lt=stream.overlap) if check_room else Q())
+        room = Q(pk=item.pk) & (room_q(stream) if check_room else Q())
         counted = Item.objects.filter(room).update(
             claim_count=F("claim_count") + 1,
-            is_open=Case(When(claim_count__lt=stream.overlap - 1, then=Value(True)), default=Value(False)),
+            is_open=Case(When(room_q(stream, slack=1), then=Value(True)), default=Value(False)),
         )
         if not counted:
             return None
         # As the UPDATE left the row: callers get the item without fetching it again.
         item.claim_count += 1
-        item.is_open = item.claim_count < stream.overlap
+        item.is_open = item.claim_count < item_target(stream, item)
         order = list(range(item.num_responses))
         random.shuffle(order)
         fields = {
@@ -477,18 +577,124 @@ def expire_leases(*, stream: Stream | None = None, now: datetime | None = None, 
         return len(rows)
 
 
+SYNC_BATCH = 2000
+
+
 def sync_open_items(*, stream: Stream) -> int:
-    """Sets ``Item.is_open`` to ``claim_count < stream.overlap`` for the stream's items whose flag
-    disagrees (after the overlap changed). Only rows that change are written. Returns how many.
+    """After the overlap or the adaptive overlap settings changed: recomputes the stream's items'
+    ``first_agreed`` (from their first n counted, not excluded judgements when adaptive overlap is
+    on; NULL when it is off) and sets ``Item.is_open`` to ``claim_count < item_target`` where the
+    flag disagrees. Only rows that change are written. Returns how many items changed.
 
     Safe beside concurrent claims: each UPDATE re-checks ``claim_count`` on the row it locks. A
-    claim that read the old overlap in the same instant may still close one item early; opening is
-    what matters (a stale True never over-assigns: the claim re-checks the overlap)."""
+    claim that read the old settings in the same instant may still close one item early; opening is
+    what matters (a stale True never over-assigns: the claim re-checks the target)."""
+    decided = 0
+    items = Item.objects.filter(stream=stream, is_golden=False)
+    if adaptive(stream):
+        stale = Q(judgement_count__gte=stream.adaptive_min_agree) | Q(first_agreed__isnull=False)
+        ids = list(items.filter(stale).order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ids), SYNC_BATCH):
+            batch = ids[start : start + SYNC_BATCH]
+            with transaction.atomic():
+                list(Item.objects.select_for_update().filter(pk__in=batch).order_by("pk").values_list("pk", flat=True))
+                _redecide(stream=stream, item_ids=batch)
+            decided += len(batch)
+    else:
+        decided = items.filter(first_agreed__isnull=False).update(first_agreed=None)
     with transaction.atomic():
         items = Item.objects.filter(stream=stream)
-        opened = items.filter(is_open=False, claim_count__lt=stream.overlap).update(is_open=True)
-        closed = items.filter(is_open=True, claim_count__gte=stream.overlap).update(is_open=False)
-    return opened + closed
+        opened = items.filter(room_q(stream), is_open=False).update(is_open=True)
+        closed = items.filter(~room_q(stream), is_open=True).update(is_open=False)
+    return decided + opened + closed
+
+
+# --- Taking judgements out of the count -------------------------------------------------------------
+def exclude_judgements(*, judgement_ids: Iterable[int], reason: str, now: datetime | None = None) -> int:
+    """Takes judgements out of the count (QC drift or pause, a review's rejection, a PM): each is
+    marked ``excluded_reason`` / ``excluded_at`` and kept for the audit, and each that held a slot
+    (counted and current) gives it back: its item's ``judgement_count`` and ``claim_count`` go
+    down by one, its adaptive decision is recomputed from the judgements that still count, and it
+    is open again (the claim serves it until it reaches its target again; golden items only get
+    their counters back). Judgements already excluded are left as they are. Returns how many were
+    newly excluded.
+
+    Atomic and safe beside claims, submits and other exclusions: the judgement rows are locked in
+    id order (a judgement is excluded once), then the item rows in id order (as the lease sweep
+    does), so counters cannot drift and nothing deadlocks."""
+    if reason not in Judgement.ExcludedReason.values:
+        raise ValueError(f"Unknown exclusion reason {reason!r}; one of {', '.join(Judgement.ExcludedReason.values)}.")
+    return _set_excluded(judgement_ids=judgement_ids, reason=reason, now=now or timezone.now())
+
+
+def exclude_annotator_work(
+    *,
+    stream: Stream,
+    annotator: Any,
+    reason: str,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``exclude_judgements`` for the annotator's current judgements in ``stream`` submitted at or
+    after ``since`` (all of them without it): what a QC pause or a detected drift takes out of the
+    count. Golden items included (their counters only). Returns how many were newly excluded."""
+    rows = Judgement.objects.filter(stream=stream, annotator=annotator, is_current=True, excluded_reason__isnull=True)
+    if since is not None:
+        rows = rows.filter(submitted_at__gte=since)
+    return exclude_judgements(judgement_ids=list(rows.values_list("pk", flat=True)), reason=reason, now=now)
+
+
+def restore_judgements(*, judgement_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Undoes ``exclude_judgements``: the judgements count again (their items' counters go up and
+    their adaptive decisions are recomputed). A restored judgement counts even when its item has
+    collected another judgement in its place meanwhile: the item then holds more than its target
+    (nothing is lost; the claim adds no more). Returns how many were restored."""
+    del now  # restoring clears the time: kept for symmetry with exclude_judgements
+    return _set_excluded(judgement_ids=judgement_ids, reason=None, now=None)
+
+
+def _set_excluded(*, judgement_ids: Iterable[int], reason: str | None, now: datetime | None) -> int:
+    ids = sorted({int(pk) for pk in judgement_ids})
+    if not ids:
+        return 0
+    with transaction.atomic():
+        found = list(
+            Judgement.objects.select_for_update()
+            .filter(pk__in=ids, excluded_reason__isnull=reason is not None)
+            .order_by("pk")
+            .values_list("pk", "item_id", "counted", "is_current")
+        )
+        if not found:
+            return 0
+        Judgement.objects.filter(pk__in=[row[0] for row in found]).update(excluded_reason=reason, excluded_at=now)
+        per_item = Counter(item_id for _pk, item_id, counted, current in found if counted and current)
+        _recount(per_item, sign=-1 if reason is not None else 1)
+    return len(found)
+
+
+def _recount(per_item: Counter[int], *, sign: int) -> None:
+    """Moves the items' counters by ``sign`` × their number of judgements, then recomputes their
+    decisions and ``is_open`` (inside the caller's transaction)."""
+    if not per_item:
+        return
+    locked = list(
+        Item.objects.select_for_update().filter(pk__in=per_item).order_by("pk").values_list("pk", "stream_id")
+    )
+    by_delta: dict[int, list[int]] = {}
+    for item_id, n in per_item.items():
+        by_delta.setdefault(n, []).append(item_id)
+    for n, item_ids in by_delta.items():
+        # Never below zero, should a counter have been written by hand (the demo's simulated
+        # judgements, tests' factories): claim_count >= judgement_count holds either way.
+        Item.objects.filter(pk__in=item_ids).update(
+            judgement_count=Greatest(F("judgement_count") + sign * n, Value(0)),
+            claim_count=Greatest(F("claim_count") + sign * n, Value(0)),
+        )
+    per_stream: dict[int, list[int]] = {}
+    for item_id, stream_id in locked:
+        per_stream.setdefault(stream_id, []).append(item_id)
+    for stream in Stream.objects.filter(pk__in=per_stream):
+        _redecide(stream=stream, item_ids=per_stream[stream.pk])
 
 
 # --- Submitting and skipping ----------------------------------------------------------------
@@ -539,19 +745,20 @@ def submit_judgement(
 
         late = locked.status == Assignment.Status.EXPIRED or locked.lease_expires_at <= now
         live = locked.status == Assignment.Status.ACTIVE
+        stream = locked.stream
+        item = locked.item
+        adaptive_item = adaptive(stream) and not item.is_golden
         if live:
             counted = True  # its slot is held: the item's counter is updated last, below
         else:
-            overlap = locked.stream.overlap
             counted = bool(
-                Item.objects.filter(Q(claim_count__lt=overlap) | Q(is_golden=True), pk=locked.item_id).update(
+                Item.objects.filter(room_q(stream) | Q(is_golden=True), pk=locked.item_id).update(
                     judgement_count=F("judgement_count") + 1,
                     claim_count=F("claim_count") + 1,
-                    is_open=Case(When(claim_count__lt=overlap - 1, then=Value(True)), default=Value(False)),
+                    is_open=Case(When(room_q(stream, slack=1), then=Value(True)), default=Value(False)),
                 )
             )
 
-        item = locked.item
         gold_correct = None
         if item.is_golden:
             gold_correct = gold_answer_correct(
@@ -597,17 +804,55 @@ def submit_judgement(
             "UPDATE annotation_assignment SET status = 'submitted', finished_at = %(now)s WHERE id = %(id)s",
             {"now": connection.ops.adapt_datetimefield_value(now), "id": locked.pk},
         )
-        if live:
+        if live and adaptive_item:
+            _count_adaptive(judgement=judgement, stream=stream)
+        elif live:
             # Last statement before COMMIT: concurrent claims skip a locked item row, so the item is
             # held for as short a time as possible.
             rows.execute(
                 "UPDATE annotation_item SET judgement_count = judgement_count + 1 WHERE id = %(id)s",
                 {"id": locked.item_id},
             )
+        elif counted and adaptive_item:
+            decision = Item.objects.filter(pk=locked.item_id).values_list("judgement_count", "first_agreed").get()
+            if decision[1] is None and decision[0] >= first_target(stream):
+                _redecide(stream=stream, item_ids=[locked.item_id])
     judgement.item = item
     # After COMMIT, golden items only: gold figures and the auto-pause rule never hold the item row.
     outcome = hooks.golden_judged.first(judgement=judgement, stream=locked.stream, now=now) if item.is_golden else None
     return SubmitResult(judgement, created=True, late=late, qc=outcome)
+
+
+# A live lease's judgement on a stream with adaptive overlap counts while the item is below its
+# target (it always is, unless the settings changed while the lease was out).
+_ADAPTIVE_COUNT_SQL = (
+    "UPDATE annotation_item SET judgement_count = judgement_count + 1 "  # noqa: S608 - a constant
+    "WHERE id = %(id)s AND judgement_count < " + TARGET_SQL.format(alias="") + " "
+    "RETURNING judgement_count, first_agreed"
+)
+
+
+def _count_adaptive(*, judgement: Judgement, stream: Stream) -> None:
+    """The live submit's count on a stream with adaptive overlap. Counts the judgement (one
+    UPDATE, as without adaptive overlap) and, when it is the n-th, decides whether the first n
+    agree (+2 queries: read them, write the decision and ``is_open``).
+
+    A lease handed out before the settings changed (adaptive overlap turned on, n lowered) may
+    find its item already at its target: its judgement is stored as surplus (``counted`` False,
+    its slot released), never lost and never over-filling the item."""
+    row = rows.fetch_one(_ADAPTIVE_COUNT_SQL, {**target_params(stream), "id": judgement.item_id})
+    if row is None:
+        rows.execute(
+            "UPDATE annotation_judgement SET counted = %(no)s WHERE id = %(id)s", {"no": False, "id": judgement.pk}
+        )
+        rows.execute(
+            "UPDATE annotation_item SET claim_count = claim_count - 1 WHERE id = %(id)s", {"id": judgement.item_id}
+        )
+        judgement.counted = False
+        return
+    count, decided = row
+    if decided is None and count >= first_target(stream):
+        _redecide(stream=stream, item_ids=[judgement.item_id])
 
 
 def _lock_assignment(assignment: Assignment) -> Assignment:

@@ -125,7 +125,7 @@ def _explain(stream: Any, orders: tuple[str, ...] = ("depth", "breadth")) -> Non
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from annotation.services import claim_sql
+    from annotation.services import claim_sql, target_params
     from projects.models import Stream
 
     for order in orders:
@@ -134,7 +134,7 @@ def _explain(stream: Any, orders: tuple[str, ...] = ("depth", "breadth")) -> Non
             now = timezone.now()
             cursor.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + claim_sql(stream),
-                {"stream": stream.pk, "overlap": stream.overlap, "annotator": 1, "now": now, "expires": now},
+                {**target_params(stream), "stream": stream.pk, "annotator": 1, "now": now, "expires": now},
             )
             plan = "\n".join(row[0] for row in cursor.fetchall())
             transaction.set_rollback(True)

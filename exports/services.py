@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q, TextField
+from django.db.models import Count, Exists, Max, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -281,6 +281,34 @@ def _rejected_ids(spec: ExportSpec, snapshot: Snapshot) -> set[int]:
     )
 
 
+# Why a judgement was taken out of the count (``Judgement.excluded_reason``), in the order of the
+# tallied path's drop codes (4, 5, ...). The manifest counts them as ``excluded_<reason>``.
+_EXCLUDED_REASONS = tuple(Judgement.ExcludedReason.values)
+
+
+def _excluded_ids(spec: ExportSpec, snapshot: Snapshot) -> dict[int, str]:
+    """Judgements taken out of the count before the snapshot (``annotation.services.
+    exclude_judgements``), id → reason. Exports leave them out, except where the spec asks for what
+    excluded them: ``--include-rejected`` keeps review rejections, ``--include-inactive-annotators``
+    keeps the work of paused annotators. Few, and found by the ``judgement_excluded`` index."""
+    keep = set()
+    if not spec.exclude_rejected:
+        keep.add(Judgement.ExcludedReason.REVIEW_REJECTED.value)
+    if not spec.exclude_inactive_annotators:
+        keep.add(Judgement.ExcludedReason.QC_PAUSE.value)
+    rows = (
+        Judgement.objects.filter(
+            stream_id__in=spec.stream_ids,
+            excluded_reason__isnull=False,
+            excluded_at__lte=snapshot.taken_at,
+            id__lte=snapshot.max_judgement_id,
+        )
+        .exclude(excluded_reason__in=keep)
+        .values_list("id", "excluded_reason")
+    )
+    return {pk: str(reason) for pk, reason in rows}
+
+
 def _read_items(spec: ExportSpec, snapshot: Snapshot, *, raw: bool = False, texts: bool = True) -> Iterator[_ItemRows]:
     """Every item with judgements in the snapshot, in item id order, with its judgement rows."""
     if connection.vendor == "postgresql" and not raw:
@@ -426,9 +454,12 @@ def _contains(sorted_ids: array[int], value: int) -> bool:
     return pos < len(sorted_ids) and sorted_ids[pos] == value
 
 
-def _exclusions(spec: ExportSpec, snapshot: Snapshot) -> tuple[set[tuple[int, int]], set[int], array[int] | None]:
+def _exclusions(
+    spec: ExportSpec, snapshot: Snapshot
+) -> tuple[set[tuple[int, int]], set[int], dict[int, str], array[int] | None]:
     """What the filters leave out beyond the query: (stream, annotator) pairs of inactive
-    annotators, judgement ids a reviewer rejected, and the item ids a previous export delivered."""
+    annotators, judgement ids a reviewer rejected, judgements taken out of the count (id → reason),
+    and the item ids a previous export delivered."""
     inactive: set[tuple[int, int]] = set()
     if spec.exclude_inactive_annotators:
         inactive = set(
@@ -437,8 +468,9 @@ def _exclusions(spec: ExportSpec, snapshot: Snapshot) -> tuple[set[tuple[int, in
             )
         )
     rejected = _rejected_ids(spec, snapshot) if spec.exclude_rejected else set()
+    excluded = _excluded_ids(spec, snapshot)
     previous = _load_index(spec.since_export_id) if spec.since_export_id else None
-    return inactive, rejected, previous
+    return inactive, rejected, excluded, previous
 
 
 def _groups(
@@ -452,7 +484,7 @@ def _groups(
 ) -> Iterator[tuple[int, int, list[Any], tuple[Any, ...] | None]]:
     """(item_id, stream_id, kept judgement rows, item text) per item that passes the judgement-
     and item-level filters, in item id order."""
-    inactive, rejected, previous = _exclusions(spec, snapshot)
+    inactive, rejected, excluded, previous = _exclusions(spec, snapshot)
     read = 0
     for item_id, rows, flagged, item in _read_items(spec, snapshot, raw=raw, texts=texts):
         read += len(rows)
@@ -463,13 +495,15 @@ def _groups(
         stats.items_read += 1
         kept = rows
         flagged_item = False
-        if inactive or rejected or flagged:  # else every row is kept: the common case, skipped fast
+        if inactive or rejected or excluded or flagged:  # else every row is kept: the common case, fast
             kept = []
             for row in rows:
                 if (row[_STREAM], row[_ANNOTATOR]) in inactive:
                     stats.judgements_dropped["annotator_inactive"] += 1
                 elif row[_ID] in rejected:
                     stats.judgements_dropped["rejected"] += 1
+                elif row[_ID] in excluded:
+                    stats.judgements_dropped["excluded_" + excluded[row[_ID]]] += 1
                 elif spec.exclude_flagged and row[_CANNOT_JUDGE]:
                     stats.judgements_dropped["flagged_cannot_judge"] += 1
                 else:
@@ -822,11 +856,17 @@ _FORCE_GENERAL_PATH = False  # bench/export.py --compare and the tests flip it t
 
 
 def _read_tallies(
-    spec: ExportSpec, snapshot: Snapshot, *, inactive: set[tuple[int, int]], rejected: set[int]
+    spec: ExportSpec,
+    snapshot: Snapshot,
+    *,
+    inactive: set[tuple[int, int]],
+    rejected: set[int],
+    excluded: dict[int, str],
 ) -> Iterator[tuple[Any, ...]]:
     """One row per item: (item_id, stream_id, read, dropped_inactive, dropped_rejected,
     dropped_cannot_judge, kept, flagged, n_A, n_B, n_tie, n_both_bad, strength_A, strength_B,
-    item_id, external_id, context JSON text, text of response 0, text of response 1)."""
+    dropped as excluded per reason of ``_EXCLUDED_REASONS`` (one column each), item_id,
+    external_id, context JSON text, text of response 0, text of response 1)."""
     columns = ["id", "item_id", "stream_id", "annotator_id", "choice", "strength", "flag_harmful", "flag_pii",
                "flag_cannot_judge"]  # fmt: skip
     judgements = _sql(_judgement_filters(spec, snapshot).values_list(*columns))
@@ -846,6 +886,12 @@ def _read_tallies(
     if rejected:
         reasons.append("WHEN j.id = ANY(%s::bigint[]) THEN 2")
         params.append(sorted(rejected))
+    # 4, 5, ...: taken out of the count, one code per reason (after a rejection, as ``_groups``).
+    for code, reason in enumerate(_EXCLUDED_REASONS, start=4):
+        ids = sorted(pk for pk, why in excluded.items() if why == reason)
+        if ids:
+            reasons.append(f"WHEN j.id = ANY(%s::bigint[]) THEN {code}")
+            params.append(ids)
     if spec.exclude_flagged:
         reasons.append("WHEN j.flag_cannot_judge THEN 3")
     drop = f"CASE {' '.join(reasons)} ELSE 0 END" if reasons else "0"
@@ -856,6 +902,8 @@ def _read_tallies(
             f"coalesce(sum(coalesce(d.strength, 1)) FILTER (WHERE d.drop = 0 AND d.choice = '{c}'), 0)"
             for c in ("A", "B")
         )
+        + ", "
+        + ", ".join(f"count(*) FILTER (WHERE d.drop = {code})" for code in range(4, 4 + len(_EXCLUDED_REASONS)))
     )
     sql = (
         "SELECT g.*, i.*, "  # noqa: S608 - SQL of ORM querysets and constants
@@ -924,7 +972,7 @@ def _iter_tallied_rows(
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """``_iter_item_rows`` from vote counts: same filters, same decisions, same rows."""
-    inactive, rejected, previous = _exclusions(spec, snapshot)
+    inactive, rejected, excluded, previous = _exclusions(spec, snapshot)
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
     dropped_judgements, dropped_items, dropped_pairs = (
@@ -935,9 +983,12 @@ def _iter_tallied_rows(
     unanimous = spec.aggregation == "unanimous"
     loads = orjson.loads
     read = 0
-    for row in _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected):
+    n_reasons = len(_EXCLUDED_REASONS)
+    for row in _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected, excluded=excluded):
         (item_id, stream_id, n_read, n_inactive, n_rejected, n_cannot, n, flagged,
-         n_a, n_b, n_tie, n_bad, s_a, s_b, _id, _external_id, context, text0, text1) = row  # fmt: skip
+         n_a, n_b, n_tie, n_bad, s_a, s_b) = row[:14]  # fmt: skip
+        n_excluded = row[14 : 14 + n_reasons]
+        context, text0, text1 = row[14 + n_reasons + 2 :]
         read += n_read
         if on_read is not None and read >= CHUNK_SIZE:
             on_read(read)
@@ -950,6 +1001,9 @@ def _iter_tallied_rows(
             dropped_judgements["rejected"] += n_rejected
         if n_cannot:
             dropped_judgements["flagged_cannot_judge"] += n_cannot
+        for reason, count in zip(_EXCLUDED_REASONS, n_excluded, strict=True):
+            if count:
+                dropped_judgements["excluded_" + reason] += count
         if spec.exclude_flagged and flagged:
             dropped_items["flagged_harmful_or_pii"] += 1
             continue
@@ -1075,6 +1129,20 @@ class _HashingWriter:
         }
 
 
+def _stopped_early(streams: list[Stream]) -> dict[int, int]:
+    """Per stream with adaptive overlap in force: how many of its items stopped early (their first
+    n judgements agreed, so they collected n instead of the overlap). As of the export's run."""
+    ids = [s.pk for s in streams if s.adaptive_overlap and s.adaptive_min_agree < s.overlap]
+    if not ids:
+        return {}
+    rows = (
+        Item.objects.filter(stream_id__in=ids, pool=Item.Pool.WORK, is_golden=False, first_agreed=True)
+        .values("stream_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["stream_id"]: row["n"] for row in rows}
+
+
 def _file_sha256(path: Path) -> str:
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -1135,12 +1203,22 @@ def write_export(
 
     counts = stats.to_json()
     counts["items"]["dropped"]["golden"] = golden_items
+    stopped = _stopped_early(streams)
+    counts["items"]["stopped_early"] = sum(stopped.values())
     per_stream = {
         s.slug: {
             "id": s.pk,
             "project": s.project.slug,
             "task_kind": s.task_kind,
             "pairs_kept": stats.stream_pairs[s.pk],
+            "adaptive_overlap": {
+                "definition": "an item stops collecting judgements once its first n counted judgements agree "
+                "(same choice; for a ranking, the same best group); otherwise it collects up to the overlap",
+                "on": s.adaptive_overlap,
+                "overlap": s.overlap,
+                "min_agree": s.adaptive_min_agree,
+                "stopped_early_items": stopped.get(s.pk, 0),
+            },
             "agreement": {
                 "definition": "mean share of a comparison's judgements that gave the aggregated label "
                 "(comparisons with at least 2 judgements, before the agreement filter)",

@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 
 from quorum.hooks import Hook
 
-# A stream's overlap changed (called after the save; the receiver defers its work to COMMIT).
+# A stream's overlap or adaptive overlap settings changed (called after the save; the receiver
+# defers its work to COMMIT).
 # annotation: re-open or close the stream's items.
 stream_overlap_changed: Hook[Callable[[int], None]] = Hook("stream_overlap_changed")
 

@@ -38,20 +38,24 @@ def create_stream(*, project: Project, slug: str, name: str, **fields: Any) -> S
 
 
 def update_stream(*, stream: Stream, **fields: Any) -> Stream:
-    """Saves ``fields`` on the stream. When the overlap changes, the items' ``is_open`` flags (which
-    the claim's index relies on) are recomputed in the background once this commits
-    (``hooks.stream_overlap_changed``, filled by the annotation room): items closed
-    under the old overlap take annotators again, items full under the new one leave the index."""
-    # The stored value, not the instance's: a ModelForm has already cleaned its input into it.
-    old_overlap = (
-        Stream.objects.filter(pk=stream.pk).values_list("overlap", flat=True).first() if "overlap" in fields else None
-    )
+    """Saves ``fields`` on the stream. When the overlap or the adaptive overlap settings change,
+    the items' targets and ``is_open`` flags (which the claim's index relies on) are recomputed in
+    the background once this commits (``hooks.stream_overlap_changed``, filled by the annotation
+    room): items closed under the old settings take annotators again, items full under the new
+    ones leave the index."""
+    # The stored values, not the instance's: a ModelForm has already cleaned its input into it.
+    watched = [name for name in _OVERLAP_FIELDS if name in fields]
+    old = Stream.objects.filter(pk=stream.pk).values_list(*watched).first() if watched else None
     for key, value in fields.items():
         setattr(stream, key, value)
     stream.save()
-    if old_overlap is not None and old_overlap != stream.overlap:
+    if old is not None and tuple(old) != tuple(getattr(stream, name) for name in watched):
         hooks.stream_overlap_changed.call(stream.pk)
     return stream
+
+
+# The settings that decide how many judgements an item collects.
+_OVERLAP_FIELDS = ("overlap", "adaptive_overlap", "adaptive_min_agree")
 
 
 @dataclass

@@ -11,7 +11,9 @@ A judgement enters the queue (a ``ReviewTask``) for one of four reasons:
 
 Golden items are never queued: their right answer is known and scored automatically.
 A task is done when it has as many reviews as it wants. Rejections feed the annotator's
-``rejection_rate`` (``qc.metrics``).
+``rejection_rate`` (``qc.metrics``), and a rejected judgement is taken out of the count
+(``annotation.services.exclude_judgements``, reason ``review_rejected``): its item collects another
+judgement in its place.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Value, When
 from django.utils import timezone
 
+from annotation import services as annotation_services
 from annotation.models import Item, Judgement
 from projects.models import Stream
 from qc.models import Review, ReviewTask
@@ -124,7 +127,8 @@ def submit_review(
     *, judgement: Judgement, reviewer: Any, decision: str, reason: str = "", now: datetime | None = None
 ) -> Review:
     """Stores a reviewer's decision on a judgement (a rejection carries its reason: the annotator
-    reads it) and closes the judgement's tasks that have all the reviews they want. Raises
+    reads it; a rejected judgement is excluded from the count, so its item collects another) and
+    closes the judgement's tasks that have all the reviews they want. Raises
     ``OwnWork`` for the reviewer's own judgement and ``AlreadyReviewed`` for a second review of
     the same judgement by the same reviewer."""
     if judgement.annotator_id == reviewer.pk:
@@ -135,6 +139,10 @@ def submit_review(
             review = Review.objects.create(
                 judgement=judgement, reviewer=reviewer, decision=decision, reason=reason.strip()[:500], created_at=now
             )
+            if decision == Review.Decision.REJECT:
+                annotation_services.exclude_judgements(
+                    judgement_ids=[judgement.pk], reason=Judgement.ExcludedReason.REVIEW_REJECTED, now=now
+                )
             reviews = Review.objects.filter(judgement=judgement).count()
             ReviewTask.objects.filter(judgement=judgement, done=False, reviews_wanted__lte=reviews).update(done=True)
     except IntegrityError as exc:

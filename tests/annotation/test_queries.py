@@ -63,3 +63,23 @@ def test_the_htmx_submit_and_next_round_trip_is_pinned(client: Client, django_as
     with django_assert_max_num_queries(13):
         response = client.post(reverse("annotation:submit", args=[assignment.pk]), data, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
+
+
+def test_adaptive_overlap_adds_queries_only_to_the_deciding_submit(django_assert_max_num_queries: Any) -> None:
+    """With adaptive overlap the usual next + submit keeps its 8 (the count is the same one UPDATE,
+    with RETURNING); the submit that completes an item's first n reads them and writes the
+    decision: 2 more."""
+    stream: Any = StreamFactory(overlap=3, adaptive_overlap=True, adaptive_min_agree=2)
+    ItemFactory(stream=stream)
+    first, second = make_annotator(stream), make_annotator(stream)
+    with django_assert_max_num_queries(8):
+        assignment = claim_next(stream=stream, annotator=first)
+        key = services.idempotency_key(assignment_id=assignment.pk, token="t")
+        services.submit_judgement(assignment=assignment, idempotency_key=key, choice="A", strength=1)
+    with django_assert_max_num_queries(10):
+        assignment = claim_next(stream=stream, annotator=second)
+        key = services.idempotency_key(assignment_id=assignment.pk, token="t")
+        services.submit_judgement(assignment=assignment, idempotency_key=key, choice="A", strength=1)
+    assignment.item.refresh_from_db()
+    assert assignment.item.first_agreed is True
+    assert not assignment.item.is_open

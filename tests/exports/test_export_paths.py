@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from annotation import services as annotation_services
 from exports import services as exporting
 from projects.models import StreamMembership
 from qc.models import Review
@@ -55,6 +56,12 @@ def _varied_stream() -> Any:
         if n % 6 == 0:
             rejected = judge(item, UserFactory.create(), "B")
             Review.objects.create(judgement=rejected, reviewer=reviewer, decision="reject", reason="rushed")
+            if n % 12 == 0:  # as the review service marks it
+                annotation_services.exclude_judgements(judgement_ids=[rejected.pk], reason="review_rejected")
+        if n % 4 == 1:
+            drifted = judge(item, UserFactory.create(), rng.choice(["A", "B"]))
+            reason = ("qc_drift", "qc_pause", "review_rejected", "pm")[n % 3 + (n % 8 == 1)]
+            annotation_services.exclude_judgements(judgement_ids=[drifted.pk], reason=reason)
     return stream
 
 
@@ -83,6 +90,10 @@ def test_it_writes_the_same_export_through_both_paths(tmp_path: Path, options: d
     finally:
         exporting._FORCE_GENERAL_PATH = False
     assert tallied["counts"]["pairs"]["kept"] > 0
+    dropped = tallied["counts"]["judgements"]["dropped"]
+    assert dropped.get("excluded_qc_drift", 0) > 0
+    assert (dropped.get("excluded_qc_pause", 0) > 0) == spec.exclude_inactive_annotators
+    assert (dropped.get("excluded_review_rejected", 0) > 0) == spec.exclude_rejected
     assert tallied["counts"] == general["counts"]
     for slug, figures in tallied["streams"].items():  # one key at a time: a failure names it
         for key, value in figures.items():
