@@ -22,7 +22,8 @@ Only pairwise questions (two responses) are scored; a ranking question has no "l
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 
 class QuestionFacts(NamedTuple):
@@ -83,10 +84,15 @@ def trivial_strategy_scores(
 
 
 def trivial_strategy_warnings(scores: Mapping[str, float], pass_mark: float, *, mark: str = "pass mark") -> list[str]:
-    """One message per trivial strategy scoring at least ``pass_mark`` (0–1), best first, e.g.
+    """One message per trivial strategy scoring at least ``pass_mark`` (0–1), best first (equal
+    scores in ``STRATEGY_LABELS`` order), e.g.
     "always the longer response scores 90% ≥ pass mark 80%". ``mark`` names the bar: a golden
     set is held against the stream's pause threshold ("pause threshold 70%")."""
-    hits = sorted(((score, name) for name, score in scores.items() if score >= pass_mark - 1e-12), reverse=True)
+    order = {name: index for index, name in enumerate(STRATEGY_LABELS)}
+    hits = sorted(
+        ((score, name) for name, score in scores.items() if score >= pass_mark - 1e-12),
+        key=lambda hit: (-hit[0], order.get(hit[1], len(order)), hit[1]),
+    )
     return [
         f"{STRATEGY_LABELS.get(name, name)} scores {_pct(score)} ≥ {mark} {_pct(pass_mark)}" for score, name in hits
     ]
@@ -97,10 +103,54 @@ def format_scores(scores: Mapping[str, float]) -> str:
     return ", ".join(f"{name} {_pct(scores[name])}" for name in STRATEGY_LABELS if name in scores)
 
 
+def response_length(response: Any) -> int:
+    """Characters of one stored response (``{"text": ...}`` or a plain string)."""
+    return len(str(response.get("text", "")) if isinstance(response, Mapping) else str(response))
+
+
+@dataclass(frozen=True)
+class StrategyCheck:
+    """Trivial strategies held against a bar: a test's pass mark, or the gold accuracy below which
+    the stream pauses an annotator. ``questions`` counts the pairwise questions scored."""
+
+    questions: int
+    bar: float
+    mark: str
+    scores: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passable(self) -> bool:
+        return bool(self.warnings)
+
+    @property
+    def rows(self) -> list[tuple[str, str]]:
+        """(strategy, score as a percentage) in ``STRATEGY_LABELS`` order, for pages."""
+        return [(label, _pct(self.scores[name])) for name, label in STRATEGY_LABELS.items() if name in self.scores]
+
+    def summary(self) -> str:
+        """One line for command output: the scores, then the verdict."""
+        if not self.questions:
+            return "Trivial strategies: no pairwise questions to score."
+        verdict = "; ".join(self.warnings) if self.warnings else f"none reaches the {self.mark} {_pct(self.bar)}"
+        scores = format_scores(self.scores)
+        return f"Trivial strategies on {self.questions} questions: {scores}. {verdict[0].upper()}{verdict[1:]}."
+
+
+def check_strategies(questions: Iterable[QuestionFacts], *, bar: float, mark: str = "pass mark") -> StrategyCheck:
+    """Scores every trivial strategy on ``questions`` and warns for each one at or above ``bar``."""
+    rows = list(questions)
+    scores = trivial_strategy_scores(rows)
+    return StrategyCheck(len(rows), bar, mark, scores, trivial_strategy_warnings(scores, bar, mark=mark))
+
+
 __all__ = [
     "STRATEGY_LABELS",
     "QuestionFacts",
+    "StrategyCheck",
+    "check_strategies",
     "format_scores",
+    "response_length",
     "trivial_strategy_scores",
     "trivial_strategy_warnings",
 ]

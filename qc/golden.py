@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import CHOICES, Item, Judgement
+from annotation.strategies import QuestionFacts, StrategyCheck, check_strategies, response_length
 from projects.models import Stream
 from qualification.models import QualificationQuestion
 
@@ -151,3 +152,17 @@ def golden_set(stream: Stream) -> list[dict[str, Any]]:
         .order_by("external_id")
     )
     return [{"item": item, "answered": item.answered, "right": item.right} for item in items]
+
+
+def strategy_check(stream: Stream) -> StrategyCheck:
+    """The trivial strategies (``annotation.strategies``) on the stream's pairwise golden items,
+    held against the gold accuracy below which the stream pauses an annotator
+    (``min_gold_accuracy``): a strategy that scores at least that would never be paused. Golden
+    items are served in a random response order, so "always the first shown" is a coin flip."""
+    items = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True, num_responses=2).only(
+        "golden_answers", "responses"
+    )
+    facts = [
+        QuestionFacts(list(item.golden_answers or []), [response_length(r) for r in item.responses]) for item in items
+    ]
+    return check_strategies(facts, bar=stream.min_gold_accuracy, mark="pause threshold")
