@@ -66,7 +66,9 @@ class AttemptResultSerializer(AttemptStateSerializer):
 
 class QualificationStateSerializer(serializers.Serializer[Any]):
     stream = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=StreamMembership.Status.choices, help_text="Your standing in the stream.")
+    status = serializers.CharField(
+        help_text="Your standing in the stream: " + ", ".join(StreamMembership.Status.values) + "."
+    )
     test = QualificationInfoSerializer(allow_null=True, help_text="Null: the stream has no active test.")
     attempts_used = serializers.IntegerField()
     attempts_allowed = serializers.IntegerField()

@@ -25,6 +25,16 @@ urlpatterns = [
     path("streams/<int:stream_id>/items/<int:item_id>/", annotation_api.ItemDetail.as_view(), name="api-item"),
     path("streams/<int:stream_id>/judgements/", annotation_api.JudgementList.as_view(), name="api-judgements"),
     path("streams/<int:stream_id>/metrics/", qc_api.MetricList.as_view(), name="api-metrics"),
+    path(
+        "streams/<int:stream_id>/annotators/<int:user_id>/pause/",
+        qc_api.AnnotatorPause.as_view(),
+        name="api-annotator-pause",
+    ),
+    path(
+        "streams/<int:stream_id>/annotators/<int:user_id>/resume/",
+        qc_api.AnnotatorResume.as_view(),
+        name="api-annotator-resume",
+    ),
     path("streams/<int:stream_id>/next/", annotation_api.NextItem.as_view(), name="api-next"),
     path("streams/<int:stream_id>/test/", qualification_api.QualificationTestState.as_view(), name="api-test"),
     path(
