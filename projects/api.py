@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects import access, services
-from projects.forms import StreamForm
+from projects.forms import StreamForm, bound_stream_form
 from projects.models import ApiToken, Project, Role, Stream
 from projects.serializers import (
     STREAM_READ_ONLY,
@@ -106,12 +106,6 @@ class StreamList(generics.ListAPIView[Stream]):
 _UPDATED_AT = serializers.DateTimeField()
 
 
-def _form_data(stream: Stream, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """The stream form's data: the stream's current settings, then ``changes`` on top."""
-    current = StreamForm(instance=stream, project=stream.project)
-    return {**{name: current[name].value() for name in StreamForm.Meta.fields}, **changes}
-
-
 def _form_errors(form: StreamForm) -> dict[str, list[str]]:
     return {
         ("non_field_errors" if name == "__all__" else name): [str(message) for message in messages]
@@ -156,9 +150,7 @@ class StreamDetail(APIView):
         }
         if unknown:
             raise serializers.ValidationError(unknown)
-        form = StreamForm(
-            _form_data(stream, changes), instance=Stream.objects.get(pk=stream.pk), project=stream.project
-        )
+        form = bound_stream_form(project=stream.project, stream=stream, changes=changes)
         if not form.is_valid():
             return Response(_form_errors(form), status=status.HTTP_400_BAD_REQUEST)
         cleaned = form.stream_fields()

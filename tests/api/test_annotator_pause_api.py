@@ -21,7 +21,7 @@ def urls(world: World, user: Any) -> tuple[str, str]:
 
 
 def test_a_pm_pauses_and_resumes_an_annotator_with_a_reason(world: World) -> None:
-    sm = StreamMembershipFactory(stream=world.stream, user=world.annotator, status=Status.QUALIFIED)
+    sm = StreamMembershipFactory.create(stream=world.stream, user=world.annotator, status=Status.QUALIFIED)
     pause, resume = urls(world, world.annotator)
     api = world.client(world.pm)
     response = api.post(pause, {"reason": "Rushing through long items"}, format="json")
