@@ -31,6 +31,7 @@ class ExportForm(forms.Form):
             ("majority", "Majority vote"),
             ("dawid-skene", "Dawid–Skene (reliability-weighted)"),
             ("unanimous", "Unanimous only"),
+            ("auto", "Auto — per stream, the method right most often on its golden items"),
         ],
         help_text="Ties and both-bad answers never become pairs; they are counted in the manifest.",
     )
@@ -56,6 +57,14 @@ class ExportForm(forms.Form):
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
     margin = forms.BooleanField(required=False, label="Reward format: add a margin column from strength")
+    min_confidence = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="Drop pairs whose label is less sure than this (vote share or posterior, 0–1). "
+        "Empty: each stream's own minimum.",
+    )
+    confidence = forms.BooleanField(required=False, label="Add a confidence column to every pair")
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,4 +100,6 @@ class ExportForm(forms.Form):
             test_fraction=data["test_fraction"],
             seed=data["seed"],
             margin=data["margin"],
+            min_confidence=data["min_confidence"],
+            confidence=data["confidence"],
         )

@@ -28,6 +28,15 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.0)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     margin = serializers.BooleanField(default=False, help_text="reward format: add a numeric margin column.")
+    min_confidence = serializers.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Drop pairs less sure than this (vote share or posterior); null: each stream's own minimum.",
+    )
+    confidence = serializers.BooleanField(default=False, help_text="Add a confidence column to every pair row.")
 
     def to_spec(self, stream_ids: tuple[int, ...]) -> exporting.ExportSpec:
         data = self.validated_data
@@ -47,6 +56,8 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
             test_fraction=data["test_fraction"],
             seed=data["seed"],
             margin=data["margin"],
+            min_confidence=data["min_confidence"],
+            confidence=data["confidence"],
         )
 
 

@@ -30,7 +30,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
@@ -89,6 +89,9 @@ class ExportSpec:
     test_fraction: float = 0.0
     seed: int = 0
     margin: bool = False
+    # None: each stream's own ``min_confidence``. A pair whose confidence is below it is dropped.
+    min_confidence: float | None = None
+    confidence: bool = False  # a ``confidence`` column on every pair row
 
     def __post_init__(self) -> None:
         if not self.stream_ids:
@@ -99,6 +102,8 @@ class ExportSpec:
             raise ExportError(f"Unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise ExportError("min_agreement must be between 0 and 1.")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ExportError("min_confidence must be between 0 and 1.")
         if self.min_judgements < 1:
             raise ExportError("min_judgements must be at least 1.")
         if not 0.0 <= self.test_fraction < 1.0:
@@ -147,7 +152,18 @@ class Stats:
     agreement_sum: defaultdict[int, float] = field(default_factory=lambda: defaultdict(float))
     agreement_n: Counter[int] = field(default_factory=Counter)
     stream_pairs: Counter[int] = field(default_factory=Counter)
+    # Per stream: the confidence of the kept pairs (sum and a 10-bin histogram), the method used
+    # and, with ``auto``, why.
+    confidence_sum: defaultdict[int, float] = field(default_factory=lambda: defaultdict(float))
+    confidence_bins: defaultdict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 10))
+    methods: dict[int, str] = field(default_factory=dict)
+    method_choice: dict[int, dict[str, Any]] = field(default_factory=dict)
+    min_confidence: dict[int, float] = field(default_factory=dict)
     exported_item_ids: array[int] | None = None  # filled when the caller keeps an index
+
+    def keep_confidence(self, stream_id: int, confidence: float) -> None:
+        self.confidence_sum[stream_id] += confidence
+        self.confidence_bins[stream_id][min(9, int(confidence * 10))] += 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -508,6 +524,7 @@ class _Pair(NamedTuple):  # a NamedTuple: made once per exported pair, cheaper t
     margin: float
     agreement: float
     judgements: int
+    confidence: float
 
 
 def _decide(
@@ -516,8 +533,10 @@ def _decide(
     stream_id: int,
     rows: list[Any],
     stats: Stats,
-    ds_labels: dict[Any, str] | None,
+    ds_labels: dict[Any, tuple[str, float]] | None,
 ) -> list[_Pair]:
+    method = stats.methods.get(stream_id, spec.aggregation)
+    min_confidence = stats.min_confidence.get(stream_id, 0.0)
     # Per comparison: the labels of its judgements and each one's margin evidence.
     tasks: Iterable[tuple[tuple[int, int], tuple[list[str], list[float]]]]
     if all(row[_CHOICE] for row in rows):  # the common case, spelt out: a pairwise stream, one task
@@ -528,13 +547,14 @@ def _decide(
         ]
     pairs = []
     for (i, j), (labels, margins) in tasks:
-        if spec.aggregation == "majority":
+        if method == "majority":
             outcome = aggregation.majority(labels)
-        elif spec.aggregation == "unanimous":
+        elif method == "unanimous":
             outcome = aggregation.unanimous(labels)
         else:
             assert ds_labels is not None
-            outcome = aggregation.with_label(labels, ds_labels.get((item_id, i, j)))
+            decided = ds_labels.get((item_id, i, j))
+            outcome = aggregation.with_label(labels, *decided) if decided else aggregation.with_label(labels, None)
         if len(labels) >= 2:
             stats.agreement_sum[stream_id] += outcome.agreement
             stats.agreement_n[stream_id] += 1
@@ -545,20 +565,72 @@ def _decide(
             stats.pairs_dropped[label] += 1
         elif outcome.agreement < spec.min_agreement:
             stats.pairs_dropped["low_agreement"] += 1
+        elif outcome.confidence < min_confidence:
+            stats.pairs_dropped["low_confidence"] += 1
         else:
             agreeing = [m for x, m in zip(labels, margins, strict=True) if x == label]
             chosen, rejected = (i, j) if label == "A" else (j, i)
-            pairs.append(_Pair(chosen, rejected, sum(agreeing) / len(agreeing), outcome.agreement, len(labels)))
+            margin = sum(agreeing) / len(agreeing)
+            pairs.append(_Pair(chosen, rejected, margin, outcome.agreement, len(labels), outcome.confidence))
     return pairs
 
 
-def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot) -> dict[Any, str]:
+def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot) -> dict[Any, tuple[str, float]]:
     collected = aggregation.DawidSkeneInput()
     for item_id, _stream_id, rows, _item in _groups(spec, snapshot, Stats(), texts=False):
         for (i, j), votes in _task_labels(rows).items():
             for label, _margin, annotator in votes:
                 collected.add((item_id, i, j), annotator, label)
     return collected.fit()
+
+
+def _choose_methods(spec: ExportSpec, snapshot: Snapshot, streams: Iterable[Stream], stats: Stats) -> None:
+    """Fills ``stats.methods`` (and, for ``auto``, ``stats.method_choice``) and the minimum
+    confidence per stream. ``auto``: majority and Dawid–Skene label each stream's golden items
+    from their judgements alone; Dawid–Skene is used where it is right strictly more often."""
+    for stream in streams:
+        stats.min_confidence[stream.pk] = (
+            spec.min_confidence if spec.min_confidence is not None else float(stream.min_confidence)
+        )
+        stats.methods[stream.pk] = spec.aggregation
+    if spec.aggregation != "auto":
+        return
+    for stream in streams:
+        stats.methods[stream.pk] = "majority"
+        golden_spec = replace(spec, stream_ids=(stream.pk,), include_golden=True, aggregation="majority")
+        golden_items = dict(
+            Item.objects.filter(stream=stream, is_golden=True, pool=Item.Pool.WORK).values_list("pk", "golden_answers")
+        )
+        collected = aggregation.DawidSkeneInput()
+        majority_labels: dict[Any, str | None] = {}
+        answers: dict[Any, list[str]] = {}
+        for item_id, _stream_id, rows, _item in _groups(golden_spec, snapshot, Stats(), texts=False):
+            for (i, j), votes in _task_labels(rows).items():
+                for label, _margin, annotator in votes:
+                    collected.add((item_id, i, j), annotator, label)
+                if item_id in golden_items and (i, j) == (0, 1):
+                    majority_labels[(item_id, i, j)] = aggregation.majority([v[0] for v in votes]).label
+                    answers[(item_id, i, j)] = list(golden_items[item_id] or [])
+        if not answers:
+            stats.method_choice[stream.pk] = {
+                "method": "majority",
+                "why": "no golden item with judgements to compare on: majority, the simpler method",
+                "golden_comparisons": 0,
+            }
+            continue
+        fitted = collected.fit()
+        ds_labels = {task: fitted[task][0] if task in fitted else None for task in answers}
+        majority_score, n = aggregation.gold_score(majority_labels, answers)
+        ds_score, _ = aggregation.gold_score(ds_labels, answers)
+        method = "dawid-skene" if ds_score > majority_score else "majority"
+        stats.methods[stream.pk] = method
+        stats.method_choice[stream.pk] = {
+            "method": method,
+            "golden_comparisons": n,
+            "gold_accuracy": {"majority": round(majority_score, 4), "dawid-skene": round(ds_score, 4)},
+            "why": f"{method} labels {max(majority_score, ds_score):.0%} of {n} golden comparisons right "
+            f"(majority {majority_score:.0%}, Dawid–Skene {ds_score:.0%}; Dawid–Skene only when strictly better)",
+        }
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -583,7 +655,17 @@ def _assistant(text: str) -> list[dict[str, str]]:
 def _pair_rows(
     spec: ExportSpec, prompt: str, messages: list[dict[str, str]], texts: list[str], pair: _Pair
 ) -> list[dict[str, Any]]:
-    chosen, rejected = texts[pair.chosen], texts[pair.rejected]
+    rows = _format_pair(spec, prompt, messages, texts[pair.chosen], texts[pair.rejected], pair)
+    if spec.confidence:
+        confidence = round(pair.confidence, 6)
+        for row in rows:
+            row["confidence"] = confidence
+    return rows
+
+
+def _format_pair(
+    spec: ExportSpec, prompt: str, messages: list[dict[str, str]], chosen: str, rejected: str, pair: _Pair
+) -> list[dict[str, Any]]:
     if spec.format == "trl":
         return [{"prompt": prompt, "chosen": chosen, "rejected": rejected}]
     if spec.format == "trl-conversational":
@@ -668,7 +750,9 @@ def _iter_item_rows(
     project_id = next(iter(streams.values())).project_id
     slugs = {pk: s.slug for pk, s in streams.items()}
     raw = spec.format == "raw"
-    ds_labels = _fit_dawid_skene(spec, snapshot) if spec.aggregation == "dawid-skene" and not raw else None
+    _choose_methods(spec, snapshot, streams.values(), stats)
+    needs_ds = not raw and "dawid-skene" in stats.methods.values()
+    ds_labels = _fit_dawid_skene(spec, snapshot) if needs_ds else None
     rejected = _rejected_ids(spec, snapshot) if raw else set()
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
@@ -701,6 +785,8 @@ def _iter_item_rows(
             rows = [r for pair in pairs for r in _pair_rows(spec, prompt, messages, texts, pair)]
             stats.pairs_kept += len(pairs)
             stats.stream_pairs[stream_id] += len(pairs)
+            for pair in pairs:
+                stats.keep_confidence(stream_id, pair.confidence)
         stats.items_exported += 1
         if exported_ids is not None:
             exported_ids.append(item_id)
@@ -892,8 +978,14 @@ def _iter_tallied_rows(
             dropped_pairs[label] += 1
         elif agreement < spec.min_agreement:
             dropped_pairs["low_agreement"] += 1
+        elif agreement < stats.min_confidence[stream_id]:  # the vote share is the confidence here
+            dropped_pairs["low_confidence"] += 1
         else:
-            pair = _Pair(0, 1, s_a / n_a, agreement, n) if label == "A" else _Pair(1, 0, s_b / n_b, agreement, n)
+            pair = (
+                _Pair(0, 1, s_a / n_a, agreement, n, agreement)
+                if label == "A"
+                else _Pair(1, 0, s_b / n_b, agreement, n, agreement)
+            )
             messages = _messages(loads(context))
             if not messages or messages[-1]["role"] != "user":
                 dropped_items["prompt_not_ending_with_user"] += 1
@@ -901,6 +993,7 @@ def _iter_tallied_rows(
                 continue
             prompt = prompt_text(messages) if spec.format == "trl" else ""
             rows = _pair_rows(spec, prompt, messages, [text0, text1], pair)
+            stats.keep_confidence(stream_id, agreement)
             stats.pairs_kept += 1
             stats.stream_pairs[stream_id] += 1
             stats.items_exported += 1
@@ -1055,6 +1148,20 @@ def write_export(
                 if stats.agreement_n[s.pk]
                 else None,
                 "comparisons": stats.agreement_n[s.pk],
+            },
+            "aggregation": stats.methods.get(s.pk, spec.aggregation) if spec.format != "raw" else None,
+            "aggregation_choice": stats.method_choice.get(s.pk),
+            "confidence": {
+                "definition": "vote share of the label (majority, unanimous) or its Dawid–Skene posterior; "
+                "pairs below min_confidence are dropped as low_confidence",
+                "min_confidence": stats.min_confidence.get(s.pk),
+                "mean": round(stats.confidence_sum[s.pk] / stats.stream_pairs[s.pk], 4)
+                if stats.stream_pairs[s.pk]
+                else None,
+                "histogram": {
+                    "bins": [round(k / 10, 1) for k in range(11)],
+                    "pairs": list(stats.confidence_bins[s.pk]),
+                },
             },
         }
         for s in streams

@@ -138,6 +138,7 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_agreement",
             "min_seconds",
             "min_sample",
+            "min_confidence",
             "max_turns",
         ]
         widgets = {
@@ -164,6 +165,7 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_agreement": "Min. agreement",
             "min_seconds": "Min. seconds per item",
             "min_sample": "Min. sample for bias indicators",
+            "min_confidence": "Min. confidence of an exported pair",
             "max_turns": "Max. turns per conversation",
         }
         help_texts = {
@@ -191,7 +193,7 @@ class StreamForm(forms.ModelForm[Stream]):
         ),
         (
             "Quality thresholds",
-            ["min_gold_accuracy", "min_gold_count", "min_agreement", "min_seconds", "min_sample"],
+            ["min_gold_accuracy", "min_gold_count", "min_agreement", "min_seconds", "min_sample", "min_confidence"],
         ),
     ]
 

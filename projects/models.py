@@ -135,6 +135,13 @@ class Stream(models.Model):
     min_sample = models.PositiveSmallIntegerField(
         default=30, help_text="Judgements before a bias indicator flags anyone."
     )
+    # Exports drop a pair whose aggregated label is less sure than this: the vote share (majority)
+    # or the posterior (Dawid–Skene). 0 keeps what "no majority" keeps (exports.aggregation).
+    min_confidence = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Exports drop pairs whose label is less sure than this (vote share or posterior).",
+    )
 
     # Dynamic streams.
     max_turns = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
@@ -177,6 +184,9 @@ class Stream(models.Model):
                 condition=Q(min_agreement__gte=-1) & Q(min_agreement__lte=1), name="stream_min_agreement_range"
             ),
             models.CheckConstraint(condition=Q(min_seconds__gte=0), name="stream_min_seconds_nonneg"),
+            models.CheckConstraint(
+                condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="stream_min_confidence_0_1"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -64,6 +64,14 @@ class Command(BaseCommand):
         parser.add_argument("--test-fraction", type=_fraction, default=0.0)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--margin", action="store_true", help="reward format: add a numeric margin column.")
+        parser.add_argument(
+            "--min-confidence",
+            type=_fraction,
+            default=None,
+            help="Drop pairs whose label is less sure than this (vote share or Dawid–Skene posterior, 0–1); "
+            "default: each stream's min_confidence.",
+        )
+        parser.add_argument("--confidence", action="store_true", help="Add a confidence column to every pair row.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -84,6 +92,8 @@ class Command(BaseCommand):
                 test_fraction=options["test_fraction"],
                 seed=options["seed"],
                 margin=options["margin"],
+                min_confidence=options["min_confidence"],
+                confidence=options["confidence"],
             )
             if spec.since_export_id is not None:
                 exporting.check_since_export(spec.since_export_id, project_id=streams[0].project_id)
