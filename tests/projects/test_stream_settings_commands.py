@@ -23,6 +23,19 @@ def run(*args: str) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def test_every_setting_of_the_stream_form_has_a_flag_in_both_commands() -> None:
+    from django.core.management import load_command_class
+
+    from projects.forms import StreamForm
+    from projects.management.commands._stream_settings import flag
+
+    for name in ("create_stream", "update_stream"):
+        parser = load_command_class("projects", name).create_parser("manage.py", name)
+        flags = {option for action in parser._actions for option in action.option_strings}
+        missing = [flag(field) for field in StreamForm.Meta.fields if field != "slug" and flag(field) not in flags]
+        assert missing == [], name
+
+
 def test_create_stream_takes_the_thresholds() -> None:
     ProjectFactory.create(slug="p")
     lines = run(
@@ -30,6 +43,7 @@ def test_create_stream_takes_the_thresholds() -> None:
         "--min-gold-accuracy", "0.8", "--min-gold-count", "15", "--min-agreement", "0.6", "--min-seconds", "12",
         "--adaptive-overlap", "--adaptive-min-agree", "2", "--overlap", "4", "--review-rate", "0.1",
         "--order", "breadth", "--lease-minutes", "20", "--rubric", "correctness,helpfulness", "--priority", "3",
+        "--min-confidence", "0.6",
     )  # fmt: skip
     stream = Stream.objects.get(slug="s")
     assert (stream.min_gold_accuracy, stream.min_gold_count, stream.min_agreement, stream.min_seconds) == (
@@ -41,6 +55,7 @@ def test_create_stream_takes_the_thresholds() -> None:
     assert (stream.adaptive_overlap, stream.adaptive_min_agree, stream.overlap) == (True, 2, 4)
     assert (stream.review_rate, stream.order, stream.lease_minutes, stream.priority) == (0.1, "breadth", 20, 3)
     assert stream.rubric == ["helpfulness", "correctness"]
+    assert stream.min_confidence == 0.6
     assert lines[1] == (
         "QC thresholds: gold accuracy 0.8 (acts after 15 golden answers), agreement 0.6, seconds per item 12; "
         "adaptive overlap on (stop when 2 agree)."

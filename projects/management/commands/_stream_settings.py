@@ -52,7 +52,18 @@ def add_setting_arguments(parser: CommandParser, *, skip: tuple[str, ...] = ()) 
     add("min_agreement", type=float, metavar="R", help="Krippendorff's alpha below which the stream alerts, -1 to 1.")
     add("min_seconds", type=float, metavar="S", help="A median time per item below this flags rushing.")
     add("min_sample", type=int, metavar="N", help="Judgements before a bias indicator flags anyone.")
+    add(
+        "min_confidence",
+        type=float,
+        metavar="R",
+        help="Exports drop pairs whose label is less sure than this (vote share or posterior), 0-1.",
+    )
     add("max_turns", type=int, metavar="N", help="Dynamic streams: turns per conversation.")
+    # A setting added to the form later still gets a flag: its text goes to the form as typed.
+    declared = {action.dest for action in parser._actions}
+    for field in StreamForm.Meta.fields:
+        if field not in declared and field != "slug":
+            add(field, metavar="VALUE", help=f"{StreamForm.base_fields[field].label or field} (as on the stream page).")
 
 
 def given_settings(options: dict[str, Any]) -> dict[str, Any]:
