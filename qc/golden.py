@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from annotation import selectors as annotation_selectors
 from annotation.models import CHOICES, Item, Judgement
-from annotation.strategies import QuestionFacts, StrategyCheck, check_strategies, response_length
+from annotation.strategies import StrategyCheck
 from projects.models import Stream
 from qualification.models import QualificationQuestion
 
@@ -155,14 +156,6 @@ def golden_set(stream: Stream) -> list[dict[str, Any]]:
 
 
 def strategy_check(stream: Stream) -> StrategyCheck:
-    """The trivial strategies (``annotation.strategies``) on the stream's pairwise golden items,
-    held against the gold accuracy below which the stream pauses an annotator
-    (``min_gold_accuracy``): a strategy that scores at least that would never be paused. Golden
-    items are served in a random response order, so "always the first shown" is a coin flip."""
-    items = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True, num_responses=2).only(
-        "golden_answers", "responses"
-    )
-    facts = [
-        QuestionFacts(list(item.golden_answers or []), [response_length(r) for r in item.responses]) for item in items
-    ]
-    return check_strategies(facts, bar=stream.min_gold_accuracy, mark="pause threshold")
+    """The trivial strategies against the golden set (``annotation.selectors.golden_strategy_check``:
+    held against the stream's pause threshold)."""
+    return annotation_selectors.golden_strategy_check(stream)

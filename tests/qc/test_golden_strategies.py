@@ -68,3 +68,32 @@ def test_the_golden_page_and_each_change_warn(client: Client, stream: Any, pm: A
         "The golden set can be passed without reading: always the longer response scores 75% ≥ pause threshold 70%."
         in response.content.decode()
     )
+
+
+def test_import_items_with_golden_answers_prints_the_check(tmp_path: Any, settings: Any) -> None:
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    StreamFactory(slug="gold", min_gold_accuracy=0.7)
+    lines = [
+        {
+            "id": f"g{n}",
+            "prompt": f"Q{n}?",
+            "responses": ["No.", "Yes, with the reasons why."],
+            "golden": {"answers": ["B"]},
+        }
+        for n in range(3)
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = io.StringIO()
+    call_command("import_items", "--stream", "gold", str(path), stdout=out)
+    text = out.getvalue()
+    assert "Golden set: Trivial strategies on 3 questions: longer 100%, shorter 0%" in text
+    assert (
+        "Warning: the golden set can be passed without reading: always the longer response scores 100% "
+        "≥ pause threshold 70%." in text
+    )
