@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from annotation import hooks
 from annotation.models import Assignment, Item, Judgement
+from annotation.strategies import QuestionFacts, StrategyCheck, check_strategies, response_length
 from projects.models import Membership, Project, Stream, StreamMembership
 from projects.rendering import render_markdown
 from quorum import rows
@@ -290,3 +291,18 @@ def word_diff(a: str, b: str) -> tuple[SafeString | None, SafeString | None]:
             out_b.append(f'<ins class="diff-ins">{right}</ins>')
     # Every piece of text above went through html.escape; the only markup is ours.
     return mark_safe(" ".join(out_a)), mark_safe(" ".join(out_b))  # noqa: S308
+
+
+def golden_strategy_check(stream: Stream) -> StrategyCheck:
+    """The trivial strategies (``annotation.strategies``) on the stream's pairwise golden work
+    items, held against the gold accuracy below which the stream pauses an annotator
+    (``min_gold_accuracy``): a strategy that scores at least that would never be paused on gold.
+    Golden items are always served in a random response order (golden injection), so "always the
+    first shown" is a coin flip."""
+    items = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True, num_responses=2).only(
+        "golden_answers", "responses"
+    )
+    facts = [
+        QuestionFacts(list(item.golden_answers or []), [response_length(r) for r in item.responses]) for item in items
+    ]
+    return check_strategies(facts, bar=stream.min_gold_accuracy, mark="pause threshold")

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement, gold_answer_correct
+from demo import balance
 from projects import services as project_services
 from projects.models import Role, Stream, StreamMembership
 from qc import golden, rules
@@ -75,9 +76,12 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
             Item.objects.filter(stream=stream, pool=Item.Pool.WORK, prior_label__isnull=False, claim_count=0)
             .exclude(Exists(QualificationQuestion.objects.filter(item=OuterRef("pk"))))
             .order_by("id")
-            .only("pk", "prior_label")
+            .only("pk", "prior_label", "responses")
         )
-        for item in rng.sample(labelled, k=min(golden_items, len(labelled))):
+        rng.shuffle(labelled)
+        # Balanced (demo.balance): the longer response right in half, A in half, so no trivial
+        # strategy keeps gold accuracy above the pause threshold.
+        for item in balance.balanced(labelled, golden_items):
             answer = golden.prior_answer(item.prior_label)
             if answer is not None:
                 golden.set_golden(

@@ -8,6 +8,7 @@ Filtering and ordering accept only the fields listed on each view.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.contrib.auth.models import User
@@ -19,10 +20,19 @@ from rest_framework import generics, serializers, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from projects import access
+from projects import access, services
+from projects.forms import StreamForm, bound_stream_form
 from projects.models import ApiToken, Project, Role, Stream
-from projects.serializers import ApiTokenSerializer, NewApiTokenSerializer, ProjectSerializer, StreamSerializer
+from projects.serializers import (
+    STREAM_READ_ONLY,
+    ApiTokenSerializer,
+    NewApiTokenSerializer,
+    ProjectSerializer,
+    StreamSerializer,
+    StreamSettingsSerializer,
+)
 
 
 def visible_projects(user: Any) -> QuerySet[Project]:
@@ -93,11 +103,59 @@ class StreamList(generics.ListAPIView[Stream]):
         return qs.distinct()
 
 
-class StreamDetail(generics.RetrieveAPIView[Stream]):
-    serializer_class = StreamSerializer
+_UPDATED_AT = serializers.DateTimeField()
 
-    def get_object(self) -> Stream:
-        return stream_for(self.request, self.kwargs["stream_id"])
+
+def _form_errors(form: StreamForm) -> dict[str, list[str]]:
+    return {
+        ("non_field_errors" if name == "__all__" else name): [str(message) for message in messages]
+        for name, messages in form.errors.items()
+    }
+
+
+@extend_schema_view(
+    get=extend_schema(
+        responses=StreamSettingsSerializer,
+        description="The stream. Reviewers and PMs get every setting of the stream form; annotators "
+        "get the fields of the stream list (no QC thresholds).",
+    ),
+    patch=extend_schema(
+        request=StreamSettingsSerializer,
+        responses={200: StreamSettingsSerializer},
+        description="Changes any settings of the stream form (PMs): the same validation as the stream "
+        "page (400 with field errors, nothing saved), the same service (an overlap change re-opens or "
+        "closes items). Fields not sent keep their values.",
+    ),
+)
+class StreamDetail(APIView):
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get(self, request: Request, stream_id: int) -> Response:
+        stream = stream_for(request, stream_id)
+        if access.viewer_role(request, stream.project) in (Role.PM, Role.REVIEWER):
+            return Response(StreamSettingsSerializer(stream).data)
+        return Response(
+            {**StreamSerializer(stream).data, "updated_at": _UPDATED_AT.to_representation(stream.updated_at)}
+        )
+
+    def patch(self, request: Request, stream_id: int) -> Response:
+        stream = stream_for(request, stream_id, Role.PM)
+        if not isinstance(request.data, Mapping):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object of settings."]})
+        changes = dict(request.data.items())
+        unknown = {
+            name: ["Read-only." if name in STREAM_READ_ONLY else "Not a stream setting."]
+            for name in changes
+            if name not in StreamForm.Meta.fields
+        }
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        form = bound_stream_form(project=stream.project, stream=stream, changes=changes)
+        if not form.is_valid():
+            return Response(_form_errors(form), status=status.HTTP_400_BAD_REQUEST)
+        cleaned = form.stream_fields()
+        services.update_stream(stream=stream, **{name: cleaned[name] for name in changes})
+        return Response(StreamSettingsSerializer(stream).data)
 
 
 class TokenList(generics.ListCreateAPIView[ApiToken]):

@@ -4,6 +4,7 @@ a 400 with field errors); the services in ``projects.services`` then assume vali
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -242,6 +243,16 @@ class StreamForm(forms.ModelForm[Stream]):
     def stream_fields(self) -> dict[str, Any]:
         """The cleaned values as keyword arguments for ``create_stream`` / ``update_stream``."""
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+def bound_stream_form(*, project: Project, changes: Mapping[str, Any], stream: Stream | None = None) -> StreamForm:
+    """The stream form bound to the stream's current settings (a new stream's defaults when
+    ``stream`` is None) with ``changes`` on top: how the API and the commands validate a partial
+    change exactly as the stream page does. The form works on its own copy of the stream."""
+    instance = Stream.objects.get(pk=stream.pk) if stream is not None else Stream(project=project)
+    current = StreamForm(instance=instance, project=project)
+    data = {**{name: current[name].value() for name in StreamForm.Meta.fields}, **changes}
+    return StreamForm(data, instance=instance, project=project)
 
 
 class MarkdownPreviewForm(forms.Form):

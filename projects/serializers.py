@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from projects.forms import StreamForm
 from projects.models import ApiToken, Project, Stream
 
 
@@ -31,6 +32,27 @@ class StreamSerializer(serializers.ModelSerializer[Stream]):
             "rubric",
             "created_at",
         ]
+
+
+# The representation's own fields, not settings: a PATCH that names one is a 400.
+STREAM_READ_ONLY = ("id", "project", "created_at", "updated_at")
+
+
+class StreamSettingsSerializer(serializers.ModelSerializer[Stream]):
+    """Every setting of the stream form (``projects.forms.StreamForm``), for reviewers and PMs;
+    ``PATCH /api/streams/<id>/`` takes any of them and validates them with that form."""
+
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    rubric = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(Stream.RUBRIC_CHOICES)),
+        required=False,
+        help_text="Attributes rated 0-4 per response, besides the preference.",
+    )
+
+    class Meta:
+        model = Stream
+        fields = ["id", "project", *StreamForm.Meta.fields, "created_at", "updated_at"]
+        read_only_fields = list(STREAM_READ_ONLY)
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

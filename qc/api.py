@@ -1,25 +1,29 @@
-"""REST API for exports: create/list/retrieve/download, and a streaming JSONL export of a stream.
+"""REST API of QC (PMs): a stream's figures, and pausing or resuming an annotator with a reason.
 
-Exports are a PM's business (they carry every annotator's aggregated answers): every endpoint
-needs the PM role in the export's project; an outsider gets 404.
+Every endpoint needs the PM role in the stream's project: an outsider gets 404, a reviewer or an
+annotator 403.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.models import Judgement
+from annotation.serializers import ConflictSerializer
 from projects.api import parse_query, stream_for
-from projects.models import Role
+from projects.models import Role, Stream, StreamMembership
+from qc import rules
 from qc import selectors as qc_selectors
 from qc.models import MetricSnapshot
-from qc.serializers import MetricsReportSerializer
+from qc.serializers import AnnotatorStandingSerializer, MetricsReportSerializer, ReasonSerializer
 
 
 class _MetricQuery(serializers.Serializer[Any]):
@@ -48,3 +52,57 @@ class MetricList(APIView):
             stream, metric=filters.get("metric"), window=filters.get("window"), annotator_id=filters.get("annotator")
         )
         return Response(report)
+
+
+# --- Pausing and resuming an annotator (PMs) -------------------------------------------------------
+def _annotator_in_stream(stream: Stream, user_id: int) -> None:
+    """404 unless the user is in the stream or has judgements in it (as the annotator's QC page)."""
+    if not (
+        StreamMembership.objects.filter(stream=stream, user_id=user_id).exists()
+        or Judgement.objects.filter(stream=stream, annotator_id=user_id).exists()
+    ):
+        raise Http404("No such annotator in this stream.")
+
+
+def _standing(stream: Stream, user_id: int, reason: str) -> dict[str, Any]:
+    status = StreamMembership.objects.filter(stream=stream, user_id=user_id).values_list("status", flat=True).first()
+    return {"annotator": user_id, "stream": stream.pk, "status": status or "", "reason": reason}
+
+
+_CHANGE_RESPONSES = {
+    200: AnnotatorStandingSerializer,
+    409: OpenApiResponse(ConflictSerializer, description="The annotator's status does not allow it."),
+}
+
+
+class AnnotatorPause(APIView):
+    @extend_schema(operation_id="qc_annotator_pause", request=ReasonSerializer, responses=_CHANGE_RESPONSES)
+    def post(self, request: Request, stream_id: int, user_id: int) -> Response:
+        """Pauses the annotator in the stream with a reason (PMs), as the annotator's QC page does
+        (``qc.rules.pause_annotator``): their live lease ends and they receive no items until
+        resumed. 409 when they cannot be paused from their status (not qualified, already paused)."""
+        stream = stream_for(request, stream_id, Role.PM)
+        _annotator_in_stream(stream, user_id)
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data["reason"]
+        if not rules.pause_annotator(stream=stream, annotator_id=user_id, reason=reason, actor=request.user):
+            current = _standing(stream, user_id, reason)["status"] or "not a member"
+            detail = f"This annotator cannot be paused from their current status ({current})."
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
+        return Response(_standing(stream, user_id, reason))
+
+
+class AnnotatorResume(APIView):
+    @extend_schema(operation_id="qc_annotator_resume", request=ReasonSerializer, responses=_CHANGE_RESPONSES)
+    def post(self, request: Request, stream_id: int, user_id: int) -> Response:
+        """Resumes a paused annotator with a reason (PMs; ``qc.rules.resume_annotator``): the alerts
+        that paused them are closed with it. 409 when they are not paused."""
+        stream = stream_for(request, stream_id, Role.PM)
+        _annotator_in_stream(stream, user_id)
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data["reason"]
+        if not rules.resume_annotator(stream=stream, annotator_id=user_id, reason=reason, actor=request.user):
+            return Response({"detail": "This annotator is not paused."}, status=status.HTTP_409_CONFLICT)
+        return Response(_standing(stream, user_id, reason))

@@ -1,12 +1,13 @@
 """Evidence for QC decisions: when a figure is enough to act on, and when an annotator changed.
 
-Pure functions (numpy and scipy, no Django, no other project module) that the QC rules call with
-the numbers they already have. Every decision comes back as a ``Decision`` — whether to act, the
-test, the sample, the estimate, the confidence reached, the error rate the test was built for and
-a sentence a PM can read — and every change detector as a ``DriftResult`` that says *when* the
-change began. The error rates below are exact (computed by dynamic programming over the test's
-own boundary) unless marked as simulated; ``tests/qc/test_evidence.py`` checks them with seeded
-simulated annotators, and ``bench/qc_drift_sim.py`` prints them for a simulated team.
+Pure functions (numpy and scipy, no Django, no other project module but the pure
+``annotation.strategies``) that the QC rules call with the numbers they already have. Every
+decision comes back as a ``Decision`` — whether to act, the test, the sample, the estimate, the
+confidence reached, the error rate the test was built for and a sentence a PM can read — and every
+change detector as a ``DriftResult`` that says *when* the change began. The error rates below are
+exact (computed by dynamic programming over the test's own boundary) unless marked as simulated;
+``tests/qc/test_evidence.py`` checks them with seeded simulated annotators, and
+``bench/qc_drift_sim.py`` prints them for a simulated team.
 
 Gold accuracy (``gold_decision``; pauses the annotator)
     The golden answers since the last resume, *in order*, are checked after every answer. A plain
@@ -111,13 +112,15 @@ Aggregation (``vote_share_confidence``, ``label_posterior``)
 
 Trivial strategies (``trivial_strategy_scores``, ``trivial_strategy_warnings``)
     What "always the longer response", "always the first shown", "always A"… would score on a
-    qualification test or golden set, and a warning when one reaches the pass mark.
+    qualification test or golden set, and a warning when one reaches the pass mark. They live in
+    ``annotation.strategies`` (pure, so the qualification room below qc can use them) and are
+    re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -125,6 +128,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
+
+from annotation.strategies import STRATEGY_LABELS, QuestionFacts, trivial_strategy_scores, trivial_strategy_warnings
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -1012,65 +1017,7 @@ def label_posterior(
     return LabelPosterior(labels[top], probability, posterior)
 
 
-# --- Trivial strategies -----------------------------------------------------------------------
-class QuestionFacts(NamedTuple):
-    """One pairwise question of a qualification test or golden set: its acceptable answers
-    (canonical "A", "B", "tie", "both_bad"), the characters of responses A and B, and whether
-    the display order is random (False: A is always shown first)."""
-
-    acceptable: Collection[str]
-    lengths: Sequence[int]
-    random_order: bool = True
-
-
-STRATEGY_LABELS = {
-    "longer": "always the longer response",
-    "shorter": "always the shorter response",
-    "first_shown": "always the response shown first",
-    "second_shown": "always the response shown second",
-    "always_A": "always response A (the source's first)",
-    "always_B": "always response B",
-    "always_tie": "always tie",
-    "always_both_bad": "always both bad",
-}
-
-
-def trivial_strategy_scores(
-    questions: Iterable[
-        QuestionFacts | tuple[Collection[str], Sequence[int]] | tuple[Collection[str], Sequence[int], bool]
-    ],
-) -> dict[str, float]:
-    """Expected score (share of questions answered acceptably, 0–1) of each trivial strategy in
-    ``STRATEGY_LABELS``. Where a strategy cannot choose — equal lengths for longer / shorter, a
-    random display order for first / second shown — it is a coin flip between A and B:
-    0.5·[A acceptable] + 0.5·[B acceptable]. Empty input: an empty dict."""
-    rows = [q if isinstance(q, QuestionFacts) else QuestionFacts(*q) for q in questions]
-    if not rows:
-        return {}
-    totals = dict.fromkeys(STRATEGY_LABELS, 0.0)
-    for question in rows:
-        ok = set(question.acceptable)
-        a, b = float("A" in ok), float("B" in ok)
-        len_a, len_b = int(question.lengths[0]), int(question.lengths[1])
-        coin = (a + b) / 2.0
-        totals["longer"] += coin if len_a == len_b else (a if len_a > len_b else b)
-        totals["shorter"] += coin if len_a == len_b else (a if len_a < len_b else b)
-        totals["first_shown"] += coin if question.random_order else a
-        totals["second_shown"] += coin if question.random_order else b
-        totals["always_A"] += a
-        totals["always_B"] += b
-        totals["always_tie"] += float("tie" in ok)
-        totals["always_both_bad"] += float("both_bad" in ok)
-    return {name: total / len(rows) for name, total in totals.items()}
-
-
-def trivial_strategy_warnings(scores: Mapping[str, float], pass_mark: float) -> list[str]:
-    """One message per trivial strategy scoring at least ``pass_mark`` (0–1), best first, e.g.
-    "always the longer response scores 90% ≥ pass mark 80%"."""
-    hits = sorted(((score, name) for name, score in scores.items() if score >= pass_mark - 1e-12), reverse=True)
-    return [
-        f"{STRATEGY_LABELS.get(name, name)} scores {_pct(score)} ≥ pass mark {_pct(pass_mark)}" for score, name in hits
-    ]
+# --- Trivial strategies: moved to annotation.strategies (the qualification room uses them) ----
 
 
 __all__ = [

@@ -17,7 +17,9 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from annotation import selectors as annotation_selectors
 from annotation.models import CHOICES, Item, Judgement
+from annotation.strategies import StrategyCheck
 from projects.models import Stream
 from qualification.models import QualificationQuestion
 
@@ -151,3 +153,9 @@ def golden_set(stream: Stream) -> list[dict[str, Any]]:
         .order_by("external_id")
     )
     return [{"item": item, "answered": item.answered, "right": item.right} for item in items]
+
+
+def strategy_check(stream: Stream) -> StrategyCheck:
+    """The trivial strategies against the golden set (``annotation.selectors.golden_strategy_check``:
+    held against the stream's pause threshold)."""
+    return annotation_selectors.golden_strategy_check(stream)

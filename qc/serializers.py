@@ -76,3 +76,15 @@ class MetricsReportSerializer(serializers.Serializer[Any]):
     annotators = _MetricAnnotatorSerializer(many=True)
     open_alerts = _MetricAlertSerializer(many=True)
     results = MetricFigureSerializer(many=True)
+
+
+# --- Pausing and resuming an annotator (PMs) -------------------------------------------------------
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500, help_text="Kept with the change; the annotator sees it.")
+
+
+class AnnotatorStandingSerializer(serializers.Serializer[Any]):
+    annotator = serializers.IntegerField()
+    stream = serializers.IntegerField()
+    status = serializers.CharField(help_text="The annotator's standing in the stream after the change.")
+    reason = serializers.CharField()

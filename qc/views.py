@@ -219,6 +219,12 @@ def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpRes
 
 
 # --- Golden set (PMs) ----------------------------------------------------------------------------
+def _warn_trivial(request: HttpRequest, stream: Stream) -> None:
+    """After a change to the golden set: one warning per trivial strategy that would never be paused."""
+    for warning in golden.strategy_check(stream).warnings:
+        messages.warning(request, f"The golden set can be passed without reading: {warning}.")
+
+
 @login_required
 @require_GET
 def golden_set(request: HttpRequest, stream_id: int) -> HttpResponse:
@@ -228,6 +234,7 @@ def golden_set(request: HttpRequest, stream_id: int) -> HttpResponse:
         "project": stream.project,
         "golden": golden.golden_set(stream),
         "disagreed": golden.most_disagreed(stream=stream, limit=30),
+        "strategies": golden.strategy_check(stream),
         "prior_form": PriorGoldenForm(),
         "golden_form": GoldenForm(),
         "prior_available": Item.objects.filter(
@@ -257,6 +264,7 @@ def golden_item(request: HttpRequest, stream_id: int, item_id: int) -> HttpRespo
             harmful=form.cleaned_data["harmful"],
         )
         messages.success(request, f"{item.external_id} is golden.")
+        _warn_trivial(request, stream)
         return redirect("qc:golden_set", stream_id=stream.pk)
     context = {
         "stream": stream,
@@ -286,6 +294,7 @@ def golden_from_prior(request: HttpRequest, stream_id: int) -> HttpResponse:
             stream=stream, limit=form.cleaned_data["limit"], explanation=form.cleaned_data["explanation"]
         )
         messages.success(request, f"{made} item{'s' if made != 1 else ''} made golden from their prior labels.")
+        _warn_trivial(request, stream)
     return redirect("qc:golden_set", stream_id=stream.pk)
 
 

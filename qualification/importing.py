@@ -32,8 +32,9 @@ from annotation.importing.service import SeenIds
 from annotation.importing.sources import open_source
 from annotation.importing.writer import writer_for
 from annotation.models import ImportBatch, Item
+from annotation.strategies import StrategyCheck
 from projects.models import Stream
-from qualification import services
+from qualification import selectors, services
 from qualification.models import QualificationTest
 
 ANSWER_FIELDS = ("answers", "explanation")
@@ -50,6 +51,8 @@ class QuestionImport:
     items_unchanged: int = 0
     questions_created: int = 0
     questions_updated: int = 0
+    # The trivial strategies against the test as it stands after the import (warnings to show).
+    strategies: StrategyCheck | None = None
 
 
 @dataclass
@@ -188,4 +191,5 @@ def import_questions(
         batch.report = {"questions_created": report.questions_created, "questions_updated": report.questions_updated}
         batch.finished_at = timezone.now()
         batch.save()
+    report.strategies = selectors.strategy_check(test)
     return report

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
+from annotation.strategies import QuestionFacts, StrategyCheck, check_strategies, response_length
 from projects.models import Stream, StreamMembership, StreamMembershipEvent
 from qualification import services
 from qualification.models import QualificationAnswer, QualificationAttempt, QualificationQuestion, QualificationTest
@@ -207,3 +208,21 @@ def question_stats(test: QualificationTest) -> list[QuestionStats]:
         wrong = sorted(((a, n) for (a, ok), n in per.items() if not ok), key=lambda x: (-x[1], x[0]))
         stats.append(QuestionStats(question, answered=sum(per.values()), correct=right, wrong=wrong))
     return stats
+
+
+def strategy_check(test: QualificationTest) -> StrategyCheck:
+    """The trivial strategies (``annotation.strategies``) on the test's pairwise questions, held
+    against its pass mark; the response order is random when the test shuffles responses."""
+    questions = test.questions.select_related("item").only(
+        "acceptable_answers", "item__responses", "item__num_responses"
+    )
+    facts = [
+        QuestionFacts(
+            list(q.acceptable_answers),
+            [response_length(r) for r in q.item.responses],
+            random_order=test.shuffle_responses,
+        )
+        for q in questions
+        if q.item.num_responses == 2
+    ]
+    return check_strategies(facts, bar=test.pass_mark, mark="pass mark")

@@ -39,6 +39,15 @@ class AuthedRequest(HttpRequest):
     user: User
 
 
+def _warn_trivial(request: HttpRequest, stream: Stream) -> None:
+    """After a change to the test: one warning per trivial strategy that passes it."""
+    test = QualificationTest.objects.filter(stream=stream).first()
+    if test is None:
+        return
+    for warning in selectors.strategy_check(test).warnings:
+        messages.warning(request, f"The test can be passed without reading: {warning}.")
+
+
 def _test_of(stream: Stream) -> QualificationTest:
     """The stream's test; a stream without one gets an unsaved default (saved by the first change)."""
     return QualificationTest.objects.filter(stream=stream).first() or QualificationTest(stream=stream)
@@ -62,6 +71,7 @@ def _page(
         "active": services.active_test(stream) is not None,
         "is_pm": viewer_role(request, stream.project) == Role.PM,
         "stats": selectors.question_stats(test) if test.pk else [],
+        "strategies": selectors.strategy_check(test) if test.pk else None,
         "settings_form": settings_form or QualificationSettingsForm(instance=test, stream=stream),
         "add_form": add_form or AddQuestionForm(),
         "import_form": import_form or QuestionImportForm(),
@@ -84,6 +94,7 @@ def qualification_test(request: AuthedRequest, stream_id: int) -> HttpResponse:
         form.save()
         project_services.update_stream(stream=stream, requirements=form.requirements())
     messages.success(request, "Test settings saved.")
+    _warn_trivial(request, stream)
     return redirect("qualification:qualification_test", stream_id=stream.pk)
 
 
@@ -111,6 +122,7 @@ def question_add(request: AuthedRequest, stream_id: int) -> HttpResponse:
         form.add_error("answers", str(exc))
         return _page(request, stream, add_form=form, status=400)
     messages.success(request, f"Question “{item.external_id}” saved.")
+    _warn_trivial(request, stream)
     return redirect("qualification:qualification_test", stream_id=stream.pk)
 
 
@@ -155,6 +167,7 @@ def question_import(request: AuthedRequest, stream_id: int) -> HttpResponse:
         f"Imported {report.lines_read} lines: {report.questions_created} questions added, "
         f"{report.questions_updated} updated.",
     )
+    _warn_trivial(request, stream)
     return redirect("qualification:qualification_test", stream_id=stream.pk)
 
 

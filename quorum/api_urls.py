@@ -10,6 +10,7 @@ from annotation import api as annotation_api
 from exports import api as exports_api
 from projects import api as projects_api
 from qc import api as qc_api
+from qualification import api as qualification_api
 from quorum import views
 
 urlpatterns = [
@@ -24,7 +25,26 @@ urlpatterns = [
     path("streams/<int:stream_id>/items/<int:item_id>/", annotation_api.ItemDetail.as_view(), name="api-item"),
     path("streams/<int:stream_id>/judgements/", annotation_api.JudgementList.as_view(), name="api-judgements"),
     path("streams/<int:stream_id>/metrics/", qc_api.MetricList.as_view(), name="api-metrics"),
+    path(
+        "streams/<int:stream_id>/annotators/<int:user_id>/pause/",
+        qc_api.AnnotatorPause.as_view(),
+        name="api-annotator-pause",
+    ),
+    path(
+        "streams/<int:stream_id>/annotators/<int:user_id>/resume/",
+        qc_api.AnnotatorResume.as_view(),
+        name="api-annotator-resume",
+    ),
     path("streams/<int:stream_id>/next/", annotation_api.NextItem.as_view(), name="api-next"),
+    path("streams/<int:stream_id>/test/", qualification_api.QualificationTestState.as_view(), name="api-test"),
+    path(
+        "streams/<int:stream_id>/test/start/", qualification_api.QualificationTestStart.as_view(), name="api-test-start"
+    ),
+    path(
+        "streams/<int:stream_id>/test/answer/",
+        qualification_api.QualificationTestAnswer.as_view(),
+        name="api-test-answer",
+    ),
     path("assignments/<int:assignment_id>/judgement/", annotation_api.JudgementCreate.as_view(), name="api-judgement"),
     path("assignments/<int:assignment_id>/skip/", annotation_api.SkipCreate.as_view(), name="api-skip"),
     path("streams/<int:stream_id>/export/", exports_api.StreamExport.as_view(), name="api-stream-export"),

@@ -234,7 +234,13 @@ REST_FRAMEWORK = {
     # DRF's default (None) would trust a client-sent X-Forwarded-For in throttling.
     "NUM_PROXIES": NUM_PROXIES,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Quorum API", "VERSION": VERSION, "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Quorum API",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    # One name for the stream status wherever a stream is shown (list, settings, PATCH body).
+    "ENUM_NAME_OVERRIDES": {"StreamStatusEnum": "projects.models.Stream.Status"},
+}
 
 # --- i18n, static, media --------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

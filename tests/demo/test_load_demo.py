@@ -144,3 +144,35 @@ def test_it_loads_golden_sets_and_clearly_simulated_qc_data() -> None:
         assert f"simulated judgements (accounts sim-*) in {slug}" in out
     # Only those streams.
     assert not Judgement.objects.exclude(stream__slug__in=SIMULATED_QC_STREAMS).exists()
+
+
+def test_it_builds_tests_and_golden_sets_that_no_trivial_strategy_passes() -> None:
+    """The AlpacaEval judge preferred the longer response ~70% of the time: the demo's questions
+    and golden items are balanced so that no trivial strategy reaches the bar, and load_demo says
+    so for each test and golden set."""
+    from qc import golden
+    from qualification import selectors
+
+    out = load()
+    tests = list(QualificationTest.objects.select_related("stream"))
+    assert len(tests) == 5
+    for test in tests:
+        check = selectors.strategy_check(test)
+        assert check.questions == 10
+        assert check.warnings == [], (test.stream.slug, check.scores)
+        assert max(check.scores.values()) < test.pass_mark
+        # Exactly balanced: the longer response is right in 5 of 10, A in 5 of 10.
+        assert check.scores["longer"] == check.scores["always_A"] == 0.5
+        assert f"  {test.stream.slug} test: Trivial strategies on 10 questions: longer 50%, shorter 50%" in out
+    golden_streams = 0
+    for stream in Stream.objects.all():
+        check = golden.strategy_check(stream)
+        if not check.questions:
+            continue
+        golden_streams += 1
+        assert check.warnings == [], (stream.slug, check.scores)
+        assert max(check.scores.values()) < stream.min_gold_accuracy
+        assert f"  {stream.slug} golden set: Trivial strategies on 20 questions:" in out
+    assert golden_streams == 2
+    assert out.count("None reaches the pass mark 60%") == 5
+    assert out.count("None reaches the pause threshold 70%") == 2

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotation import selectors
 from annotation.importing import FORMATS, MISMATCH_MODES, ImportOptionsError, ImportReport, InvalidImport, import_items
 from projects.models import Stream
 
@@ -142,3 +143,8 @@ class Command(BaseCommand):
                 out.write(f"  ... and {report.warning_count - 10} more")
         if report.report_file:
             out.write(f"Report: {report.report_file}")
+        golden = selectors.golden_strategy_check(stream)
+        if golden.questions:
+            out.write(f"Golden set: {golden.summary()}")
+            for warning in golden.warnings:
+                out.write(self.style.WARNING(f"Warning: the golden set can be passed without reading: {warning}."))

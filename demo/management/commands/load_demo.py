@@ -24,10 +24,13 @@ from django.db import transaction
 
 from annotation.importing import ImportReport, import_items
 from annotation.models import Item
+from demo import balance
 from demo import simulate as qc_demo
 from dynamic import services as dynamic_services
 from projects import services
 from projects.models import Project, Role, Stream, StreamMembership
+from qc import golden
+from qualification import selectors as qualification_selectors
 from qualification import services as qualification
 from qualification.models import QualificationTest
 
@@ -153,6 +156,7 @@ class Command(BaseCommand):
             # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
             simulated = {s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS}
         self._print(project, streams, imported, accounts)
+        self._print_strategies(streams)
         for slug, made in simulated.items():
             if made:
                 self.stdout.write(f"  QC demo: {made} simulated judgements (accounts sim-*) in {slug}.")
@@ -216,7 +220,9 @@ class Command(BaseCommand):
 
     def _tests(self, streams: list[Stream]) -> None:
         """A test for each AlpacaEval stream that has none: 10 of its items with a clear judge
-        verdict (A or B, not a tie), in a fixed order, the verdict as the expected answer."""
+        verdict (A or B, not a tie), in a fixed order, the verdict as the expected answer. The items
+        are balanced (``demo.balance``): the right answer is the longer response in half of them and
+        A in half, so no trivial strategy passes (``load_demo`` prints their scores)."""
         alpaca = {slug for _dataset, slug, *_ in ALPACA_STREAMS}
         for stream in streams:
             if stream.slug not in alpaca or QualificationTest.objects.filter(stream=stream).exists():
@@ -224,11 +230,8 @@ class Command(BaseCommand):
             test = qualification.get_or_create_test(
                 stream=stream, pass_mark=0.6, max_attempts=3, cooldown_hours=1.0, time_limit_minutes=30
             )
-            items = (
-                Item.objects.filter(stream=stream, prior_label__choice__in=["A", "B"])
-                .exclude(is_golden=True)
-                .order_by("external_id")[:TEST_QUESTIONS]
-            )
+            candidates = Item.objects.filter(stream=stream, pool=Item.Pool.WORK, prior_label__choice__in=["A", "B"])
+            items = balance.balanced(candidates.exclude(is_golden=True).order_by("external_id"), TEST_QUESTIONS)
             for item in items:
                 choice = str((item.prior_label or {}).get("choice"))
                 preferred = str(item.responses["AB".index(choice)].get("text", "")).strip()
@@ -238,6 +241,19 @@ class Command(BaseCommand):
                     "Check the guidelines: correct first, then complete, then clear."
                 )
                 qualification.add_question(test=test, item=item, answers=[choice], explanation=explanation)
+
+    def _print_strategies(self, streams: list[Stream]) -> None:
+        """Each test's and golden set's trivial-strategy scores: none may reach the bar."""
+        out = self.stdout
+        out.write("")
+        out.write("Trivial strategies (expected score; none should reach the pass mark / pause threshold):")
+        for stream in streams:
+            test = QualificationTest.objects.filter(stream=stream).first()
+            if test is not None:
+                out.write(f"  {stream.slug} test: {qualification_selectors.strategy_check(test).summary()}")
+            check = golden.strategy_check(stream)
+            if check.questions:
+                out.write(f"  {stream.slug} golden set: {check.summary()}")
 
     def _dynamic_stream(self, project: Project) -> Stream:
         """The dynamic stream: annotators chat with the two demo replay models (``make run`` starts

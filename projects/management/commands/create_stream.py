@@ -1,5 +1,7 @@
 """``manage.py create_stream --project <slug> <stream-slug> [...]``; the last line of output is
-``stream id: <id>``, the id the REST API uses, so scripts can read it with ``tail -n1``."""
+``stream id: <id>``, the id the REST API uses, so scripts can read it with ``tail -n1``. Every
+setting of the stream form has a flag (QC thresholds, adaptive overlap, rates...; see
+``_stream_settings``), validated by that form."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.core.validators import validate_slug
 
 from projects import services
 from projects.management.commands._helpers import get_project
+from projects.management.commands._stream_settings import add_setting_arguments, given_settings, validate
 from projects.models import Stream
 
 
@@ -27,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--golden-rate", type=float, default=0.05, help="Share of golden items, 0–1.")
         parser.add_argument("--status", choices=Stream.Status.values, default=Stream.Status.DRAFT)
         parser.add_argument("--guidelines-file", default="", metavar="PATH", help="Markdown file with guidelines.")
+        add_setting_arguments(
+            parser, skip=("name", "task_kind", "mode", "overlap", "golden_rate", "status", "guidelines")
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         project = get_project(options["project"])
@@ -49,23 +55,31 @@ class Command(BaseCommand):
             except (OSError, UnicodeDecodeError) as exc:
                 raise CommandError(f"Cannot read {options['guidelines_file']}: {exc}") from None
         name = options["name"].strip() or slug.replace("-", " ").replace("_", " ").capitalize()
+        changes = given_settings({k: v for k, v in options.items() if k not in ("name", "guidelines")})
+        changes.update(
+            slug=slug,
+            name=name,
+            task_kind=options["kind"],
+            mode=options["mode"],
+            overlap=options["overlap"],
+            golden_rate=options["golden_rate"],
+            status=options["status"],
+            guidelines=guidelines,
+        )
+        cleaned = validate(project=project, changes=changes)
         try:
-            stream = services.create_stream(
-                project=project,
-                slug=slug,
-                name=name,
-                task_kind=options["kind"],
-                mode=options["mode"],
-                overlap=options["overlap"],
-                golden_rate=options["golden_rate"],
-                status=options["status"],
-                guidelines=guidelines,
-            )
+            stream = services.create_stream(project=project, **cleaned)
         except ValidationError as exc:
             details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items())
             raise CommandError(f"Invalid stream: {details}") from None
         self.stdout.write(
             f"Created stream {project.slug}/{stream.slug} ({stream.name}): {stream.get_task_kind_display()}, "
             f"{stream.mode}, overlap {stream.overlap}, golden rate {stream.golden_rate:g}, status {stream.status}."
+        )
+        adaptive = f"on (stop when {stream.adaptive_min_agree} agree)" if stream.adaptive_overlap else "off"
+        self.stdout.write(
+            f"QC thresholds: gold accuracy {stream.min_gold_accuracy:g} (acts after {stream.min_gold_count} golden "
+            f"answers), agreement {stream.min_agreement:g}, seconds per item {stream.min_seconds:g}; "
+            f"adaptive overlap {adaptive}."
         )
         self.stdout.write(f"stream id: {stream.pk}")

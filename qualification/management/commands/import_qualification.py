@@ -99,6 +99,10 @@ class Command(BaseCommand):
             f"Pass mark {test.pass_mark:.0%}, {test.max_attempts} attempt{'s' if test.max_attempts != 1 else ''}, "
             f"cool-down {test.cooldown_hours:g} h{limit}."
         )
+        if report.strategies is not None:
+            out.write(report.strategies.summary())
+            for warning in report.strategies.warnings:
+                out.write(self.style.WARNING(f"Warning: the test can be passed without reading: {warning}."))
         if active_test(stream) is None:
             out.write("The test is inactive: invited annotators receive items without taking it.")
         else:
