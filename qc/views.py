@@ -162,6 +162,47 @@ def alert_close(request: HttpRequest, stream_id: int, alert_id: int) -> HttpResp
     return redirect(reverse("qc:stream_qc", args=[stream.pk]) + "#alerts")
 
 
+# --- Entry pages of the navigation: every stream one may review / watch -------------------------
+def _streams_with_role(user: Any, roles: list[str]) -> Any:
+    return (
+        Stream.objects.filter(project__memberships__user=user, project__memberships__role__in=roles)
+        .select_related("project")
+        .order_by("project__name", "-priority", "name")
+        .distinct()
+    )
+
+
+@login_required
+@require_GET
+def review_home(request: HttpRequest) -> HttpResponse:
+    """The navigation's Review entry: each stream the user reviews (as reviewer or PM), with the
+    open tasks left for them."""
+    streams = list(_streams_with_role(request.user, [Role.REVIEWER, Role.PM]))
+    left = dict(
+        review.open_for_reviewer(reviewer=request.user)
+        .filter(stream__in=[s.pk for s in streams])
+        .values_list("stream")
+        .annotate(n=Count("id"))
+    )
+    rows = [{"stream": s, "left": left.get(s.pk, 0)} for s in streams]
+    return render(request, "qc/streams_home.html", {"rows": rows, "page": "review"})
+
+
+@login_required
+@require_GET
+def quality_home(request: HttpRequest) -> HttpResponse:
+    """The navigation's Quality entry: each stream of the projects the user manages, with its open
+    alerts."""
+    streams = list(_streams_with_role(request.user, [Role.PM]))
+    alerts = dict(
+        Alert.objects.filter(stream__in=[s.pk for s in streams], acknowledged_at__isnull=True)
+        .values_list("stream")
+        .annotate(n=Count("id"))
+    )
+    rows = [{"stream": s, "alerts": alerts.get(s.pk, 0)} for s in streams]
+    return render(request, "qc/streams_home.html", {"rows": rows, "page": "quality"})
+
+
 # --- Review queue (reviewers and PMs) ----------------------------------------------------------
 @login_required
 @require_GET
