@@ -36,7 +36,7 @@ def test_it_shows_each_role_its_navigation_entries(client: Client) -> None:
 
 
 def test_it_unites_the_roles_of_every_project() -> None:
-    project, pm = project_with_pm()
+    project, _pm = project_with_pm()
     other = ProjectFactory.create()
     member_of_both = member(project, Role.ANNOTATOR)
     MembershipFactory.create(project=other, user=member_of_both, role=Role.PM)
@@ -62,7 +62,8 @@ def test_it_lists_the_streams_to_review_with_what_waits_for_the_reviewer(client:
     StreamFactory.create(name="Not mine")
     client.force_login(reviewer)
     body = client.get("/review/").content.decode()
-    assert "Harmless pairs" in body and "Not mine" not in body
+    assert "Harmless pairs" in body
+    assert "Not mine" not in body
     assert f"/streams/{stream.pk}/review/" in body
 
 
@@ -99,7 +100,8 @@ def test_it_hides_the_import_form_from_reviewers_but_shows_them_the_imports(clie
     form = f'action="/streams/{stream.pk}/import/"'
     client.force_login(reviewer)
     body = client.get(f"/streams/{stream.pk}/").content.decode()
-    assert form not in body and "hh.jsonl" in body
+    assert form not in body
+    assert "hh.jsonl" in body
     # ... because the import itself refuses them.
     assert client.post(f"/streams/{stream.pk}/import/").status_code == 403
     client.force_login(pm)
@@ -112,5 +114,6 @@ def test_it_lists_the_users_api_tokens_by_their_first_characters(client: Client)
     ApiToken.generate(user=outsider(), name="someone else's")
     client.force_login(user)
     body = client.get("/account/profile/").content.decode()
-    assert f"<code>{key[:12]}…</code>" in body and "labeling script" in body
+    assert f"<code>{key[:12]}…</code>" in body
+    assert "labeling script" in body
     assert "someone else" not in body
