@@ -117,3 +117,20 @@ def test_it_lists_the_users_api_tokens_by_their_first_characters(client: Client)
     assert f"<code>{key[:12]}…</code>" in body
     assert "labeling script" in body
     assert "someone else" not in body
+
+
+def test_it_links_a_qualified_annotator_straight_to_the_first_item(client: Client) -> None:
+    project, _pm = project_with_pm()
+    ready = StreamFactory.create(project=project, status="active")
+    waiting = StreamFactory.create(project=project, status="active")
+    annotator = annotator_in(ready)
+    from tests.factories import StreamMembershipFactory
+
+    StreamMembershipFactory.create(stream=waiting, user=annotator, status="invited")
+    client.force_login(annotator)
+    body = client.get("/").content.decode()
+    assert f'href="/annotate/streams/{ready.pk}/work/">Label →' in body
+    assert f"/annotate/streams/{waiting.pk}/work/" not in body
+    assert f'href="/annotate/streams/{waiting.pk}/">Start →' in body
+    labeling = client.get("/annotate/").content.decode()
+    assert f'href="/annotate/streams/{ready.pk}/work/">Label →' in labeling
