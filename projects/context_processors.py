@@ -4,6 +4,7 @@ roles open, across all their projects."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
@@ -21,7 +22,7 @@ class NavRoles:
     quality: bool = False
 
 
-def nav_roles(user: object) -> NavRoles:
+def nav_roles(user: Any) -> NavRoles:
     """One query: the distinct roles of the user's memberships."""
     if not getattr(user, "is_authenticated", False):
         return NavRoles()

@@ -49,7 +49,7 @@ def test_the_guidelines_open_in_a_drawer_with_g(page: Page, live_server: Any) ->
     page.keyboard.press("g")
     assert not page.is_visible("#guidelines")
     assert page.url.endswith("/work/")  # the drawer, not the link's page
-    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.console_errors == []
 
 
 def test_without_javascript_the_guidelines_are_a_link(browser: Browser, live_server: Any) -> None:

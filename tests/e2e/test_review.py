@@ -36,7 +36,7 @@ def _queue() -> tuple[Any, Any]:
         item = ItemFactory(
             stream=stream, context=[{"role": "user", "content": prompt}], responses=[{"text": right}, {"text": wrong}]
         )
-        judgement = JudgementFactory(
+        judgement: Any = JudgementFactory(
             assignment__item=item,
             assignment__annotator=alice,
             assignment__display_order=[1, 0],
@@ -86,4 +86,4 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_alone(page: Page, live_ser
     page.keyboard.press("a")
     page.wait_for_selector("text=Nothing left for you to review")
     assert Review.objects.count() == 3
-    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.console_errors == []

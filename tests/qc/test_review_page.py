@@ -18,7 +18,7 @@ from tests.factories import ItemFactory, JudgementFactory, MembershipFactory, St
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def queue() -> dict[str, Any]:
     tasks = []
     for n in range(3):
         item = ItemFactory(stream=stream, responses=[{"text": f"file-A-{n}"}, {"text": f"file-B-{n}"}])
-        judgement = JudgementFactory(
+        judgement: Any = JudgementFactory(
             assignment__item=item, assignment__annotator=alice, assignment__display_order=[1, 0], choice="B"
         )
         tasks.append(ReviewTask.objects.create(judgement=judgement, stream=stream, reason=ReviewTask.Reason.SAMPLE))
@@ -62,7 +62,7 @@ def test_it_names_what_the_annotator_saw(client: Client, queue: dict[str, Any]) 
     ],
 )
 def test_it_describes_each_kind_of_answer(choice: str, order: list[int], strength: int | None, text: str) -> None:
-    judgement = JudgementFactory(assignment__display_order=order, choice=choice, strength=strength)
+    judgement: Any = JudgementFactory(assignment__display_order=order, choice=choice, strength=strength)
     assert describe_judgement(judgement) == text
 
 
