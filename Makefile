@@ -36,7 +36,7 @@ migrate: install
 	@$(EMBEDDED) $(PY) manage.py migrate --noinput
 
 demo: migrate
-	@$(EMBEDDED) $(PY) manage.py load_demo
+	@$(EMBEDDED) QUORUM_DEMO_BASE_URL=http://$(HOST):$(PORT) $(PY) manage.py load_demo
 
 # The demo replay model (manage.py serve_demo_model) runs beside the server for the demo's dynamic
 # stream, in the background, and is stopped when the server stops; Quorum may reach it because

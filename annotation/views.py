@@ -32,7 +32,10 @@ class HtmxHttpRequest(HttpRequest):
 @require_GET
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "annotation/index.html", {"streams": selectors.labeling_streams_for(request.user)})
+    streams = selectors.labeling_streams_for(request.user)
+    for stream in streams:
+        stream.may_work = selectors.may_work(stream)  # type: ignore[attr-defined]
+    return render(request, "annotation/index.html", {"streams": streams})
 
 
 @require_GET
@@ -176,5 +179,8 @@ def _render_workspace(
             is_ranking=stream.task_kind == Stream.TaskKind.RANKING,
             lease_seconds=stream.lease_minutes * 60,
         )
+    if not request.htmx:
+        # The guidelines drawer lives outside the swapped workspace: drawn with the full page only.
+        context["guidelines"] = render_markdown(stream.guidelines) if stream.guidelines else ""
     template = "annotation/item.html#workspace" if request.htmx else "annotation/item.html"
     return render(request, template, context, status=status)

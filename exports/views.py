@@ -24,7 +24,10 @@ def _get_export_for_pm(request: HttpRequest, slug: str, export_id: int) -> Expor
 @require_http_methods(["GET", "POST"])
 def exports(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_pm(request, slug)
-    form = ExportForm(request.POST or None, project=project)
+    # From a stream page (?stream=<id>): that stream is ticked; the form limits it to the project.
+    chosen = request.GET.get("stream", "")
+    initial = {"streams": [int(chosen)]} if chosen.isdigit() else {}
+    form = ExportForm(request.POST or None, project=project, initial=initial)
     if request.method == "POST" and form.is_valid():
         export = exporting.create_export(project=project, spec=form.spec(), created_by=request.user)
         return redirect("exports:export_detail", slug=project.slug, export_id=export.pk)
@@ -36,7 +39,7 @@ def exports(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def export_detail(request: HttpRequest, slug: str, export_id: int) -> HttpResponse:
     export = _get_export_for_pm(request, slug, export_id)
-    context = {"project": export.project, "export": export, "files": _files(export)}
+    context = {"project": export.project, "export": export, "files": _files(export), "since": export.since_export}
     template = "exports/export_detail.html#status" if getattr(request, "htmx", False) else "exports/export_detail.html"
     return render(request, template, context)
 

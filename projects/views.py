@@ -65,6 +65,13 @@ class LoginView(auth_views.LoginView):
             response.status_code = 429
         return response
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        # A fresh install (`make serve` before `make run`) has nobody to sign in as: say how to
+        # make the first account instead of sending the reader to a PM who does not exist yet.
+        context["no_users"] = not User.objects.exists()
+        return context
+
 
 def can_create_projects(user: Any) -> bool:
     """Staff, and anyone granted the ``projects.add_project`` permission in the admin."""

@@ -50,14 +50,50 @@ class NoteForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
 
+# The reviewer's canned reasons, picked with the keys 1-9 on the review page. The annotator reads
+# the reason, so each says what to do differently.
+REVIEW_REASONS = (
+    "Chose the worse response",
+    "Missed a factual error",
+    "Missed harmful or unsafe content",
+    "Should have been a tie",
+    "Both responses are bad",
+    "The rationale does not support the choice",
+    "A flag is missing (harmful or PII)",
+    "A flag was not warranted",
+    "Too fast to have read both responses",
+)
+
+
 class ReviewForm(forms.Form):
+    """A decision; a rejection needs a reason: a canned one (``preset``, 1-9), a free note, or
+    both, stored as "canned — note"."""
+
     decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")], widget=forms.RadioSelect)
+    preset = forms.TypedChoiceField(
+        choices=[(n, text) for n, text in enumerate(REVIEW_REASONS, 1)],
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+        label="Reason",
+    )
     reason = forms.CharField(
-        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Required to reject."
+        max_length=400,
+        required=False,
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The annotator reads it with the reason.",
     )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("decision") == "reject" and not (data.get("reason") or "").strip():
-            self.add_error("reason", "Say why you reject it: the annotator reads it.")
+        note = (data.get("reason") or "").strip()
+        preset = data.get("preset")
+        parts = [REVIEW_REASONS[preset - 1]] if preset else []
+        if note:
+            parts.append(note)
+        data["reason"] = " — ".join(parts)
+        if data.get("decision") == "reject" and not parts:
+            self.add_error("preset", "Pick a reason (keys 1–9) or write a note: the annotator reads it.")
         return data

@@ -156,3 +156,17 @@ def queue_counts(stream: Stream) -> dict[str, int]:
     counts = {row["reason"]: row["n"] for row in rows}
     counts["total"] = sum(counts.values())
     return counts
+
+
+def open_for_reviewer(*, reviewer: Any) -> Any:
+    """Open tasks this reviewer may take (not their own work, not reviewed by them yet), any stream."""
+    mine = Review.objects.filter(judgement=OuterRef("judgement"), reviewer=reviewer)
+    return ReviewTask.objects.filter(done=False).exclude(judgement__annotator=reviewer).exclude(Exists(mine))
+
+
+def reviewer_progress(*, stream: Stream, reviewer: Any) -> tuple[int, int]:
+    """(reviews this reviewer has given in ``stream``, open tasks of ``stream`` left for them).
+    The page shows "done + 1 of done + left": the current task's place in the reviewer's run."""
+    done = Review.objects.filter(judgement__stream=stream, reviewer=reviewer).count()
+    left = open_for_reviewer(reviewer=reviewer).filter(stream=stream).count()
+    return done, left

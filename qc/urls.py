@@ -7,6 +7,9 @@ from qc import model_views, views
 app_name = "qc"
 
 urlpatterns = [
+    # The navigation's Review and Quality entries
+    path("review/", views.review_home, name="review_home"),
+    path("quality/", views.quality_home, name="quality_home"),
     # QC (PMs)
     path("streams/<int:stream_id>/qc/", views.stream_qc, name="stream_qc"),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/", views.annotator_qc, name="annotator_qc"),

@@ -162,46 +162,142 @@ def alert_close(request: HttpRequest, stream_id: int, alert_id: int) -> HttpResp
     return redirect(reverse("qc:stream_qc", args=[stream.pk]) + "#alerts")
 
 
+# --- Entry pages of the navigation: every stream one may review / watch -------------------------
+def _streams_with_role(user: Any, roles: list[str]) -> Any:
+    return (
+        Stream.objects.filter(project__memberships__user=user, project__memberships__role__in=roles)
+        .select_related("project")
+        .order_by("project__name", "-priority", "name")
+        .distinct()
+    )
+
+
+@login_required
+@require_GET
+def review_home(request: HttpRequest) -> HttpResponse:
+    """The navigation's Review entry: each stream the user reviews (as reviewer or PM), with the
+    open tasks left for them."""
+    streams = list(_streams_with_role(request.user, [Role.REVIEWER, Role.PM]))
+    left = dict(
+        review.open_for_reviewer(reviewer=request.user)
+        .filter(stream__in=[s.pk for s in streams])
+        .values_list("stream")
+        .annotate(n=Count("id"))
+    )
+    rows = [{"stream": s, "left": left.get(s.pk, 0)} for s in streams]
+    return render(request, "qc/streams_home.html", {"rows": rows, "page": "review"})
+
+
+@login_required
+@require_GET
+def quality_home(request: HttpRequest) -> HttpResponse:
+    """The navigation's Quality entry: each stream of the projects the user manages, with its open
+    alerts."""
+    streams = list(_streams_with_role(request.user, [Role.PM]))
+    alerts = dict(
+        Alert.objects.filter(stream__in=[s.pk for s in streams], acknowledged_at__isnull=True)
+        .values_list("stream")
+        .annotate(n=Count("id"))
+    )
+    rows = [{"stream": s, "alerts": alerts.get(s.pk, 0)} for s in streams]
+    return render(request, "qc/streams_home.html", {"rows": rows, "page": "quality"})
+
+
 # --- Review queue (reviewers and PMs) ----------------------------------------------------------
 @login_required
 @require_GET
 def review_queue(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The reviewer's page: the next judgement to review, shown as the annotator saw it (the
-    annotator is not named: reviews are blind)."""
+    annotator is not named: reviews are blind). Keyboard-first (static/js/review.js): a accept,
+    r reject, 1-9 a canned reason, n the note, Enter saves; the next judgement replaces this one
+    in place (htmx) and the page works as plain forms without JavaScript."""
     stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
     task = review.next_task(stream=stream, reviewer=request.user)
-    return render(request, "qc/review.html", _review_context(stream, task, ReviewForm()))
+    return render(request, "qc/review.html", _review_context(request, stream, task, ReviewForm()))
 
 
-def _review_context(stream: Stream, task: ReviewTask | None, form: ReviewForm) -> dict[str, Any]:
-    context: dict[str, Any] = {"stream": stream, "project": stream.project, "task": task, "form": form}
+def _shown(position: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(position, f"{position}th")
+
+
+def describe_judgement(judgement: Judgement) -> str:
+    """The annotator's answer in the terms they saw it: "chose the response shown first (B in the
+    file)". ``choice`` is canonical (A = the file's first response); ``display_order[k]`` is the
+    file index of the response shown in place k + 1."""
+    order = list(judgement.display_order or [])
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    if judgement.choice in ("A", "B"):
+        index = letters.index(judgement.choice)
+        where = f"shown {_shown(order.index(index) + 1)} " if index in order else ""
+        text = f"chose the response {where}({judgement.choice} in the file)"
+        if judgement.strength:
+            text += f", {judgement.get_strength_display().lower()}"
+        return text
+    if judgement.choice == "tie":
+        return "judged the responses a tie"
+    if judgement.choice == "both_bad":
+        return "judged both responses bad"
+    if judgement.ranking:
+        groups = []
+        for group in judgement.ranking:
+            groups.append(
+                " = ".join(
+                    f"shown {_shown(order.index(i) + 1)} ({letters[i]})" if i in order else letters[i] for i in group
+                )
+            )
+        return "ranked " + " > ".join(groups)
+    return "gave no answer"
+
+
+def _review_context(
+    request: HttpRequest, stream: Stream, task: ReviewTask | None, form: ReviewForm, *, saved: str = ""
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"stream": stream, "project": stream.project, "task": task, "form": form, "saved": saved}
     context["counts"] = review.queue_counts(stream)
+    done, left = review.reviewer_progress(stream=stream, reviewer=request.user)
+    context["progress"] = {"done": done, "left": left, "total": done + left, "position": done + 1}
     if task is not None:
         judgement = task.judgement
         item = judgement.item
         context["messages_in_context"] = annotation_selectors.context_messages(item)
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        order = list(judgement.display_order or range(len(item.responses)))
+        # In the order the annotator saw them, each with its letter in the file.
         context["responses"] = [
             {
-                "label": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[index],
+                "file_label": letters[index],
+                "shown": _shown(place + 1),
+                "chosen": judgement.choice == letters[index],
                 "html": render_markdown(str(r.get("text", "")) if isinstance(r, dict) else str(r)),
-                "shown": judgement.display_order.index(index) + 1 if index in judgement.display_order else None,
             }
-            for index, r in enumerate(item.responses)
+            for place, index in enumerate(order)
+            if index < len(item.responses)
+            for r in [item.responses[index]]
         ]
         context["judgement"] = judgement
+        context["answer"] = describe_judgement(judgement)
     return context
+
+
+def _review_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    template = "qc/review.html#review" if getattr(request, "htmx", False) else "qc/review.html"
+    return render(request, template, context, status=status)
 
 
 @login_required
 @require_POST
 def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpResponse:
+    """Saves a decision. Without JavaScript: redirect to the queue. With htmx: the next judgement's
+    part of the page, in place (an invalid form comes back with its errors, in place too)."""
     stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
     task = get_object_or_404(
         ReviewTask.objects.select_related("judgement__item", "judgement__assignment"), stream=stream, pk=task_id
     )
     form = ReviewForm(request.POST)
     if not form.is_valid():
-        return render(request, "qc/review.html", _review_context(stream, task, form), status=400)
+        # 400 for a plain POST; htmx swaps only 2xx, so it gets the form with its errors as 200.
+        status = 200 if getattr(request, "htmx", False) else 400
+        return _review_page(request, _review_context(request, stream, task, form), status=status)
     try:
         review.submit_review(
             judgement=task.judgement,
@@ -212,9 +308,13 @@ def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpRes
     except review.OwnWork as exc:
         raise PermissionDenied(str(exc)) from exc
     except review.AlreadyReviewed:
-        messages.info(request, "You had already reviewed that judgement.")
+        saved = "You had already reviewed that judgement."
     else:
-        messages.success(request, "Review saved.")
+        saved = "Accepted." if form.cleaned_data["decision"] == "accept" else "Rejected; the annotator will read why."
+    if getattr(request, "htmx", False):
+        following = review.next_task(stream=stream, reviewer=request.user)
+        return _review_page(request, _review_context(request, stream, following, ReviewForm(), saved=saved))
+    messages.success(request, saved)
     return redirect("qc:review_queue", stream_id=stream.pk)
 
 

@@ -21,7 +21,7 @@ from annotation.importing import ImportOptionsError
 from annotation.models import Item
 from projects import services as project_services
 from projects.access import get_stream_for_pm, get_stream_for_user, viewer_role
-from projects.models import AnnotatorProfile, Role, Stream, StreamMembership
+from projects.models import AnnotatorProfile, ApiToken, Role, Stream, StreamMembership
 from qualification import requirements, selectors, services
 from qualification.forms import (
     AddQuestionForm,
@@ -256,5 +256,21 @@ def profile(request: AuthedRequest) -> HttpResponse:
             form.save()
             messages.success(request, "Profile saved.")
             return redirect("qualification:profile")
-        return render(request, "qualification/profile.html", {"form": form}, status=400)
-    return render(request, "qualification/profile.html", {"form": form})
+        return render(request, "qualification/profile.html", _profile_context(request, form), status=400)
+    return render(request, "qualification/profile.html", _profile_context(request, form))
+
+
+def _profile_context(request: AuthedRequest, form: ProfileForm) -> dict[str, Any]:
+    """The form, and the user's API tokens told apart by their first characters (``key_prefix``:
+    the key itself is shown once, at creation)."""
+    tokens = [
+        {
+            "prefix": token.key_prefix,
+            "name": token.name,
+            "created_at": token.created_at,
+            "last_used_at": token.last_used_at,
+            "revoked_at": token.revoked_at,
+        }
+        for token in ApiToken.objects.filter(user=request.user).order_by("-created_at")
+    ]
+    return {"form": form, "tokens": tokens}

@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "projects.context_processors.navigation",
             ],
         },
     },
@@ -269,6 +270,8 @@ QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1
 # Uploads above this many bytes are imported by a Celery task with a progress page.
 QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024, minimum=0)
 QUORUM_DEMO_DATA_DIR = Path(env_str("QUORUM_DEMO_DATA_DIR", str(BASE_DIR / "demo" / "data")))
+# Where load_demo says each role starts (`make run` passes its HOST and PORT).
+QUORUM_DEMO_BASE_URL = env_str("QUORUM_DEMO_BASE_URL", "http://127.0.0.1:8000")
 
 # --- Model endpoints (dynamic labeling) -------------------------------------------------------
 # Endpoint URLs reaching loopback, private, link-local or metadata addresses are refused (when

@@ -113,7 +113,19 @@
   }
 
   function scrollResponses(dy) {
-    $all(".resp-body", ws).forEach(function (el) { el.scrollBy({ top: dy, behavior: "smooth" }); });
+    // Where the responses scroll inside their cards (wide screens) scroll those; where they do
+    // not (a phone: one page, no nested scrolling), scroll the page.
+    var inner = $all(".resp-body", ws).filter(function (el) { return el.scrollHeight > el.clientHeight + 1; });
+    if (inner.length) inner.forEach(function (el) { el.scrollBy({ top: dy, behavior: "smooth" }); });
+    else window.scrollBy({ top: dy, behavior: "smooth" });
+  }
+
+  // The guidelines drawer (a <dialog> outside the workspace); the link stays a link without JS.
+  function openGuidelines() {
+    var drawer = document.getElementById("guidelines");
+    if (!drawer || drawer.open) return;
+    drawer.showModal();
+    drawer.scrollTop = 0;
   }
 
   // --- Ranking ----------------------------------------------------------------------------------
@@ -172,6 +184,11 @@
     if (help && help.open) {
       if (key === "?") { event.preventDefault(); help.close(); }
       return; // the dialog handles Escape itself
+    }
+    var guidelines = document.getElementById("guidelines");
+    if (guidelines && guidelines.open) {
+      if (key.toLowerCase() === "g" && !isTyping(target)) { event.preventDefault(); guidelines.close(); }
+      return; // Escape closes it too (the dialog's own)
     }
     if ((event.ctrlKey || event.metaKey) && key === "Enter") {
       event.preventDefault();
@@ -233,6 +250,7 @@
       case "j": event.preventDefault(); scrollResponses(160); return;
       case "k": event.preventDefault(); scrollResponses(-160); return;
       case "?": event.preventDefault(); toggleHelp(); return;
+      case "g": event.preventDefault(); openGuidelines(); return;
       case "enter":
         if (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY") return;
         event.preventDefault();
@@ -274,6 +292,7 @@
       var button = event.target.closest ? event.target.closest("[data-action]") : null;
       if (!button) return;
       if (button.dataset.action === "help") toggleHelp();
+      if (button.dataset.action === "guidelines") { event.preventDefault(); openGuidelines(); }
       if (button.dataset.action === "skip") openSkip();
     });
     startCountdown();

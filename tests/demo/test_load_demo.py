@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 
 from annotation.models import ImportBatch, Item, Judgement
 from projects.models import Membership, Project, Stream, StreamMembership, StreamMembershipEvent
@@ -89,6 +91,15 @@ def test_it_loads_the_demo_with_exact_counts() -> None:
     assert "lines 1255, 1689, 1951, 1953, 2037" in out
     assert "  annotator4   quorum-annotator4    Annotator" in out
     assert authenticate(username="pm", password="quorum-pm") is not None
+    # Where each role starts, and each of those pages opens for that role.
+    starts = dict(re.findall(r"^  (PM|annotator|reviewer) \(\w+\): +http://127\.0\.0\.1:8000(\S+)", out, re.M))
+    assert starts["PM"] == "/projects/alpacaeval-demo/"
+    assert starts["annotator"] == "/annotate/"
+    assert re.fullmatch(r"/streams/\d+/review/", starts["reviewer"])
+    for role, username in (("PM", "pm"), ("annotator", "annotator1"), ("reviewer", "reviewer")):
+        client = Client()
+        client.force_login(User.objects.get(username=username))
+        assert client.get(starts[role]).status_code == 200, role
 
 
 def test_it_creates_nothing_the_second_time() -> None:

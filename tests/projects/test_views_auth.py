@@ -136,3 +136,16 @@ def test_it_sends_the_csp_header_and_no_inline_script(client: Client) -> None:
     assert " style=" not in body
     assert "hx-on" not in body
     assert '"includeIndicatorStyles": false' in body
+
+
+def test_it_says_how_to_create_the_first_account_when_there_are_none(client: Client) -> None:
+    response = client.get("/login/")
+    assert b"manage.py createsuperuser" in response.content
+    assert b"make run" in response.content
+
+
+def test_it_sends_people_to_their_pm_once_accounts_exist(client: Client) -> None:
+    UserFactory.create()
+    response = client.get("/login/")
+    assert b"createsuperuser" not in response.content
+    assert b"Accounts are created by a project manager" in response.content

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 
 from annotation.importing import ImportReport, import_items
 from annotation.models import Item
@@ -347,3 +348,20 @@ class Command(BaseCommand):
             f"The AlpacaEval streams have a {TEST_QUESTIONS}-question qualification test. "
             f"{UNTESTED_ANNOTATOR} is invited but untested: sign in as {UNTESTED_ANNOTATOR} to take it."
         )
+        out.write("")
+        out.write("Where to go first (after signing in):")
+        for line in self._first_stops(project, streams):
+            out.write(f"  {line}")
+
+    def _first_stops(self, project: Project, streams: list[Stream]) -> list[str]:
+        """One line per role: the page where that role's work starts, as a full URL on the
+        address ``make run`` serves (QUORUM_DEMO_BASE_URL, default http://127.0.0.1:8000)."""
+        base = settings.QUORUM_DEMO_BASE_URL.rstrip("/")
+        first = next((s for s in streams if s.mode == Stream.Mode.STATIC), streams[0])
+        return [
+            f"PM (pm):               {base}{reverse('project_detail', args=[project.slug])}"
+            "  (streams, members, Quality, exports)",
+            f"annotator (annotator1): {base}{reverse('annotation:index')}  (your streams, one click to an item)",
+            f"reviewer (reviewer):   {base}{reverse('qc:review_queue', args=[first.pk])}"
+            f"  (the review queue of {first.slug})",
+        ]
