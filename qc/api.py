@@ -1,7 +1,7 @@
-"""REST API for exports: create/list/retrieve/download, and a streaming JSONL export of a stream.
+"""REST API of QC: a stream's figures, and "Recompute now".
 
-Exports are a PM's business (they carry every annotator's aggregated answers): every endpoint
-needs the PM role in the export's project; an outsider gets 404.
+QC figures are a PM's business (they name every annotator): every endpoint needs the PM role in
+the stream's project; an outsider gets 404.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from rest_framework.views import APIView
 from projects.api import parse_query, stream_for
 from projects.models import Role
 from qc import selectors as qc_selectors
+from qc import services as qc_services
 from qc.models import MetricSnapshot
-from qc.serializers import MetricsReportSerializer
+from qc.serializers import MetricsReportSerializer, RecomputeSerializer
 
 
 class _MetricQuery(serializers.Serializer[Any]):
@@ -48,3 +49,21 @@ class MetricList(APIView):
             stream, metric=filters.get("metric"), window=filters.get("window"), annotator_id=filters.get("annotator")
         )
         return Response(report)
+
+
+class MetricRecompute(APIView):
+    """Recompute a stream's QC figures now and run its QC rules on them (PMs): what the periodic
+    recompute does every minute for streams with new work, for this stream at once. 200 with the
+    new run's time when it ran in the request (no broker: the embedded mode); 202 when it was
+    queued for a Celery worker (``GET .../metrics/`` shows the figures once it is done)."""
+
+    @extend_schema(request=None, responses={200: RecomputeSerializer, 202: RecomputeSerializer})
+    def post(self, request: Request, stream_id: int) -> Response:
+        stream = stream_for(request, stream_id, Role.PM)
+        done = qc_services.recompute_now(stream=stream)
+        body = {
+            "stream": stream.pk,
+            "queued": done.queued,
+            "computed_at": done.computed_at.isoformat() if done.computed_at else None,
+        }
+        return Response(body, status=202 if done.queued else 200)

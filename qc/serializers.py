@@ -76,3 +76,11 @@ class MetricsReportSerializer(serializers.Serializer[Any]):
     annotators = _MetricAnnotatorSerializer(many=True)
     open_alerts = _MetricAlertSerializer(many=True)
     results = MetricFigureSerializer(many=True)
+
+
+class RecomputeSerializer(serializers.Serializer[Any]):
+    """The answer of ``POST /api/streams/<id>/qc/recompute/`` (documents the schema)."""
+
+    stream = serializers.IntegerField()
+    queued = serializers.BooleanField(help_text="True: queued for a worker; False: computed in the request.")
+    computed_at = serializers.DateTimeField(allow_null=True, help_text="The new run's time (null when queued).")

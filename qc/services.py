@@ -86,6 +86,37 @@ def compute_stream_metrics(*, stream: Stream, now: datetime | None = None) -> St
     return result
 
 
+@dataclass(frozen=True)
+class Recompute:
+    """What ``recompute_now`` did: ran the recompute here (``queued`` False; ``computed_at`` is the
+    new run's time) or queued it for a worker (``queued`` True)."""
+
+    stream_id: int
+    queued: bool
+    computed_at: datetime | None
+
+
+def recompute_now(*, stream: Stream) -> Recompute:
+    """"Recompute now": the stream's full QC recompute and then its QC rules, the job the periodic
+    recompute queues (``qc.tasks.compute_stream_metrics_task``), for one stream at once. Without
+    a broker (eager Celery: the embedded mode) it runs in this request; with workers it is queued
+    and the page shows the new figures when the worker is done."""
+    from django.conf import settings
+
+    from qc import tasks  # qc.tasks uses qc.rules, which uses this module
+
+    tasks.compute_stream_metrics_task.delay(stream.pk)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        run = (
+            MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
+            .order_by("-computed_at")
+            .values_list("computed_at", flat=True)
+            .first()
+        )
+        return Recompute(stream.pk, queued=False, computed_at=run)
+    return Recompute(stream.pk, queued=True, computed_at=None)
+
+
 def reviewer_agreement(stream: Stream, thresholds: metrics.Thresholds) -> metrics.Figure:
     """``reviewer_agreement`` (stream): Krippendorff's alpha (nominal) of reviewers' accept/reject
     decisions over the judgements reviewed by at least two reviewers. Sample size = those

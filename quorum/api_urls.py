@@ -24,6 +24,7 @@ urlpatterns = [
     path("streams/<int:stream_id>/items/<int:item_id>/", annotation_api.ItemDetail.as_view(), name="api-item"),
     path("streams/<int:stream_id>/judgements/", annotation_api.JudgementList.as_view(), name="api-judgements"),
     path("streams/<int:stream_id>/metrics/", qc_api.MetricList.as_view(), name="api-metrics"),
+    path("streams/<int:stream_id>/qc/recompute/", qc_api.MetricRecompute.as_view(), name="api-qc-recompute"),
     path("streams/<int:stream_id>/next/", annotation_api.NextItem.as_view(), name="api-next"),
     path("assignments/<int:assignment_id>/judgement/", annotation_api.JudgementCreate.as_view(), name="api-judgement"),
     path("assignments/<int:assignment_id>/skip/", annotation_api.SkipCreate.as_view(), name="api-skip"),
