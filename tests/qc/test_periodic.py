@@ -96,7 +96,8 @@ def test_it_runs_each_job_on_its_interval() -> None:
     assert (row.runs, row.failures, row.last_ok, row.last_result) == (30, 0, True, "'fast ran'")
     assert row.last_started_at == T0 + timedelta(minutes=29)
     assert row.next_run_at == T0 + timedelta(minutes=30)
-    assert row.claimed_until is None and row.claimed_by == ""  # released after each run
+    assert row.claimed_until is None
+    assert row.claimed_by == ""
     assert clock.waits < 400  # it slept between runs (at most MAX_WAIT_SECONDS a time), it did not spin
 
 
@@ -111,9 +112,9 @@ def test_it_does_not_rerun_a_job_another_runner_claimed() -> None:
     periodic.record_end(job=job, now=T0 + timedelta(seconds=1), ok=True, runner="one")
     assert periodic.claim(job, runner="two", now=T0 + timedelta(seconds=61))
     # A runner that died mid-run frees the job when its lease runs out.
-    assert periodic.claim(
-        job, runner="three", now=T0 + timedelta(seconds=61 + periodic.LEASE_SECONDS + 1)
-    ), "a dead runner's claim must expire"
+    assert periodic.claim(job, runner="three", now=T0 + timedelta(seconds=61 + periodic.LEASE_SECONDS + 1)), (
+        "a dead runner's claim must expire"
+    )
 
 
 @pytest.mark.postgres
@@ -210,7 +211,8 @@ def test_it_tells_a_dead_scheduler_from_a_live_one(settings: Any) -> None:
     by_name = {job.name: job for job in health.jobs}
     assert not by_name["minutely"].overdue  # 119 s ≤ twice 60 s
     assert by_name["hourly"].overdue  # 2 h 1 s > twice 1 h
-    assert by_name["never"].overdue and by_name["never"].last_run_at is None
+    assert by_name["never"].overdue
+    assert by_name["never"].last_run_at is None
     assert [job.name for job in health.overdue] == ["hourly", "never"]
     assert not health.ok
     assert "hourly last ran 2 h ago (it should run every 60 min)" in health.message
@@ -220,7 +222,8 @@ def test_it_tells_a_dead_scheduler_from_a_live_one(settings: Any) -> None:
     # All ran recently: nothing to say.
     PeriodicJob.objects.update(last_started_at=now, last_ok=True)
     PeriodicJob.objects.create(name="never", task="x.never", interval_seconds=60, last_started_at=now)
-    assert periodic_health(now=now).ok and periodic_health(now=now).message == ""
+    assert periodic_health(now=now).ok
+    assert periodic_health(now=now).message == ""
     PeriodicJob.objects.filter(name="hourly").update(last_ok=False, last_error="boom")
     assert "hourly failed on its last run" in periodic_health(now=now).message
 
@@ -299,7 +302,8 @@ def test_the_quality_page_recomputes_for_pms_only(client: Any, team: dict[str, A
     client.force_login(team[Role.PM])
     assert client.get(url).status_code == 405
     response = client.post(url)
-    assert response.status_code == 302 and response["Location"] == reverse("qc:stream_qc", args=[stream.pk])
+    assert response.status_code == 302
+    assert response["Location"] == reverse("qc:stream_qc", args=[stream.pk])
     assert MetricSnapshot.objects.filter(stream=stream, metric="run").count() == 1
     page = client.get(response["Location"])
     assert page.status_code == 200
