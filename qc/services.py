@@ -97,10 +97,10 @@ class Recompute:
 
 
 def recompute_now(*, stream: Stream) -> Recompute:
-    """ "Recompute now": the stream's full QC recompute and then its QC rules, the job the periodic
-    recompute queues (``qc.tasks.compute_stream_metrics_task``), for one stream at once. Without
-    a broker (eager Celery: the embedded mode) it runs in this request; with workers it is queued
-    and the page shows the new figures when the worker is done."""
+    """The "Recompute now" of the Quality page and of the API: the stream's full QC recompute and
+    then its QC rules, the job the periodic recompute queues (``qc.tasks.compute_stream_metrics_task``),
+    for one stream at once. Without a broker (eager Celery: the embedded mode) it runs in this
+    request; with workers it is queued and the page shows the new figures when the worker is done."""
     from django.conf import settings
 
     from qc import tasks  # qc.tasks uses qc.rules, which uses this module

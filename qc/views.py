@@ -81,7 +81,7 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def stream_recompute(request: HttpRequest, stream_id: int) -> HttpResponse:
-    """ "Recompute now" on the Quality page (PMs): the stream's figures and QC rules at once
+    """The Quality page's "Recompute now" button (PMs): the stream's figures and QC rules at once
     (``qc.services.recompute_now``), then back to the page."""
     stream = get_stream_for_pm(request, stream_id)
     done = qc_services.recompute_now(stream=stream)
