@@ -175,8 +175,8 @@ def resolve(task: str) -> Callable[..., Any]:
 
     registered = app.tasks.get(task)
     if registered is not None:
-        return registered  # type: ignore[no-any-return]
-    return import_string(task)  # type: ignore[no-any-return]
+        return registered
+    return import_string(task)
 
 
 def run_job(job: Job) -> tuple[bool, Any, str]:
