@@ -1,4 +1,5 @@
-"""REST API of QC (PMs): a stream's figures, and pausing or resuming an annotator with a reason.
+"""REST API of QC (PMs): a stream's figures, "Recompute now", and pausing or resuming an annotator
+with a reason.
 
 Every endpoint needs the PM role in the stream's project: an outsider gets 404, a reviewer or an
 annotator 403.
@@ -22,8 +23,9 @@ from projects.api import parse_query, stream_for
 from projects.models import Role, Stream, StreamMembership
 from qc import rules
 from qc import selectors as qc_selectors
+from qc import services as qc_services
 from qc.models import MetricSnapshot
-from qc.serializers import AnnotatorStandingSerializer, MetricsReportSerializer, ReasonSerializer
+from qc.serializers import AnnotatorStandingSerializer, MetricsReportSerializer, ReasonSerializer, RecomputeSerializer
 
 
 class _MetricQuery(serializers.Serializer[Any]):
@@ -106,3 +108,21 @@ class AnnotatorResume(APIView):
         if not rules.resume_annotator(stream=stream, annotator_id=user_id, reason=reason, actor=request.user):
             return Response({"detail": "This annotator is not paused."}, status=status.HTTP_409_CONFLICT)
         return Response(_standing(stream, user_id, reason))
+
+
+class MetricRecompute(APIView):
+    """Recompute a stream's QC figures now and run its QC rules on them (PMs): what the periodic
+    recompute does every minute for streams with new work, for this stream at once. 200 with the
+    new run's time when it ran in the request (no broker: the embedded mode); 202 when it was
+    queued for a Celery worker (``GET .../metrics/`` shows the figures once it is done)."""
+
+    @extend_schema(request=None, responses={200: RecomputeSerializer, 202: RecomputeSerializer})
+    def post(self, request: Request, stream_id: int) -> Response:
+        stream = stream_for(request, stream_id, Role.PM)
+        done = qc_services.recompute_now(stream=stream)
+        body = {
+            "stream": stream.pk,
+            "queued": done.queued,
+            "computed_at": done.computed_at.isoformat() if done.computed_at else None,
+        }
+        return Response(body, status=202 if done.queued else 200)

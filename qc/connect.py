@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from annotation import hooks as annotation_hooks
-from qc import review, rules, selectors
+from qc import periodic, review, rules, selectors
 
 
 def _paused_page(*, stream: Any, annotator: Any) -> dict[str, Any]:
@@ -18,3 +18,5 @@ def connect() -> None:
     annotation_hooks.golden_judged.register(rules.after_golden_submit)
     annotation_hooks.annotator_warning.register(selectors.open_warning)
     annotation_hooks.paused_page_context.register(_paused_page)
+    # Not a hook: a Celery worker records each run of a scheduled task (the beat's heartbeat).
+    periodic.connect_task_signals()

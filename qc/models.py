@@ -113,3 +113,40 @@ class Alert(models.Model):
                 condition=Q(severity__in=["info", "warning", "critical"]), name="alert_severity_valid"
             )
         ]
+
+
+class PeriodicJob(models.Model):
+    """One periodic job of ``CELERY_BEAT_SCHEDULE`` (its key is ``name``) and its last run: the
+    heartbeat that tells a running scheduler from a dead one (``qc.selectors.periodic_health``).
+
+    Written by whoever runs the job: ``manage.py run_periodic`` (the embedded mode), which also
+    uses the row as its lock (a runner *claims* a due job by a conditional UPDATE of ``next_run_at``
+    and ``claimed_until``, so two runners never run one job twice), and in production the Celery
+    worker that executes what ``celery beat`` sends (``qc.periodic``'s task signals)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    task = models.CharField(max_length=200)
+    interval_seconds = models.FloatField()
+    # The scheduler's lock: the job is next due at next_run_at; while claimed_until is in the
+    # future a runner (claimed_by: "host:pid") is running it.
+    next_run_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    # The heartbeat: the last run's start and end, whether it raised, what it returned.
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_finished_at = models.DateTimeField(null=True, blank=True)
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
+    last_ok = models.BooleanField(null=True, blank=True)
+    last_result = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(interval_seconds__gt=0), name="periodic_job_interval_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from projects.models import Stream, StreamMembership
@@ -20,6 +20,41 @@ RUN_METRIC = "run"  # the stream-level snapshot that marks a full run (qc.servic
 def active_stream_ids() -> list[int]:
     """Streams whose figures the periodic recompute refreshes: active ones."""
     return list(Stream.objects.filter(status=Stream.Status.ACTIVE).order_by("pk").values_list("pk", flat=True))
+
+
+# A stream with nothing new is still recomputed this often: the "recent" window slides, and a pause,
+# a skip or a golden answer edited leave no judgement behind to notice.
+FULL_REFRESH_SECONDS = 3600
+
+
+def streams_to_recompute(*, now: datetime | None = None) -> list[int]:
+    """The active streams whose QC figures the periodic recompute (every minute) refreshes: those
+    never computed, those with a judgement submitted or a review made since their last run, and
+    those whose last run is older than ``FULL_REFRESH_SECONDS``. Streams with nothing new are
+    skipped. Queries: 1 for the streams' last runs, then at most 2 indexed EXISTS per stream."""
+    from annotation.models import Judgement
+    from qc.models import Review
+
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=FULL_REFRESH_SECONDS)
+    ids = active_stream_ids()
+    last_runs = dict(
+        MetricSnapshot.objects.filter(stream_id__in=ids, metric=RUN_METRIC, annotator=None)
+        .values("stream_id")
+        .annotate(at=Max("computed_at"))
+        .values_list("stream_id", "at")
+    )
+    due = []
+    for stream_id in ids:
+        at = last_runs.get(stream_id)
+        if (
+            at is None
+            or at < stale_before
+            or Judgement.objects.filter(stream_id=stream_id, submitted_at__gt=at).exists()
+            or Review.objects.filter(judgement__stream_id=stream_id, created_at__gt=at).exists()
+        ):
+            due.append(stream_id)
+    return due
 
 
 def last_run_at(stream: Stream) -> datetime | None:
@@ -350,3 +385,110 @@ def plain_words(stream: Stream, figures: dict[tuple[str, str], MetricSnapshot]) 
         lambda v, d, n: f"Reviewers rejected {_pct(v)} of your {n} reviewed judgements.",
     )
     return out
+
+
+# --- The periodic jobs' heartbeat ------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobHealth:
+    """One periodic job (a ``CELERY_BEAT_SCHEDULE`` entry) as last seen running.
+
+    ``last_run_at`` is when its last run started (by ``run_periodic`` or a Celery worker); it is
+    *overdue* when it has never run or when no run started for more than twice its interval
+    (``OVERDUE_FACTOR``): the scheduler (``run_periodic`` or celery beat) or the workers are down.
+    ``failing``: its last run raised (``last_error``)."""
+
+    name: str
+    task: str
+    interval_seconds: float
+    last_run_at: datetime | None
+    last_finished_at: datetime | None
+    last_succeeded_at: datetime | None
+    failing: bool
+    last_error: str
+    overdue: bool
+    seconds_since_run: float | None
+
+
+@dataclass(frozen=True)
+class PeriodicHealth:
+    jobs: list[JobHealth]
+    checked_at: datetime
+
+    @property
+    def overdue(self) -> list[JobHealth]:
+        return [job for job in self.jobs if job.overdue]
+
+    @property
+    def failing(self) -> list[JobHealth]:
+        return [job for job in self.jobs if job.failing]
+
+    @property
+    def ok(self) -> bool:
+        return not self.overdue and not self.failing
+
+    @property
+    def message(self) -> str:
+        """The plain-words warning a page shows ("" when all is well)."""
+        parts = []
+        for job in self.overdue:
+            if job.last_run_at is None:
+                parts.append(f"{job.name} has never run (it should run every {_interval(job.interval_seconds)})")
+            else:
+                parts.append(
+                    f"{job.name} last ran {_interval(job.seconds_since_run or 0)} ago "
+                    f"(it should run every {_interval(job.interval_seconds)})"
+                )
+        for job in self.failing:
+            if not job.overdue:
+                parts.append(f"{job.name} failed on its last run")
+        if not parts:
+            return ""
+        return (
+            "Periodic jobs are not running: "
+            + "; ".join(parts)
+            + ". QC figures and rules, lease expiry and test time limits are stale until the scheduler runs "
+            "(make run starts manage.py run_periodic; a deployment runs celery beat and a worker)."
+        )
+
+
+OVERDUE_FACTOR = 2
+
+
+def _interval(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def periodic_health(*, now: datetime | None = None) -> PeriodicHealth:
+    """Every periodic job of the schedule with its last run and whether it is overdue (see
+    ``JobHealth``). The intervals are the schedule's (settings), the runs the ``PeriodicJob`` rows.
+    One query."""
+    from qc.models import PeriodicJob
+    from qc.periodic import schedule_jobs
+
+    now = now or timezone.now()
+    rows = {row.name: row for row in PeriodicJob.objects.all()}
+    jobs = []
+    for job in schedule_jobs():
+        row = rows.get(job.name)
+        started = row.last_started_at if row else None
+        since = (now - started).total_seconds() if started else None
+        jobs.append(
+            JobHealth(
+                name=job.name,
+                task=job.task,
+                interval_seconds=job.interval,
+                last_run_at=started,
+                last_finished_at=row.last_finished_at if row else None,
+                last_succeeded_at=row.last_succeeded_at if row else None,
+                failing=bool(row and row.last_ok is False),
+                last_error=row.last_error if row else "",
+                overdue=since is None or since > OVERDUE_FACTOR * job.interval,
+                seconds_since_run=since,
+            )
+        )
+    return PeriodicHealth(jobs=jobs, checked_at=now)

@@ -88,3 +88,9 @@ class AnnotatorStandingSerializer(serializers.Serializer[Any]):
     stream = serializers.IntegerField()
     status = serializers.CharField(help_text="The annotator's standing in the stream after the change.")
     reason = serializers.CharField()
+class RecomputeSerializer(serializers.Serializer[Any]):
+    """The answer of ``POST /api/streams/<id>/qc/recompute/`` (documents the schema)."""
+
+    stream = serializers.IntegerField()
+    queued = serializers.BooleanField(help_text="True: queued for a worker; False: computed in the request.")
+    computed_at = serializers.DateTimeField(allow_null=True, help_text="The new run's time (null when queued).")

@@ -13,17 +13,17 @@ each past day only the day's last run is kept (history for charts), and nothing 
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import orjson
-from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, TextField
+from django.db import connection, transaction
+from django.db.models import Case, Count, Exists, FloatField, Func, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Length
+from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
@@ -84,6 +84,37 @@ def compute_stream_metrics(*, stream: Stream, now: datetime | None = None) -> St
     result = StreamMetrics(stream.pk, now, annotator_ids, windows, seconds)
     _store(stream, result, n_judgements=data.n)
     return result
+
+
+@dataclass(frozen=True)
+class Recompute:
+    """What ``recompute_now`` did: ran the recompute here (``queued`` False; ``computed_at`` is the
+    new run's time) or queued it for a worker (``queued`` True)."""
+
+    stream_id: int
+    queued: bool
+    computed_at: datetime | None
+
+
+def recompute_now(*, stream: Stream) -> Recompute:
+    """The "Recompute now" of the Quality page and of the API: the stream's full QC recompute and
+    then its QC rules, the job the periodic recompute queues (``qc.tasks.compute_stream_metrics_task``),
+    for one stream at once. Without a broker (eager Celery: the embedded mode) it runs in this
+    request; with workers it is queued and the page shows the new figures when the worker is done."""
+    from django.conf import settings
+
+    from qc import tasks  # qc.tasks uses qc.rules, which uses this module
+
+    tasks.compute_stream_metrics_task.delay(stream.pk)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        run = (
+            MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
+            .order_by("-computed_at")
+            .values_list("computed_at", flat=True)
+            .first()
+        )
+        return Recompute(stream.pk, queued=False, computed_at=run)
+    return Recompute(stream.pk, queued=True, computed_at=None)
 
 
 def reviewer_agreement(stream: Stream, thresholds: metrics.Thresholds) -> metrics.Figure:
@@ -171,106 +202,152 @@ def _snapshot(
     )
 
 
+class _Epoch(Func):
+    """POSIX seconds (float) of a datetime column, computed by the database."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)")
+
+
+def _as_int(condition: Q) -> Case:
+    return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
+
+
+def _copy_out(cursor: Any, statement: str, n_columns: int, dtype: Any) -> np.ndarray[Any, Any]:
+    """PostgreSQL: the rows of ``statement`` (numbers, no NULL) by ``COPY ... TO STDOUT``, parsed by
+    pandas' C reader into a (rows × columns) array of ``dtype``."""
+    import pandas
+
+    buffer = io.BytesIO()
+    with cursor.copy(f"COPY ({statement}) TO STDOUT") as copy:
+        for block in copy:
+            buffer.write(block)
+    if not buffer.tell():
+        return np.zeros((0, n_columns), dtype=dtype)
+    buffer.seek(0)
+    frame = pandas.read_csv(buffer, sep="\t", header=None, dtype=dtype, engine="c")
+    return frame.to_numpy(dtype=dtype).reshape(-1, n_columns)
+
+
+def _columns(queryset: QuerySet[Any], n_columns: int) -> np.ndarray[Any, Any]:
+    """The rows of a ``values_list`` queryset of numbers as a float64 matrix (rows × columns),
+    read without a Python object per value: PostgreSQL sends them by COPY and pandas' C parser
+    reads them; other databases are read in chunks. NULL must not occur (COALESCE in the query)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            return _copy_out(cursor, cursor.mogrify(sql, params), n_columns, np.float64)
+        cursor.execute(sql, params)
+        chunks = []
+        while rows := cursor.fetchmany(20_000):
+            chunks.append(np.asarray(rows, dtype=np.float64).reshape(-1, n_columns))
+    return np.concatenate(chunks) if chunks else np.zeros((0, n_columns), dtype=np.float64)
+
+
+# The rubric ratings unnested by the database (``_rubric_ratings``): judgement id, attribute index,
+# response index, rating; integers 0–4 only (a JSON 3.0 or true is not a rating).
+_RUBRIC_SQL_POSTGRESQL = """
+    SELECT j.id, array_position(%s::text[], r.key) - 1, e.ordinality - 1, (e.value #>> '{}')::int
+    FROM annotation_judgement j
+    CROSS JOIN LATERAL jsonb_each(j.rubric) r
+    CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(r.value) = 'array' THEN r.value ELSE '[]'::jsonb END
+    ) WITH ORDINALITY e
+    WHERE j.stream_id = %s AND j.is_current AND r.key = ANY(%s::text[])
+      AND jsonb_typeof(e.value) = 'number' AND (e.value #>> '{}') IN ('0', '1', '2', '3', '4')"""
+_RUBRIC_SQL_SQLITE = """
+    SELECT j.id, r.key, e.key, e.value FROM annotation_judgement j, json_each(j.rubric) r, json_each(r.value) e
+    WHERE j.stream_id = %s AND j.is_current AND r.type = 'array' AND e.type = 'integer' AND e.value BETWEEN 0 AND 4"""
+
+
+def _rubric_ratings(stream: Stream, attributes: list[str]) -> np.ndarray[Any, Any]:
+    """Every rubric rating of the stream's current judgements as rows (judgement id, attribute
+    index, response index, rating): ratings of the stream's attributes that are integers 0–4."""
+    if not attributes:
+        return np.zeros((0, 4), dtype=np.int64)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            statement = cursor.mogrify(_RUBRIC_SQL_POSTGRESQL, [attributes, stream.pk, attributes])
+            return _copy_out(cursor, statement, 4, np.int64)
+        cursor.execute(_RUBRIC_SQL_SQLITE, [stream.pk])
+        index = {name: position for position, name in enumerate(attributes)}
+        rows = [(j, index[key], response, value) for j, key, response, value in cursor.fetchall() if key in index]
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+
+
 def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int], tuple[Any, Any, Any]]:
-    """The stream as ``metrics.StreamData`` (window "all"), the annotators' user ids by index,
-    and the recent window's per-annotator skip and review counts."""
+    """The stream as ``metrics.StreamData`` (window "all"), the annotators' user ids by index
+    (ascending), and the recent window's per-annotator skip and review counts.
+
+    Reads columns of numbers computed by the database (choice codes, the first display index,
+    POSIX times, rubric ratings unnested by SQL) straight into arrays: no Python object per
+    judgement, so a stream of a million judgements loads in seconds and a few hundred MB."""
     judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True)
-    items = list(
+    item_rows = _columns(
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK)
         .filter(Exists(judged))
-        .annotate(len_a=Length(KT("responses__0__text")), len_b=Length(KT("responses__1__text")))
-        .values_list("pk", "is_golden", "golden_answers", "golden_harmful", "len_a", "len_b")
-    )
-    item_index = {row[0]: index for index, row in enumerate(items)}
-    golden = {row[0]: (set(row[2] or ()), row[3]) for row in items if row[1]}
-
-    # JSON is decoded here, not by the driver: the first display index as an int, the rubric as
-    # text for orjson (a third of the load time of a 100,000-judgement stream otherwise).
-    rows = (
-        Judgement.objects.filter(stream=stream, is_current=True)
-        .annotate(
-            first=Cast(KT("display_order__0"), IntegerField()),
-            rubric_text=Cast("rubric", TextField()),
-        )
+        .order_by("pk")
         .values_list(
+            "pk",
+            _as_int(Q(is_golden=True)),
+            _as_int(Q(is_golden=True, golden_harmful=True)),
+            Coalesce(Length(KT("responses__0__text")), Value(0)),
+            Coalesce(Length(KT("responses__1__text")), Value(0)),
+        ),
+        5,
+    )
+    item_ids = item_rows[:, 0].astype(np.int64)
+    item_golden = item_rows[:, 1].astype(bool)
+    choice_code = Case(
+        *(When(choice=name, then=Value(code)) for name, code in metrics.CHOICE_CODE.items()),
+        default=Value(metrics.NO_CHOICE),
+        output_field=IntegerField(),
+    )
+    rows = _columns(
+        Judgement.objects.filter(stream=stream, is_current=True).values_list(
+            "id",
             "item_id",
             "annotator_id",
-            "choice",
-            "strength",
-            "ranking",
-            "rubric_text",
-            "first",
-            "active_seconds",
-            "submitted_at",
-            "flag_harmful",
-            "gold_correct",
-        )
+            choice_code,
+            Coalesce("strength", Value(0)),
+            Coalesce(Cast(KT("display_order__0"), IntegerField()), Value(_NO_ID)),
+            Coalesce("active_seconds", Value(-1.0), output_field=FloatField()),
+            _Epoch("submitted_at"),
+            _as_int(Q(flag_harmful=True)),
+            Case(
+                When(gold_correct=True, then=Value(1)),
+                When(gold_correct=False, then=Value(0)),
+                default=Value(_NO_ID),
+                output_field=IntegerField(),
+            ),
+        ),
+        10,
     )
+    # Judgements of qualification-pool items (not in item_ids) are not QC figures.
+    position = np.searchsorted(item_ids, rows[:, 1].astype(np.int64)).clip(max=max(len(item_ids) - 1, 0))
+    keep = (item_ids[position] == rows[:, 1]) if len(item_ids) else np.zeros(len(rows), dtype=bool)
+    rows, position = rows[keep], position[keep]
+    order = np.argsort(rows[:, 0], kind="stable")  # by judgement id: one order whatever the database sent
+    rows, position = rows[order], position[order]
+    judgement_ids = rows[:, 0].astype(np.int64)
+    annotator_ids_array, annotator = np.unique(rows[:, 2].astype(np.int64), return_inverse=True)
+    annotator_index = {int(user_id): index for index, user_id in enumerate(annotator_ids_array)}
+    active_seconds = rows[:, 6].copy()
+    active_seconds[active_seconds < 0] = np.nan
+    # Not golden, or judged before the PM made the item golden (the submit stores gold_correct
+    # only for items golden at the time): not scored against the answer.
+    gold_correct = np.where(item_golden[position], rows[:, 9], _NO_ID).astype(np.int64)
+
     rubric_attributes = [str(name) for name in (stream.rubric or [])]
-    attribute_index = {name: index for index, name in enumerate(rubric_attributes)}
-    annotator_index: dict[int, int] = {}
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "item",
-            "annotator",
-            "choice",
-            "strength",
-            "first_shown",
-            "active_seconds",
-            "submitted_at",
-            "flag_harmful",
-            "gold_correct",
-        )
-    }
-    rubric_columns: dict[str, list[int]] = {"row": [], "attribute": [], "response": [], "value": []}
-    choice_code = metrics.CHOICE_CODE
-    nan = float("nan")
-    for (
-        item_id,
-        annotator_id,
-        choice,
-        strength,
-        _ranking,
-        rubric_text,
-        first,
-        active_seconds,
-        submitted_at,
-        flag_harmful,
-        gold_correct,
-    ) in rows.iterator(chunk_size=5000):
-        index = item_index.get(item_id)
-        if index is None:
-            continue  # a qualification-pool item
-        row = len(columns["item"])
-        columns["item"].append(index)
-        columns["annotator"].append(annotator_index.setdefault(annotator_id, len(annotator_index)))
-        columns["choice"].append(choice_code.get(choice, metrics.NO_CHOICE) if choice else metrics.NO_CHOICE)
-        columns["strength"].append(strength or 0)
-        columns["first_shown"].append(_NO_ID if first is None else first)
-        columns["active_seconds"].append(nan if active_seconds is None else active_seconds)
-        columns["submitted_at"].append(submitted_at.timestamp())
-        columns["flag_harmful"].append(flag_harmful)
-        if item_id in golden and gold_correct is not None:
-            columns["gold_correct"].append(int(gold_correct))
-        else:
-            # Not golden, or judged before the PM made the item golden (the submit stores
-            # gold_correct only for items golden at the time): not scored against the answer.
-            columns["gold_correct"].append(_NO_ID)
-        rubric = orjson.loads(rubric_text) if rubric_text and rubric_text != "{}" else None
-        if isinstance(rubric, str):  # a backend that returned the JSON quoted as a string
-            rubric = orjson.loads(rubric)
-        if rubric:
-            for name, ratings in rubric.items():
-                attribute = attribute_index.get(name)
-                if attribute is None or not isinstance(ratings, list):
-                    continue
-                for response, rating in enumerate(ratings):
-                    if isinstance(rating, int) and 0 <= rating <= 4:
-                        rubric_columns["row"].append(row)
-                        rubric_columns["attribute"].append(attribute)
-                        rubric_columns["response"].append(response)
-                        rubric_columns["value"].append(rating)
+    ratings = _rubric_ratings(stream, rubric_attributes)
+    rating_row = np.searchsorted(judgement_ids, ratings[:, 0]).clip(max=max(len(judgement_ids) - 1, 0))
+    rated = (judgement_ids[rating_row] == ratings[:, 0]) if len(judgement_ids) else np.zeros(len(ratings), bool)
+    ratings, rating_row = ratings[rated], rating_row[rated]
+    by_row = np.lexsort((ratings[:, 2], ratings[:, 1], rating_row))  # judgement, attribute, response
+    ratings, rating_row = ratings[by_row], rating_row[by_row]
 
     skips = _skips(stream, since, annotator_index)
     reviews = _reviews(stream, since, annotator_index)
@@ -279,25 +356,24 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     skipped_all, skipped_recent, reviewed_all, rejected_all, reviewed_recent, rejected_recent = (
         _padded(column, n_annotators) for column in (*skips, *reviews)
     )
-    ints = {name: np.asarray(columns[name], dtype=np.int64) for name in ("item", "annotator", "choice", "strength")}
     data = metrics.StreamData(
-        item=ints["item"],
-        annotator=ints["annotator"],
-        choice=ints["choice"],
-        strength=ints["strength"],
-        first_shown=np.asarray(columns["first_shown"], dtype=np.int64),
-        active_seconds=np.asarray(columns["active_seconds"], dtype=np.float64),
-        submitted_at=np.asarray(columns["submitted_at"], dtype=np.float64),
-        flag_harmful=np.asarray(columns["flag_harmful"], dtype=bool),
-        gold_correct=np.asarray(columns["gold_correct"], dtype=np.int64),
-        item_golden=np.asarray([row[1] for row in items], dtype=bool),
-        item_harmful=np.asarray([row[1] and row[3] for row in items], dtype=bool),
-        len_a=np.asarray([row[4] or 0 for row in items], dtype=np.int64),
-        len_b=np.asarray([row[5] or 0 for row in items], dtype=np.int64),
-        rubric_row=np.asarray(rubric_columns["row"], dtype=np.int64),
-        rubric_attribute=np.asarray(rubric_columns["attribute"], dtype=np.int64),
-        rubric_response=np.asarray(rubric_columns["response"], dtype=np.int64),
-        rubric_value=np.asarray(rubric_columns["value"], dtype=np.int64),
+        item=position.astype(np.int64),
+        annotator=annotator.astype(np.int64).reshape(-1),
+        choice=rows[:, 3].astype(np.int64),
+        strength=rows[:, 4].astype(np.int64),
+        first_shown=rows[:, 5].astype(np.int64),
+        active_seconds=active_seconds,
+        submitted_at=rows[:, 7].copy(),
+        flag_harmful=rows[:, 8].astype(bool),
+        gold_correct=gold_correct,
+        item_golden=item_golden,
+        item_harmful=item_rows[:, 2].astype(bool),
+        len_a=item_rows[:, 3].astype(np.int64),
+        len_b=item_rows[:, 4].astype(np.int64),
+        rubric_row=rating_row.astype(np.int64),
+        rubric_attribute=ratings[:, 1].astype(np.int64),
+        rubric_response=ratings[:, 2].astype(np.int64),
+        rubric_value=ratings[:, 3].astype(np.int64),
         rubric_attributes=rubric_attributes,
         n_annotators=n_annotators,
         skipped=skipped_all,

@@ -12,10 +12,12 @@ from qc import selectors as qc_selectors
 
 @shared_task(name="qc.tasks.recompute_metrics", soft_time_limit=60, time_limit=90)
 def recompute_metrics() -> int:
-    """Periodic (``CELERY_BEAT_SCHEDULE``): queues one ``compute_stream_metrics_task`` per active
-    stream, so streams are computed in parallel by the workers and one slow stream delays no other.
-    Returns how many were queued."""
-    stream_ids = qc_selectors.active_stream_ids()
+    """Periodic (``CELERY_BEAT_SCHEDULE``, every minute): queues one ``compute_stream_metrics_task``
+    per active stream that received work since its last run or was not recomputed for an hour
+    (``qc.selectors.streams_to_recompute``; streams with nothing new are skipped), so streams are
+    computed in parallel by the workers and one slow stream delays no other. Returns how many were
+    queued."""
+    stream_ids = qc_selectors.streams_to_recompute()
     for stream_id in stream_ids:
         compute_stream_metrics_task.delay(stream_id)
     return len(stream_ids)

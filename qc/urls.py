@@ -12,6 +12,7 @@ urlpatterns = [
     path("quality/", views.quality_home, name="quality_home"),
     # QC (PMs)
     path("streams/<int:stream_id>/qc/", views.stream_qc, name="stream_qc"),
+    path("streams/<int:stream_id>/qc/recompute/", views.stream_recompute, name="stream_recompute"),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/", views.annotator_qc, name="annotator_qc"),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/pause/", views.annotator_pause, name="annotator_pause"),
     path(

@@ -22,6 +22,7 @@ from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
 from qc import golden, review, rules
 from qc import selectors as qc_selectors
+from qc import services as qc_services
 from qc.forms import GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
 from qc.model_comparison import compare_models
 from qc.models import Alert, Review, ReviewTask
@@ -72,8 +73,23 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "simulated": Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).count(),
         # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).
         "comparison": compare_models(stream) if stream.mode == Stream.Mode.DYNAMIC else None,
+        "periodic_health": qc_selectors.periodic_health(),
     }
     return render(request, "qc/stream_qc.html", context)
+
+
+@login_required
+@require_POST
+def stream_recompute(request: HttpRequest, stream_id: int) -> HttpResponse:
+    """The Quality page's "Recompute now" button (PMs): the stream's figures and QC rules at once
+    (``qc.services.recompute_now``), then back to the page."""
+    stream = get_stream_for_pm(request, stream_id)
+    done = qc_services.recompute_now(stream=stream)
+    if done.queued:
+        messages.success(request, "Recompute queued: the figures refresh when a worker has run it.")
+    else:
+        messages.success(request, "QC figures recomputed and the QC rules run.")
+    return redirect("qc:stream_qc", stream_id=stream.pk)
 
 
 @login_required

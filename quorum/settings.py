@@ -196,7 +196,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimu
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "UTC"
-# Periodic tasks run by `celery -A quorum beat` (exactly one beat process per deployment). Apps
+# Periodic tasks run by `celery -A quorum beat` (exactly one beat process per deployment) or, in the
+# embedded mode, by `manage.py run_periodic` (make run starts it; fixed intervals only). Apps
 # add entries: {"name": {"task": "app.tasks.fn", "schedule": seconds_or_crontab}}.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Ends expired leases so their items go back to the pool (claims also do it when they run dry).
@@ -206,8 +207,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "qualification.tasks.expire_qualification_attempts",
         "schedule": 60.0,
     },
-    # Recomputes the QC figures (snapshots) of every active stream; pages read the snapshots.
-    "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 900.0},
+    # Recomputes the QC figures (snapshots) and runs the QC rules of every active stream that
+    # received work since its last run (and of every active stream hourly): figures at most a
+    # minute old while annotators work. Pages read the snapshots.
+    "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule"))
 
