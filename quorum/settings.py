@@ -14,7 +14,17 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from quorum.env import check_hosts, check_origins, env_bool, env_choice, env_int, env_list, env_str, env_url
+from quorum.env import (
+    check_hosts,
+    check_origins,
+    env_bool,
+    env_choice,
+    env_endpoint_keys,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 # Lets code write the generic types django-stubs checks (ModelForm[Project], QuerySet[Item]) at
 # run time too.
@@ -272,6 +282,11 @@ QUORUM_ENDPOINT_ALLOWED_HOSTS = env_list("QUORUM_ENDPOINT_ALLOWED_HOSTS")
 for _entry in QUORUM_ENDPOINT_ALLOWED_HOSTS:
     if "/" in _entry or " " in _entry:
         raise ImproperlyConfigured(f"QUORUM_ENDPOINT_ALLOWED_HOSTS takes host or host:port entries, not {_entry!r}.")
+# The key variables model endpoints may use, each bound to the hosts it may be sent to and
+# optionally to projects: "NAME=host[:port][,host...][@project-slug,...]" entries separated by ";",
+# e.g. "OPENAI_API_KEY=api.openai.com;VLLM_API_KEY=vllm.internal:8000@research". A host without a
+# port means the scheme's default port. A variable not listed here is never sent anywhere.
+QUORUM_ENDPOINT_KEYS = env_endpoint_keys("QUORUM_ENDPOINT_KEYS")
 # A model's answer larger than this (bytes on the wire) is cut off with an error.
 QUORUM_ENDPOINT_MAX_RESPONSE_BYTES = env_int("QUORUM_ENDPOINT_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
 QUORUM_ENDPOINT_CONNECT_TIMEOUT = env_int("QUORUM_ENDPOINT_CONNECT_TIMEOUT", 10, minimum=1, maximum=120)
