@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from projects import access
-from projects.models import ApiToken, Project, Role, Stream
+from projects.models import ApiToken, Membership, Project, Role, Stream, StreamMembership
 from projects.serializers import ApiTokenSerializer, NewApiTokenSerializer, ProjectSerializer, StreamSerializer
 
 
@@ -29,6 +30,20 @@ def visible_projects(user: Any) -> QuerySet[Project]:
     if user.is_staff:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)
+
+
+def visible_streams(user: Any) -> QuerySet[Stream]:
+    """The streams a user may see through the API, as on the pages: every stream of the projects
+    where they are a reviewer or a PM; for an annotator, the streams they are invited to and not
+    removed from; every stream for staff."""
+    if user.is_staff:
+        return Stream.objects.all()
+    senior = Membership.objects.filter(user=user, role__in=[Role.PM, Role.REVIEWER]).values("project_id")
+    member = Membership.objects.filter(user=user).values("project_id")
+    invited = (
+        StreamMembership.objects.filter(user=user).exclude(status=StreamMembership.Status.REMOVED).values("stream_id")
+    )
+    return Stream.objects.filter(Q(project_id__in=senior) | Q(pk__in=invited, project_id__in=member))
 
 
 def stream_for(request: Request, stream_id: int, role: str = Role.ANNOTATOR) -> Stream:
@@ -76,7 +91,8 @@ class _StreamQuery(serializers.Serializer[Any]):
     )
 )
 class StreamList(generics.ListAPIView[Stream]):
-    """Streams of your projects."""
+    """Streams you may see: all of your projects' streams as a reviewer or PM; as an annotator,
+    the streams you are invited to (and not removed from)."""
 
     serializer_class = StreamSerializer
     filter_backends = [OrderingFilter]
@@ -85,19 +101,27 @@ class StreamList(generics.ListAPIView[Stream]):
 
     def get_queryset(self) -> QuerySet[Stream]:
         filters = parse_query(self.request, _StreamQuery)
-        qs = Stream.objects.filter(project__in=visible_projects(self.request.user)).select_related("project")
+        qs = visible_streams(self.request.user).select_related("project")
         if "project" in filters:
             qs = qs.filter(project__slug=filters["project"])
         if "status" in filters:
             qs = qs.filter(status=filters["status"])
-        return qs.distinct()
+        return qs
 
 
 class StreamDetail(generics.RetrieveAPIView[Stream]):
+    """A stream you may see (``visible_streams``); 404 "No such stream." otherwise, whether it
+    exists or not."""
+
     serializer_class = StreamSerializer
 
     def get_object(self) -> Stream:
-        return stream_for(self.request, self.kwargs["stream_id"])
+        stream = (
+            visible_streams(self.request.user).select_related("project").filter(pk=self.kwargs["stream_id"]).first()
+        )
+        if stream is None:
+            raise Http404("No such stream.")
+        return stream
 
 
 class TokenList(generics.ListCreateAPIView[ApiToken]):
