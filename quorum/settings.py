@@ -276,8 +276,15 @@ MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
-# Uploads above this many bytes are imported by a Celery task with a progress page.
-QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024, minimum=0)
+# Uploads above this many bytes — and every gzipped upload, whose expanded size is unknown — are
+# imported by a Celery task with a progress page, never inside the web request.
+QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 1024 * 1024, minimum=0)
+# A line longer than this is an error naming the line, never held in memory whole.
+QUORUM_IMPORT_MAX_LINE_BYTES = env_int("QUORUM_IMPORT_MAX_LINE_BYTES", 32 * 1024 * 1024, minimum=1024)
+# A file that expands beyond this when decompressed (a gzip bomb) fails with nothing imported.
+QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES = env_int(
+    "QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024
+)
 QUORUM_DEMO_DATA_DIR = Path(env_str("QUORUM_DEMO_DATA_DIR", str(BASE_DIR / "demo" / "data")))
 
 # --- Model endpoints (dynamic labeling) -------------------------------------------------------
