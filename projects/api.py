@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -125,7 +127,8 @@ class StreamDetail(generics.RetrieveAPIView[Stream]):
 
 
 class TokenList(generics.ListCreateAPIView[ApiToken]):
-    """Your API tokens. Creating one answers with its key, once; only a hash is stored."""
+    """Your API tokens. Creating one answers with its key, once; only a hash is stored. At most
+    ``QUORUM_MAX_API_TOKENS_PER_USER`` active (not revoked) tokens per user: beyond, a 400."""
 
     serializer_class = ApiTokenSerializer
     filter_backends = [OrderingFilter]
@@ -139,7 +142,16 @@ class TokenList(generics.ListCreateAPIView[ApiToken]):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = ApiTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = ApiToken.generate(user=request.user, name=serializer.validated_data.get("name", ""))
+        limit = settings.QUORUM_MAX_API_TOKENS_PER_USER
+        with transaction.atomic():
+            # The user's row is the lock: parallel requests cannot both pass the count.
+            User.objects.select_for_update().filter(pk=request.user.pk).first()
+            if ApiToken.objects.filter(user=cast(User, request.user), revoked_at__isnull=True).count() >= limit:
+                return Response(
+                    {"detail": f"You already have {limit} active API tokens, the most allowed; revoke one first."},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            token, key = ApiToken.generate(user=request.user, name=serializer.validated_data.get("name", ""))
         token.key = key  # type: ignore[attr-defined]  # shown once, never stored
         return Response(NewApiTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

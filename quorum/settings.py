@@ -231,6 +231,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10, minimum=1)  # failed attempts per IP+user per 15 min
+# Active (not revoked) API tokens one user may hold; creating one more is a 400.
+QUORUM_MAX_API_TOKENS_PER_USER = env_int("QUORUM_MAX_API_TOKENS_PER_USER", 20, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
