@@ -357,6 +357,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"one_line_forbidden": {"()": "quorum.logfilters.OneLineForbidden"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "null": {"class": "logging.NullHandler"},
@@ -366,6 +367,8 @@ LOGGING = {
         # Replaces Django's default handlers for its loggers (which would print every message a
         # second time in debug) with the one console handler above.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # A 403 (PermissionDenied) is one WARNING line, without its traceback.
+        "django.request": {"filters": ["one_line_forbidden"]},
         # Scanners send random Host headers all day; Django answers 400 and would log a traceback.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
         # One INFO line per request to a model endpoint (every generation) is noise.
