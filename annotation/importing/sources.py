@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -199,11 +200,56 @@ class Source:
             yield line_no, record
 
 
+# orjson reads integers up to 64 bits exactly and turns longer ones into (rounded) floats without
+# a word. Twenty digits in a row is where that can start; only such lines are looked at again.
+_LONG_DIGITS = re.compile(rb"\d{20}")
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _too_big_integer(value: object, path: str = "") -> tuple[str, int] | None:
+    """The field path and value of the first integer outside 64 bits in ``value`` (parsed by
+    Python's ``json``, which keeps big integers exact), or None."""
+    pending: list[tuple[object, str]] = [(value, path)]
+    while pending:
+        current, where = pending.pop(0)
+        if isinstance(current, bool):
+            continue
+        if isinstance(current, int) and not _INT_RANGE[0] <= current <= _INT_RANGE[1]:
+            return where, current
+        if isinstance(current, dict):
+            pending.extend((v, f"{where}.{k}" if where else str(k)) for k, v in current.items())
+        elif isinstance(current, list):
+            pending.extend((v, f"{where}[{i}]") for i, v in enumerate(current))
+    return None
+
+
+def _check_big_integers(line: bytes) -> RecordError | None:
+    try:
+        exact = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    found = _too_big_integer(exact)
+    if found is None:
+        return None
+    where, number = found
+    digits = str(number)
+    shown = digits if len(digits) <= 30 else f"{digits[:12]}…({len(digits.lstrip('-'))} digits)"
+    return RecordError(
+        where,
+        f"the integer {shown} does not fit in 64 bits and would be stored rounded; quote it as a string "
+        "to keep it exactly",
+    )
+
+
 def parse_json_line(line: bytes, *, first: bool = False) -> Record:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return _describe(line, str(exc))
+    if _LONG_DIGITS.search(line):
+        problem = _check_big_integers(line)
+        if problem is not None:
+            return problem
     if not isinstance(value, dict):
         if first and isinstance(value, list):
             return RecordError("", "the file is one JSON array; Quorum reads JSON Lines (one object per line)")

@@ -112,3 +112,22 @@ def test_a_plain_small_upload_still_runs_in_the_request(
         client.post(f"/streams/{pm_stream.pk}/import/", upload(jsonl(item(1))))
     assert callbacks == []
     assert ImportBatch.objects.get(stream=pm_stream).status == "done"
+
+
+def test_an_integer_beyond_64_bits_is_an_error_naming_line_and_field() -> None:
+    stream = StreamFactory.create()
+    big = b'{"id": "q2", "prompt": "P?", "responses": ["a", "b"], "metadata": {"ids": [1, 123456789012345678901234]}}'
+    with pytest.raises(InvalidImport) as caught:
+        import_items(stream=stream, source=io.BytesIO(jsonl(item(1), big)), filename="items.jsonl")
+    assert [str(e) for e in caught.value.report.errors] == [
+        'line 2, field "metadata.ids[1]": the integer 123456789012345678901234 does not fit in 64 bits and would be '
+        "stored rounded; quote it as a string to keep it exactly"
+    ]
+
+
+def test_64_bit_integers_and_long_digit_strings_are_kept_exactly() -> None:
+    stream = StreamFactory.create()
+    exact = {"id": "q1", "prompt": "P?", "responses": ["a", "b"]}
+    exact["metadata"] = {"u64": 2**64 - 1, "i64": -(2**63), "beyond_js": 2**53 + 1, "text": "123456789012345678901234"}
+    import_items(stream=stream, source=io.BytesIO(jsonl(exact)), filename="items.jsonl")
+    assert Item.objects.get(stream=stream).metadata == exact["metadata"]
