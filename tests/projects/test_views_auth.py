@@ -136,3 +136,20 @@ def test_it_sends_the_csp_header_and_no_inline_script(client: Client) -> None:
     assert " style=" not in body
     assert "hx-on" not in body
     assert '"includeIndicatorStyles": false' in body
+
+
+def test_the_csp_header_is_the_whole_policy_on_every_kind_of_response(client: Client) -> None:
+    """django-csp sends the same policy the hand-written middleware sent, on pages, API answers,
+    redirects and errors alike."""
+    expected = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+    user = UserFactory.create()
+    responses = [client.get("/login/"), client.get("/"), client.get("/api/projects/")]
+    client.force_login(user)
+    responses += [client.get("/"), client.get("/streams/999999/")]
+    assert [r.status_code for r in responses] == [200, 302, 401, 200, 404]
+    for response in responses:
+        parts = sorted(p.strip() for p in response["Content-Security-Policy"].split(";"))
+        assert parts == sorted(p.strip() for p in expected.split(";"))
