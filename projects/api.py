@@ -145,7 +145,7 @@ class TokenList(generics.ListCreateAPIView[ApiToken]):
         limit = settings.QUORUM_MAX_API_TOKENS_PER_USER
         with transaction.atomic():
             # The user's row is the lock: parallel requests cannot both pass the count.
-            User.objects.select_for_update().filter(pk=request.user.pk).first()
+            User.objects.select_for_update().filter(pk=cast(User, request.user).pk).first()
             if ApiToken.objects.filter(user=cast(User, request.user), revoked_at__isnull=True).count() >= limit:
                 return Response(
                     {"detail": f"You already have {limit} active API tokens, the most allowed; revoke one first."},

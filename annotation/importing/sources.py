@@ -151,7 +151,7 @@ class Source:
     def _csv(self, *, delimiter: str) -> Iterator[tuple[int, Record]]:
         # surrogateescape: bytes that are not UTF-8 become lone surrogates, which the character
         # check then reports with their line and column instead of the reader failing mid-file.
-        text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")  # type: ignore[type-var]
+        text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         csv.field_size_limit(self.max_line_bytes)
         try:
             yield from self._csv_rows(csv.reader(text, delimiter=delimiter))

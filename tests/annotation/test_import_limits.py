@@ -127,7 +127,7 @@ def test_an_integer_beyond_64_bits_is_an_error_naming_line_and_field() -> None:
 
 def test_64_bit_integers_and_long_digit_strings_are_kept_exactly() -> None:
     stream = StreamFactory.create()
-    exact = {"id": "q1", "prompt": "P?", "responses": ["a", "b"]}
+    exact: dict[str, Any] = {"id": "q1", "prompt": "P?", "responses": ["a", "b"]}
     exact["metadata"] = {"u64": 2**64 - 1, "i64": -(2**63), "beyond_js": 2**53 + 1, "text": "123456789012345678901234"}
     import_items(stream=stream, source=io.BytesIO(jsonl(exact)), filename="items.jsonl")
     assert Item.objects.get(stream=stream).metadata == exact["metadata"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -49,8 +51,8 @@ def test_it_requires_csrf_for_session_writes(world: World) -> None:
     assert client.post("/api/tokens/", {"name": "x"}, format="json").status_code == 403
 
 
-def test_it_caps_the_active_tokens_of_a_user(world: World, settings: object) -> None:
-    settings.QUORUM_MAX_API_TOKENS_PER_USER = 3  # type: ignore[attr-defined]
+def test_it_caps_the_active_tokens_of_a_user(world: World, settings: Any) -> None:
+    settings.QUORUM_MAX_API_TOKENS_PER_USER = 3
     client = world.client(world.pm)  # the first active token
     created = [client.post("/api/tokens/", {"name": f"t{n}"}, format="json").status_code for n in range(2)]
     assert created == [201, 201]

@@ -51,7 +51,7 @@ def _csrf(base: str) -> tuple[str, str]:
     page = opener.open(f"{base}/login/", timeout=30).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None
-    cookie = next(c.value for c in jar if c.name == "csrftoken")
+    cookie = next(c.value or "" for c in jar if c.name == "csrftoken")
     return cookie, token.group(1)
 
 
