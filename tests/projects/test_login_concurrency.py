@@ -55,6 +55,7 @@ def _csrf(base: str) -> tuple[str, str]:
     return cookie, token.group(1)
 
 
+@pytest.mark.postgres  # one database connection per server thread; SQLite's test database is one shared connection
 @pytest.mark.django_db(transaction=True)
 def test_30_parallel_wrong_passwords_check_at_most_the_limit(live_server: Any, counting: type[CountingHasher]) -> None:
     user = UserFactory.create()
