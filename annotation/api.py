@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 from annotation import access, importing, selectors, services
 from annotation.models import Assignment, Item, Judgement
 from annotation.serializers import (
+    BlindJudgementSerializer,
     ConflictSerializer,
     ImportReportSerializer,
     ItemImportSerializer,
@@ -40,6 +41,7 @@ from annotation.serializers import (
     judgement_result_payload,
     next_item_payload,
 )
+from projects import access as project_access
 from projects.api import parse_query, stream_for
 from projects.models import Role
 
@@ -247,16 +249,24 @@ class _JudgementQuery(serializers.Serializer[Any]):
     )
 )
 class JudgementList(generics.ListAPIView[Judgement]):
-    """A stream's judgements, canonical response order (reviewers and PMs)."""
+    """A stream's judgements, canonical response order (reviewers and PMs). Reviewers review
+    blind: their rows carry no ``annotator``, and filtering by annotator is for PMs (403)."""
 
     serializer_class = JudgementSerializer
     filter_backends = [OrderingFilter]
     ordering_fields = ["id", "submitted_at", "item"]
     ordering = ["id"]
+    blind = True
+
+    def get_serializer_class(self) -> type[JudgementSerializer]:
+        return BlindJudgementSerializer if self.blind and getattr(self, "request", None) else JudgementSerializer
 
     def get_queryset(self) -> QuerySet[Judgement]:
         stream = stream_for(self.request, self.kwargs["stream_id"], Role.REVIEWER)
+        self.blind = project_access.viewer_role(self.request, stream.project) != Role.PM
         filters = parse_query(self.request, _JudgementQuery)
+        if self.blind and "annotator" in filters:
+            raise PermissionDenied("Filtering by annotator needs the PM role: reviews are blind.")
         qs = Judgement.objects.filter(stream=stream)
         if filters.pop("current", True):
             qs = qs.filter(is_current=True)

@@ -1,9 +1,9 @@
 """The import upload (PM only) and its progress/report page.
 
-A small upload is imported inside the request; one larger than ``QUORUM_ASYNC_IMPORT_BYTES`` is
-stored under MEDIA_ROOT/imports/ and imported by ``annotation.tasks.run_import``. Either way the
-PM lands on the batch page, which polls with htmx until the batch is done (and refreshes itself
-without JavaScript).
+A small upload is imported inside the request; one larger than ``QUORUM_ASYNC_IMPORT_BYTES``, or
+any gzipped upload (a 1 MB file may expand to gigabytes), is stored under MEDIA_ROOT/imports/ and
+imported by ``annotation.tasks.run_import``. Either way the PM lands on the batch page, which polls
+with htmx until the batch is done (and refreshes itself without JavaScript).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def import_upload(request: HttpRequest, stream_id: int) -> HttpResponse:
         "skip_invalid": data["skip_invalid"],
         "on_mismatch": data["on_mismatch"],
     }
-    if upload.size > settings.QUORUM_ASYNC_IMPORT_BYTES:
+    if upload.size > settings.QUORUM_ASYNC_IMPORT_BYTES or _is_gzip(upload):
         batch = store_upload(stream=stream, upload=upload, created_by=request.user, **options)
         transaction.on_commit(lambda: run_import.delay(batch.pk))
         return redirect("annotation:import_batch", stream.pk, batch.pk)
@@ -119,6 +119,15 @@ def import_upload(request: HttpRequest, stream_id: int) -> HttpResponse:
         form.add_error("mapping", str(exc))
         return _form_page(request, stream, form)
     return redirect("annotation:import_batch", stream.pk, report.batch_id)
+
+
+def _is_gzip(upload: Any) -> bool:
+    """Gzip by its magic bytes (whatever the name): its expanded size is unknown until read, so
+    it is never imported inside the request."""
+    upload.seek(0)
+    magic = upload.read(2)
+    upload.seek(0)
+    return bool(magic == b"\x1f\x8b")
 
 
 def _form_page(request: HttpRequest, stream: Stream, form: ImportForm) -> HttpResponse:

@@ -277,6 +277,15 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
         read_only_fields = fields
 
 
+class BlindJudgementSerializer(JudgementSerializer):
+    """A judgement as a reviewer receives it: without its annotator (reviews are blind, as on
+    the review pages). PMs get ``JudgementSerializer``."""
+
+    class Meta(JudgementSerializer.Meta):
+        fields = [name for name in JudgementSerializer.Meta.fields if name != "annotator"]
+        read_only_fields = fields
+
+
 class ItemImportSerializer(serializers.Serializer[Any]):
     """A bulk import through the importer (docs/import.md): JSON Lines text in one of its formats."""
 

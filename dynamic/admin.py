@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
-from dynamic.forms import clean_endpoint_url, clean_key_env_name
+from dynamic.forms import check_key_binding, clean_endpoint_url, clean_key_env_name
 from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
 from projects.models import (
     Stream,
@@ -20,7 +22,8 @@ class StreamEndpointInline(admin.TabularInline[StreamEndpoint, Stream]):
 
 class ModelEndpointAdminForm(forms.ModelForm[ModelEndpoint]):
     """The admin applies the PM form's checks: the SSRF guard on the URL (at save; the connection
-    checks again) and a key variable name that cannot point at another secret."""
+    checks again), a key variable name that cannot point at another secret, and a key the operator
+    bound to this project and host (``QUORUM_ENDPOINT_KEYS``)."""
 
     class Meta:
         model = ModelEndpoint
@@ -34,6 +37,13 @@ class ModelEndpointAdminForm(forms.ModelForm[ModelEndpoint]):
 
     def clean_api_key_env(self) -> str:
         return clean_key_env_name(self.cleaned_data["api_key_env"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        project = cleaned.get("project")
+        if project is not None:
+            check_key_binding(self, project_slug=project.slug)
+        return cleaned
 
 
 @admin.register(ModelEndpoint)

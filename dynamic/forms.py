@@ -28,7 +28,8 @@ def clean_endpoint_url(value: str) -> str:
 
 def clean_key_env_name(value: str) -> str:
     """The *name* of the environment variable holding an endpoint's key: it must end in
-    ``_API_KEY``, so nobody can send another secret (``SECRET_KEY``...) to a server of theirs."""
+    ``_API_KEY``, so nobody can send another secret (``SECRET_KEY``...) to a server of theirs.
+    Whether the key may be used with this project and URL is ``check_key_binding``."""
     from dynamic.llm import KEY_ENV_PATTERN
 
     name = value.strip()
@@ -39,6 +40,34 @@ def clean_key_env_name(value: str) -> str:
             code="invalid",
         )
     return name
+
+
+def check_key_binding(form: forms.BaseForm, *, project_slug: str) -> None:
+    """Adds an ``api_key_env`` error when the operator has not made the key available to the
+    project or has not bound it to the URL's host (``QUORUM_ENDPOINT_KEYS``)."""
+    from dynamic.keys import key_problem
+
+    name = form.cleaned_data.get("api_key_env")
+    base_url = form.cleaned_data.get("base_url")
+    if not name or not base_url:
+        return
+    problem = key_problem(name, project_slug=project_slug, base_url=base_url)
+    if problem:
+        form.add_error("api_key_env", ValidationError(problem, code="unbound"))
+
+
+def key_help_text(project_slug: str) -> str:
+    """The key field's help: the variables the operator made available to this project."""
+    from dynamic.keys import available_keys
+
+    keys = available_keys(project_slug)
+    if not keys:
+        return (
+            "The operator has made no API key available to this project (QUORUM_ENDPOINT_KEYS); leave empty for "
+            "servers without a key."
+        )
+    offered = "; ".join(f"{k.name} (sent only to {k.describe_hosts()})" for k in keys)
+    return f"The NAME of the key variable, one of: {offered}. Empty for servers without a key."
 
 
 class EndpointForm(forms.Form):
@@ -98,6 +127,7 @@ class EndpointForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.project = project
         self.instance = instance
+        self.fields["api_key_env"].help_text = key_help_text(project.slug)
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()
@@ -113,6 +143,11 @@ class EndpointForm(forms.Form):
 
     def clean_api_key_env(self) -> str:
         return clean_key_env_name(self.cleaned_data["api_key_env"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        check_key_binding(self, project_slug=self.project.slug)
+        return cleaned
 
     def endpoint_fields(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -5,7 +5,9 @@ the SSRF guard (``dynamic.netguard``).
 Errors come back as ``GenerationError`` with two texts: ``message`` is safe to show anyone (no
 upstream body, no address), ``detail`` is the exact error for PMs (test connection, the endpoint
 page). The API key is read from the environment variable the endpoint names, at call time; it is
-never stored, logged or put in an error.
+never stored, logged or put in an error, and it is sent only where the operator bound it
+(``dynamic.keys``: the variable listed in ``QUORUM_ENDPOINT_KEYS`` for this project, and only on
+requests — redirects included — to the hosts bound to it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletionChunk
 
-from dynamic import netguard
+from dynamic import keys, netguard
 from dynamic.models import ModelEndpoint
 
 # Parameters a PM may set on an endpoint, passed to the API as they are.
@@ -57,6 +59,11 @@ def api_key_for(endpoint: ModelEndpoint) -> str:
     """The key from the environment, or a placeholder for servers that take none (vLLM, Ollama)."""
     if not endpoint.api_key_env:
         return "no-key"
+    problem = keys.key_problem(endpoint.api_key_env, project_slug=_project_slug(endpoint), base_url=endpoint.base_url)
+    if problem:
+        raise GenerationError(
+            "This model endpoint is not configured correctly; your project manager has been told.", detail=problem
+        )
     value = os.environ.get(endpoint.api_key_env, "")
     if not value:
         raise GenerationError(
@@ -64,6 +71,10 @@ def api_key_for(endpoint: ModelEndpoint) -> str:
             detail=f"The environment variable {endpoint.api_key_env} is not set in the process that calls the model.",
         )
     return value
+
+
+def _project_slug(endpoint: ModelEndpoint) -> str:
+    return endpoint.project.slug if endpoint.project_id else ""
 
 
 def request_messages(endpoint: ModelEndpoint, messages: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -79,10 +90,15 @@ def request_parameters(endpoint: ModelEndpoint) -> dict[str, Any]:
 
 def _client(endpoint: ModelEndpoint, timeout_seconds: float) -> openai.OpenAI:
     timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, settings.QUORUM_ENDPOINT_CONNECT_TIMEOUT))
-    http_client = netguard.guarded_client(timeout=timeout, max_bytes=settings.QUORUM_ENDPOINT_MAX_RESPONSE_BYTES)
+    api_key = api_key_for(endpoint)
+    http_client = netguard.guarded_client(
+        timeout=timeout,
+        max_bytes=settings.QUORUM_ENDPOINT_MAX_RESPONSE_BYTES,
+        key=keys.binding(endpoint.api_key_env) if endpoint.api_key_env else None,
+    )
     return openai.OpenAI(
         base_url=endpoint.base_url.rstrip("/"),
-        api_key=api_key_for(endpoint),
+        api_key=api_key,
         http_client=http_client,
         max_retries=0,  # retries are the caller's decision, visible to the annotator
         timeout=timeout,

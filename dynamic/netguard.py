@@ -32,6 +32,8 @@ import httpcore2 as httpcore
 import httpx2 as httpx
 from django.conf import settings
 
+from quorum.env import EndpointKey
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Names that mean "this machine" or a metadata service whatever DNS says about them.
@@ -239,11 +241,15 @@ class ResponseTooLarge(Exception):
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport with the guarded backend (no proxy, no environment) and a size cap."""
+    """httpx's transport with the guarded backend (no proxy, no environment), a size cap, and the
+    key binding: every request — the first and each redirect hop — keeps its ``Authorization``
+    header only when its scheme, host and port are bound to ``key`` (``QUORUM_ENDPOINT_KEYS``);
+    otherwise the header is dropped before anything is sent. Without a key, no request carries one."""
 
-    def __init__(self, *, max_bytes: int) -> None:
+    def __init__(self, *, max_bytes: int, key: EndpointKey | None = None) -> None:
         super().__init__(trust_env=False)
         self._max_bytes = max_bytes
+        self._key = key
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=10,
@@ -255,16 +261,23 @@ class GuardedTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme not in ("http", "https"):
             raise UnsafeEndpoint("Only http:// and https:// URLs are allowed.")
+        if "authorization" in request.headers and not (
+            self._key is not None and self._key.allows_host(request.url.host, request.url.port, request.url.scheme)
+        ):
+            del request.headers["authorization"]
         response = super().handle_request(request)
         assert isinstance(response.stream, httpx.SyncByteStream)
         response.stream = CappedStream(response.stream, self._max_bytes)
         return response
 
 
-def guarded_client(*, timeout: httpx.Timeout, max_bytes: int, max_redirects: int = 3) -> httpx.Client:
-    """An HTTP client whose every connection (redirects included) passes the guard."""
+def guarded_client(
+    *, timeout: httpx.Timeout, max_bytes: int, max_redirects: int = 3, key: EndpointKey | None = None
+) -> httpx.Client:
+    """An HTTP client whose every connection (redirects included) passes the guard, and whose
+    requests carry an ``Authorization`` header only to the hosts ``key`` is bound to."""
     return httpx.Client(
-        transport=GuardedTransport(max_bytes=max_bytes),
+        transport=GuardedTransport(max_bytes=max_bytes, key=key),
         timeout=timeout,
         follow_redirects=True,
         max_redirects=max_redirects,

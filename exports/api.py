@@ -6,7 +6,6 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -31,8 +30,12 @@ def _pm_exports(user: Any) -> QuerySet[Export]:
 
 
 def export_for_pm(request: Request, export_id: int) -> Export:
-    export = get_object_or_404(Export.objects.select_related("project"), pk=export_id)
-    access.get_project_for_pm(request, export.project.slug)
+    """The export, for a PM of its project (or staff). 404 with one message whether it does not
+    exist or belongs to a project the user is not in; 403 for members below PM."""
+    export = Export.objects.select_related("project").filter(pk=export_id).first()
+    if export is None:
+        raise Http404("No such export.")
+    access.check_project_role(request, export.project, Role.PM, missing="No such export.")
     return export
 
 

@@ -26,17 +26,26 @@ def viewer_role(request: HttpRequest, project: Project) -> str:
     return Role.PM if getattr(request.user, "is_staff", False) else ""
 
 
-def _check_role(request: HttpRequest, project: Project, minimum: str) -> Membership | None:
-    """Returns the membership (None for staff who are not members). Raises 404 for outsiders and
-    403 for members below ``minimum``."""
+def _check_role(
+    request: HttpRequest, project: Project, minimum: str, *, missing: str = "No such project."
+) -> Membership | None:
+    """Returns the membership (None for staff who are not members). Raises 404 for outsiders —
+    with ``missing``, the very message of an object that does not exist, so the two cannot be
+    told apart — and 403 for members below ``minimum``."""
     membership = membership_for(request.user, project)
     if membership is None:
         if request.user.is_staff:
             return None
-        raise Http404("No such project.")
+        raise Http404(missing)
     if _RANK[Role(membership.role)] < _RANK[Role(minimum)]:
         raise PermissionDenied("Your role in this project does not allow this.")
     return membership
+
+
+def check_project_role(request: HttpRequest, project: Project, minimum: str, *, missing: str) -> Membership | None:
+    """``_check_role`` for objects of a project found by id elsewhere (exports...): 404 with
+    ``missing`` for outsiders, 403 below ``minimum``."""
+    return _check_role(request, project, minimum, missing=missing)
 
 
 def get_project_for_user(request: HttpRequest, slug: str, *, role: str = Role.ANNOTATOR) -> Project:
@@ -55,7 +64,7 @@ def get_stream_for_user(request: HttpRequest, stream_id: int, *, role: str = Rol
     stream = Stream.objects.select_related("project").filter(pk=stream_id).first()
     if stream is None:
         raise Http404("No such stream.")
-    _check_role(request, stream.project, role)
+    _check_role(request, stream.project, role, missing="No such stream.")
     return stream
 
 

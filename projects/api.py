@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -24,7 +27,7 @@ from rest_framework.views import APIView
 
 from projects import access, services
 from projects.forms import StreamForm, bound_stream_form
-from projects.models import ApiToken, Project, Role, Stream
+from projects.models import ApiToken, Membership, Project, Role, Stream, StreamMembership
 from projects.serializers import (
     STREAM_READ_ONLY,
     ApiTokenSerializer,
@@ -39,6 +42,20 @@ def visible_projects(user: Any) -> QuerySet[Project]:
     if user.is_staff:
         return Project.objects.all()
     return Project.objects.filter(memberships__user=user)
+
+
+def visible_streams(user: Any) -> QuerySet[Stream]:
+    """The streams a user may see through the API, as on the pages: every stream of the projects
+    where they are a reviewer or a PM; for an annotator, the streams they are invited to and not
+    removed from; every stream for staff."""
+    if user.is_staff:
+        return Stream.objects.all()
+    senior = Membership.objects.filter(user=user, role__in=[Role.PM, Role.REVIEWER]).values("project_id")
+    member = Membership.objects.filter(user=user).values("project_id")
+    invited = (
+        StreamMembership.objects.filter(user=user).exclude(status=StreamMembership.Status.REMOVED).values("stream_id")
+    )
+    return Stream.objects.filter(Q(project_id__in=senior) | Q(pk__in=invited, project_id__in=member))
 
 
 def stream_for(request: Request, stream_id: int, role: str = Role.ANNOTATOR) -> Stream:
@@ -86,7 +103,8 @@ class _StreamQuery(serializers.Serializer[Any]):
     )
 )
 class StreamList(generics.ListAPIView[Stream]):
-    """Streams of your projects."""
+    """Streams you may see: all of your projects' streams as a reviewer or PM; as an annotator,
+    the streams you are invited to (and not removed from)."""
 
     serializer_class = StreamSerializer
     filter_backends = [OrderingFilter]
@@ -95,12 +113,12 @@ class StreamList(generics.ListAPIView[Stream]):
 
     def get_queryset(self) -> QuerySet[Stream]:
         filters = parse_query(self.request, _StreamQuery)
-        qs = Stream.objects.filter(project__in=visible_projects(self.request.user)).select_related("project")
+        qs = visible_streams(self.request.user).select_related("project")
         if "project" in filters:
             qs = qs.filter(project__slug=filters["project"])
         if "status" in filters:
             qs = qs.filter(status=filters["status"])
-        return qs.distinct()
+        return qs
 
 
 _UPDATED_AT = serializers.DateTimeField()
@@ -132,6 +150,8 @@ class StreamDetail(APIView):
 
     def get(self, request: Request, stream_id: int) -> Response:
         stream = stream_for(request, stream_id)
+        if not visible_streams(request.user).filter(pk=stream.pk).exists():
+            raise Http404("No such stream.")  # an annotator not invited to it: as if it did not exist
         if access.viewer_role(request, stream.project) in (Role.PM, Role.REVIEWER):
             return Response(StreamSettingsSerializer(stream).data)
         return Response(
@@ -159,7 +179,8 @@ class StreamDetail(APIView):
 
 
 class TokenList(generics.ListCreateAPIView[ApiToken]):
-    """Your API tokens. Creating one answers with its key, once; only a hash is stored."""
+    """Your API tokens. Creating one answers with its key, once; only a hash is stored. At most
+    ``QUORUM_MAX_API_TOKENS_PER_USER`` active (not revoked) tokens per user: beyond, a 400."""
 
     serializer_class = ApiTokenSerializer
     filter_backends = [OrderingFilter]
@@ -173,7 +194,16 @@ class TokenList(generics.ListCreateAPIView[ApiToken]):
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = ApiTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, key = ApiToken.generate(user=request.user, name=serializer.validated_data.get("name", ""))
+        limit = settings.QUORUM_MAX_API_TOKENS_PER_USER
+        with transaction.atomic():
+            # The user's row is the lock: parallel requests cannot both pass the count.
+            User.objects.select_for_update().filter(pk=cast(User, request.user).pk).first()
+            if ApiToken.objects.filter(user=cast(User, request.user), revoked_at__isnull=True).count() >= limit:
+                return Response(
+                    {"detail": f"You already have {limit} active API tokens, the most allowed; revoke one first."},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            token, key = ApiToken.generate(user=request.user, name=serializer.validated_data.get("name", ""))
         token.key = key  # type: ignore[attr-defined]  # shown once, never stored
         return Response(NewApiTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

@@ -4,6 +4,11 @@ markdown-it-py parses with raw HTML *disabled* (HTML in the source is shown as t
 highlights fenced code, and nh3 (ammonia) sanitises the result against an allow-list, so no
 script, event handler, ``javascript:`` URL, iframe, form or style attribute survives.
 
+Images are never loaded: a markdown image becomes the placeholder ``[image: <alt text>]`` (a
+span, no ``src``), so untrusted text cannot make an annotator's browser fetch a URL of its choice
+(a tracking pixel that reports who reads what, and when). The CSP's ``img-src 'self' data:``
+would block other sites too; this holds without it.
+
 A fenced block becomes one ``<pre class="highlight"><code>`` with Pygments' token spans
 inside: the highlighter returns the whole block, and markdown-it uses output that starts with
 ``<pre`` as is instead of wrapping it in a second ``<pre><code>`` (nested ``<pre>`` is invalid).
@@ -11,7 +16,10 @@ inside: the highlighter returns the whole block, and markdown-it uses output tha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from html import escape
+from typing import Any
 
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -24,12 +32,11 @@ from pygments.util import ClassNotFound
 
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "span", "img",
+    "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody", "tr", "th", "td", "span",
 }  # fmt: skip
 # Classes only where this module's own markup puts them: the code block and Pygments' tokens.
 _ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
     "pre": {"class"},
     "span": {"class"},
     "th": {"align"},
@@ -57,10 +64,20 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return f'<pre class="highlight"><code>{highlight(code, lexer, _FORMATTER)}</code></pre>'
 
 
+def _image_placeholder(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
+    alt = self.renderInlineAsText(tokens[idx].children or [], options, env)
+    return (
+        f'<span class="image-placeholder">[image: {escape(alt)}]</span>'
+        if alt
+        else '<span class="image-placeholder">[image]</span>'
+    )
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": _highlight})
     md.enable(["table", "strikethrough"])
+    md.add_render_rule("image", _image_placeholder)
     return md
 
 

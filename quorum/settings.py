@@ -14,7 +14,17 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from quorum.env import check_hosts, check_origins, env_bool, env_choice, env_int, env_list, env_str, env_url
+from quorum.env import (
+    check_hosts,
+    check_origins,
+    env_bool,
+    env_choice,
+    env_endpoint_keys,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 # Lets code write the generic types django-stubs checks (ModelForm[Project], QuerySet[Item]) at
 # run time too.
@@ -89,6 +99,7 @@ INSTALLED_APPS = [
     "template_partials",
     "rest_framework",
     "drf_spectacular",
+    "csp",
     # The rooms, ground floor first: each imports only from rooms above it in this list
     # (docs/architecture.md).
     "projects",
@@ -110,7 +121,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "quorum.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "quorum.urls"
@@ -225,6 +236,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10, minimum=1)  # failed attempts per IP+user per 15 min
+# Active (not revoked) API tokens one user may hold; creating one more is a 400.
+QUORUM_MAX_API_TOKENS_PER_USER = env_int("QUORUM_MAX_API_TOKENS_PER_USER", 20, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -232,6 +245,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than quorum.parsers.MAX_JSON_DEPTH is a 400, not a RecursionError (500).
+    "DEFAULT_PARSER_CLASSES": [
+        "quorum.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -270,8 +289,15 @@ MEDIA_URL = "media/"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 QUORUM_MAX_UPLOAD_BYTES = env_int("QUORUM_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024)
-# Uploads above this many bytes are imported by a Celery task with a progress page.
-QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 2 * 1024 * 1024, minimum=0)
+# Uploads above this many bytes — and every gzipped upload, whose expanded size is unknown — are
+# imported by a Celery task with a progress page, never inside the web request.
+QUORUM_ASYNC_IMPORT_BYTES = env_int("QUORUM_ASYNC_IMPORT_BYTES", 1024 * 1024, minimum=0)
+# A line longer than this is an error naming the line, never held in memory whole.
+QUORUM_IMPORT_MAX_LINE_BYTES = env_int("QUORUM_IMPORT_MAX_LINE_BYTES", 32 * 1024 * 1024, minimum=1024)
+# A file that expands beyond this when decompressed (a gzip bomb) fails with nothing imported.
+QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES = env_int(
+    "QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024
+)
 QUORUM_DEMO_DATA_DIR = Path(env_str("QUORUM_DEMO_DATA_DIR", str(BASE_DIR / "demo" / "data")))
 # Where load_demo says each role starts (`make run` passes its HOST and PORT).
 QUORUM_DEMO_BASE_URL = env_str("QUORUM_DEMO_BASE_URL", "http://127.0.0.1:8000")
@@ -284,6 +310,11 @@ QUORUM_ENDPOINT_ALLOWED_HOSTS = env_list("QUORUM_ENDPOINT_ALLOWED_HOSTS")
 for _entry in QUORUM_ENDPOINT_ALLOWED_HOSTS:
     if "/" in _entry or " " in _entry:
         raise ImproperlyConfigured(f"QUORUM_ENDPOINT_ALLOWED_HOSTS takes host or host:port entries, not {_entry!r}.")
+# The key variables model endpoints may use, each bound to the hosts it may be sent to and
+# optionally to projects: "NAME=host[:port][,host...][@project-slug,...]" entries separated by ";",
+# e.g. "OPENAI_API_KEY=api.openai.com;VLLM_API_KEY=vllm.internal:8000@research". A host without a
+# port means the scheme's default port. A variable not listed here is never sent anywhere.
+QUORUM_ENDPOINT_KEYS = env_endpoint_keys("QUORUM_ENDPOINT_KEYS")
 # A model's answer larger than this (bytes on the wire) is cut off with an error.
 QUORUM_ENDPOINT_MAX_RESPONSE_BYTES = env_int("QUORUM_ENDPOINT_MAX_RESPONSE_BYTES", 1024 * 1024, minimum=1024)
 QUORUM_ENDPOINT_CONNECT_TIMEOUT = env_int("QUORUM_ENDPOINT_CONNECT_TIMEOUT", 10, minimum=1, maximum=120)
@@ -327,11 +358,23 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
-)
+# Content-Security-Policy on every response (django-csp, csp.middleware.CSPMiddleware): scripts
+# only from our own origin, no inline script, so injected markup in model output cannot run even
+# if sanitising ever missed something. A response that already has the header keeps its own.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
@@ -339,6 +382,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"one_line_forbidden": {"()": "quorum.logfilters.OneLineForbidden"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "null": {"class": "logging.NullHandler"},
@@ -348,6 +392,8 @@ LOGGING = {
         # Replaces Django's default handlers for its loggers (which would print every message a
         # second time in debug) with the one console handler above.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # A 403 (PermissionDenied) is one WARNING line, without its traceback.
+        "django.request": {"filters": ["one_line_forbidden"]},
         # Scanners send random Host headers all day; Django answers 400 and would log a traceback.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
         # One INFO line per request to a model endpoint (every generation) is noise.

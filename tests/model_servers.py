@@ -15,6 +15,7 @@ from django.test import override_settings
 from dynamic.demo_model import Behaviour, DemoModelServer, ReplayCorpus, load_corpus
 from dynamic.models import ModelEndpoint, StreamEndpoint
 from projects.models import Project, Stream
+from quorum.env import parse_endpoint_keys
 from tests.factories import StreamFactory
 
 GPT, MIXTRAL = "demo-replay-gpt4-turbo", "demo-replay-mixtral"
@@ -42,6 +43,17 @@ def model_server(behaviour: Behaviour | None = None, *, allow: bool = True) -> I
     finally:
         server.shutdown()
         server.server_close()
+
+
+def bind_key(name: str, *hosts: str) -> Any:
+    """``override_settings`` binding key variable ``name`` to ``hosts`` (``QUORUM_ENDPOINT_KEYS``
+    syntax, e.g. ``"127.0.0.1:8001"`` or ``"127.0.0.1:8001@project-slug"``)."""
+    keys = parse_endpoint_keys("QUORUM_ENDPOINT_KEYS", f"{name}={','.join(hosts)}")
+    return override_settings(QUORUM_ENDPOINT_KEYS=keys)
+
+
+def server_host(server: DemoModelServer) -> str:
+    return f"127.0.0.1:{server.server_address[1]}"
 
 
 def endpoint(project: Project, url: str, *, name: str = "gpt", model: str = GPT, **fields: Any) -> ModelEndpoint:

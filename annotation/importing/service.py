@@ -32,7 +32,7 @@ from annotation.importing.formats import (
     parse_mapping,
 )
 from annotation.importing.records import Draft, ItemRow, RecordError, finalise
-from annotation.importing.sources import Source, open_source
+from annotation.importing.sources import Source, SourceLimitError, open_source
 from annotation.importing.writer import Writer, writer_for
 from annotation.models import ImportBatch
 from projects.models import Stream
@@ -300,6 +300,7 @@ class _Run:
         self.skip_invalid, self.on_mismatch, self.progress = skip_invalid, on_mismatch, progress
         self.report = ImportReport(batch_id=batch.pk, filename=batch.filename, format=fmt)
         self.chunk_rows = CHUNK_ROWS.get(connection.vendor, DEFAULT_CHUNK_ROWS)
+        self.unfinished = False  # a source limit stopped the reading: the import fails whole
         self._errors_file: TextIO | None = None
         # Progress rows are written on a second connection so a page can watch a run whose own
         # transaction is still open. Only when this run owns its transaction: inside a caller's,
@@ -321,7 +322,7 @@ class _Run:
                     raise
                 writer.close()
                 report.seconds = round(time.monotonic() - started, 3)
-                if report.invalid and not self.skip_invalid:
+                if report.invalid and (not self.skip_invalid or self.unfinished):
                     raise _Rejected
                 self._write_report_file()
                 self._finish(ImportBatch.Status.DONE)
@@ -358,6 +359,10 @@ class _Run:
                 row = self._row(line, record, seen)
             except RecordError as err:
                 self._error(ImportIssue(line, err.field, err.message))
+                if isinstance(err, SourceLimitError):  # the rest is unread: nothing is imported
+                    self.unfinished = True
+                    report.stopped_at = line
+                    break
                 if not self.skip_invalid and report.invalid >= MAX_ERRORS:
                     report.stopped_at = line
                     break
@@ -453,7 +458,8 @@ class _Run:
         with path.open("w", encoding="utf-8") as out:
             out.write(f"Quorum import report — batch {self.batch.pk}\n")
             out.write(f"stream: {self.stream}\nfile: {report.filename} (format {report.format})\n")
-            imported = "nothing imported (all-or-nothing)" if not self.skip_invalid else report.counts()
+            all_or_nothing = not self.skip_invalid or self.unfinished
+            imported = "nothing imported (all-or-nothing)" if all_or_nothing else report.counts()
             out.write(f"lines read: {report.lines_read}; {imported}\n")
             if report.mismatches:
                 out.write(f"mismatched pairs on lines: {', '.join(map(str, report.mismatches))}\n")

@@ -2,6 +2,13 @@
 
 Gzip is recognised by its magic bytes, whatever the file is called. JSON Lines are parsed with
 orjson (which, unlike ``json``, refuses lone surrogates); CSV/TSV is chosen by the file name.
+
+Two caps bound the work and memory a file can cost (settings, read when a source is opened):
+
+- ``QUORUM_IMPORT_MAX_LINE_BYTES``: a longer line is an error naming the line, and is never held
+  in memory whole (read with a limit, the rest skipped in 1 MiB pieces);
+- ``QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES``: a file that expands beyond it (a gzip bomb) stops
+  the import with an error naming the line reached; nothing of it is imported.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -21,13 +29,51 @@ import orjson
 
 from annotation.importing.records import RecordError, check_characters, has_surrogate, walk_strings
 
-# A longer line is refused without being held in memory (a 2 GB upload of one line must not
-# take 2 GB).
+# Defaults of the caps (settings override them). A longer line is refused without being held in
+# memory (a 2 GB upload of one line must not take 2 GB).
 MAX_LINE_BYTES = 32 * 1024 * 1024
+MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 csv.field_size_limit(MAX_LINE_BYTES)  # the default, 128 KiB, is less than some real responses
 
 Record = dict[str, Any] | RecordError
+
+
+class SourceLimitError(RecordError):
+    """A record error after which the rest of the file is not read (it expands beyond the
+    decompressed-size cap): the import fails as a whole, even with ``skip_invalid``."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def size_text(n: int) -> str:
+    """``33554432`` → "32 MiB"; sizes that are not whole MiB in bytes."""
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 and n % (1024 * 1024) == 0 else f"{n} bytes"
+
+
+class _Counted(io.RawIOBase):
+    """The decompressed stream, counting bytes; raises ``_TooLarge`` past ``limit``."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # Never ask for more than one byte past the cap: a bomb is stopped as soon as it crosses.
+        want = min(len(buffer), self._limit - self.count + 1)
+        data = self._stream.read(want)
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        if self.count > self._limit:
+            raise _TooLarge
+        return n
 
 
 class Source:
@@ -35,12 +81,20 @@ class Source:
     ``bytes_read`` / ``total_bytes`` measure progress on the file as stored (compressed or not)."""
 
     def __init__(self, raw: IO[bytes], name: str, total_bytes: int) -> None:
+        from django.conf import settings
+
         self.raw = raw
         self.name = name
         self.total_bytes = total_bytes
+        self.max_line_bytes: int = getattr(settings, "QUORUM_IMPORT_MAX_LINE_BYTES", MAX_LINE_BYTES)
+        self.max_decompressed_bytes: int = getattr(
+            settings, "QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES", MAX_DECOMPRESSED_BYTES
+        )
         self.gzipped = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
-        self.stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if self.gzipped else raw  # type: ignore[assignment]
+        opened: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if self.gzipped else raw  # type: ignore[assignment]
+        self._counted = _Counted(opened, self.max_decompressed_bytes)
+        self.stream: IO[bytes] = io.BufferedReader(self._counted, buffer_size=64 * 1024)
         base = name.lower().removesuffix(".gz")
         self.kind = "tsv" if base.endswith(".tsv") else "csv" if base.endswith(".csv") else "jsonl"
 
@@ -56,23 +110,38 @@ class Source:
             return self._jsonl()
         return self._csv(delimiter="\t" if self.kind == "tsv" else ",")
 
+    def too_large(self) -> SourceLimitError:
+        return SourceLimitError(
+            "",
+            f"the file expands beyond {size_text(self.max_decompressed_bytes)} when decompressed "
+            "(QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES); nothing was imported",
+        )
+
     def _jsonl(self) -> Iterator[tuple[int, Record]]:
         readline = self.stream.readline
+        limit = self.max_line_bytes
         line_no = 0
         while True:
             try:
-                line = readline(MAX_LINE_BYTES + 1)
+                line = readline(limit + 1)
+                if len(line) > limit and not line.endswith(b"\n"):
+                    while (more := readline(1 << 20)) and not more.endswith(b"\n"):
+                        pass
+                    line_no += 1
+                    yield (
+                        line_no,
+                        RecordError("", f"the line is longer than {size_text(limit)} (QUORUM_IMPORT_MAX_LINE_BYTES)"),
+                    )
+                    continue
+            except _TooLarge:
+                yield line_no + 1, self.too_large()
+                return
             except (OSError, EOFError, gzip.BadGzipFile) as exc:
                 yield line_no + 1, RecordError("", f"the file cannot be read past this point: {exc}")
                 return
             if not line:
                 return
             line_no += 1
-            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while (more := readline(1 << 20)) and not more.endswith(b"\n"):
-                    pass
-                yield line_no, RecordError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB")
-                continue
             if line_no == 1 and line.startswith(codecs.BOM_UTF8):
                 line = line[len(codecs.BOM_UTF8) :]
             if line.isspace():
@@ -83,6 +152,7 @@ class Source:
         # surrogateescape: bytes that are not UTF-8 become lone surrogates, which the character
         # check then reports with their line and column instead of the reader failing mid-file.
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        csv.field_size_limit(self.max_line_bytes)
         try:
             yield from self._csv_rows(csv.reader(text, delimiter=delimiter))
         finally:
@@ -92,6 +162,9 @@ class Source:
         try:
             header = next(reader)
         except StopIteration:
+            return
+        except _TooLarge:
+            yield 1, self.too_large()
             return
         except csv.Error as exc:
             yield 1, RecordError("", f"invalid CSV: {exc}")
@@ -106,6 +179,9 @@ class Source:
             try:
                 row = next(reader)
             except StopIteration:
+                return
+            except _TooLarge:
+                yield start, self.too_large()
                 return
             except csv.Error as exc:
                 yield start, RecordError("", f"invalid CSV: {exc}")
@@ -124,11 +200,56 @@ class Source:
             yield line_no, record
 
 
+# orjson reads integers up to 64 bits exactly and turns longer ones into (rounded) floats without
+# a word. Twenty digits in a row is where that can start; only such lines are looked at again.
+_LONG_DIGITS = re.compile(rb"\d{20}")
+_INT_RANGE = (-(2**63), 2**64 - 1)
+
+
+def _too_big_integer(value: object, path: str = "") -> tuple[str, int] | None:
+    """The field path and value of the first integer outside 64 bits in ``value`` (parsed by
+    Python's ``json``, which keeps big integers exact), or None."""
+    pending: list[tuple[object, str]] = [(value, path)]
+    while pending:
+        current, where = pending.pop(0)
+        if isinstance(current, bool):
+            continue
+        if isinstance(current, int) and not _INT_RANGE[0] <= current <= _INT_RANGE[1]:
+            return where, current
+        if isinstance(current, dict):
+            pending.extend((v, f"{where}.{k}" if where else str(k)) for k, v in current.items())
+        elif isinstance(current, list):
+            pending.extend((v, f"{where}[{i}]") for i, v in enumerate(current))
+    return None
+
+
+def _check_big_integers(line: bytes) -> RecordError | None:
+    try:
+        exact = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    found = _too_big_integer(exact)
+    if found is None:
+        return None
+    where, number = found
+    digits = str(number)
+    shown = digits if len(digits) <= 30 else f"{digits[:12]}…({len(digits.lstrip('-'))} digits)"
+    return RecordError(
+        where,
+        f"the integer {shown} does not fit in 64 bits and would be stored rounded; quote it as a string "
+        "to keep it exactly",
+    )
+
+
 def parse_json_line(line: bytes, *, first: bool = False) -> Record:
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return _describe(line, str(exc))
+    if _LONG_DIGITS.search(line):
+        problem = _check_big_integers(line)
+        if problem is not None:
+            return problem
     if not isinstance(value, dict):
         if first and isinstance(value, list):
             return RecordError("", "the file is one JSON array; Quorum reads JSON Lines (one object per line)")

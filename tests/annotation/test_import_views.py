@@ -58,10 +58,16 @@ def test_it_imports_a_small_upload_in_the_request(client: Client, pm_stream: Str
     assert 'hx-trigger="every 1s"' not in page.content.decode()  # done: no polling
 
 
-def test_it_reads_a_gzipped_mapped_upload(client: Client, pm_stream: Stream) -> None:
+def test_it_reads_a_gzipped_mapped_upload(
+    client: Client, pm_stream: Stream, django_capture_on_commit_callbacks: Any
+) -> None:
     content = gzip.compress(jsonl({"q": "Why?", "a": "Because.", "b": "No.", "src": "x"}))
     mapping = "prompt=q\nresponse_1=a\nresponse_2=b"
-    client.post(f"/streams/{pm_stream.pk}/import/", upload(content, "pairs.jsonl.gz", format="mapped", mapping=mapping))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:  # gzip: always the worker
+        client.post(
+            f"/streams/{pm_stream.pk}/import/", upload(content, "pairs.jsonl.gz", format="mapped", mapping=mapping)
+        )
+    assert len(callbacks) == 1
     assert Item.objects.get(stream=pm_stream).metadata == {"src": "x"}
 
 

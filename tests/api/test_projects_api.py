@@ -6,13 +6,14 @@ from rest_framework.test import APIClient
 from annotation.models import Item
 from qc.models import MetricSnapshot
 from tests.api.conftest import World
-from tests.factories import ItemFactory, StreamFactory
+from tests.factories import ItemFactory, StreamFactory, StreamMembershipFactory
 from tests.qc.helpers import judged_item
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_lists_only_my_projects_and_streams(world: World) -> None:
+    StreamMembershipFactory.create(stream=world.stream, user=world.annotator)
     client = world.client(world.annotator)
     response = client.get("/api/projects/")
     assert response.status_code == 200

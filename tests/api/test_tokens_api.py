@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -47,3 +49,18 @@ def test_it_requires_csrf_for_session_writes(world: World) -> None:
     assert client.login(username=world.pm.username, password=PASSWORD)
     assert client.get("/api/tokens/").status_code == 200
     assert client.post("/api/tokens/", {"name": "x"}, format="json").status_code == 403
+
+
+def test_it_caps_the_active_tokens_of_a_user(world: World, settings: Any) -> None:
+    settings.QUORUM_MAX_API_TOKENS_PER_USER = 3
+    client = world.client(world.pm)  # the first active token
+    created = [client.post("/api/tokens/", {"name": f"t{n}"}, format="json").status_code for n in range(2)]
+    assert created == [201, 201]
+    refused = client.post("/api/tokens/", {"name": "one too many"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": "You already have 3 active API tokens, the most allowed; revoke one first."}
+    assert ApiToken.objects.filter(user=world.pm).count() == 3
+    # Revoking one makes room again.
+    other = ApiToken.objects.filter(user=world.pm, name="t0").get()
+    assert client.delete(f"/api/tokens/{other.pk}/").status_code == 204
+    assert client.post("/api/tokens/", {"name": "replacement"}, format="json").status_code == 201

@@ -11,7 +11,7 @@ from django.urls import reverse
 from dynamic.demo_model import Behaviour
 from dynamic.models import ModelEndpoint
 from projects.models import Role
-from tests.model_servers import GPT, endpoint, model_server
+from tests.model_servers import GPT, bind_key, endpoint, model_server, server_host
 from tests.projects.web_helpers import HTMX, member, outsider, project_with_pm
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def _fields(url: str, **overrides: Any) -> dict[str, Any]:
 
 def test_a_pm_creates_an_endpoint() -> None:
     project, pm = project_with_pm()
-    with model_server() as server:
+    with model_server() as server, bind_key("VLLM_API_KEY", server_host(server)):
         response = _client(pm).post(reverse("dynamic:endpoint_create", args=[project.slug]), _fields(server.url + "/"))
     created = ModelEndpoint.objects.get()
     assert response.status_code == 302
@@ -87,7 +87,10 @@ def test_the_key_field_takes_only_an_api_key_variable_name(name: str) -> None:
 def test_the_key_never_appears_on_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLLM_API_KEY", SECRET)
     project, pm = project_with_pm()
-    with model_server(Behaviour(token_delay=0, api_key=SECRET)) as server:
+    with (
+        model_server(Behaviour(token_delay=0, api_key=SECRET)) as server,
+        bind_key("VLLM_API_KEY", server_host(server)),
+    ):
         ep = endpoint(project, server.url, api_key_env="VLLM_API_KEY")
         client = _client(pm)
         pages = [
@@ -128,7 +131,7 @@ def test_test_connection_shows_the_exact_error() -> None:
 
 def test_a_pm_edits_an_endpoint() -> None:
     project, pm = project_with_pm()
-    with model_server() as server:
+    with model_server() as server, bind_key("VLLM_API_KEY", server_host(server)):
         ep = endpoint(project, server.url)
         response = _client(pm).post(
             reverse("dynamic:endpoint_edit", args=[project.slug, ep.pk]),

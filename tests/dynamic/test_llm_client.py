@@ -11,7 +11,7 @@ from django.test import override_settings
 from dynamic import llm
 from dynamic.demo_model import Behaviour
 from dynamic.models import ModelEndpoint
-from tests.model_servers import GPT, MIXTRAL, corpus, model_server
+from tests.model_servers import GPT, MIXTRAL, bind_key, corpus, model_server, server_host
 
 QUESTION = "What are the names of some famous actors that started their careers on Broadway?"
 
@@ -50,7 +50,10 @@ def test_it_sends_the_system_prompt_and_parameters(db: None) -> None:
 
 def test_it_sends_the_key_from_the_named_environment_variable(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_TEST_API_KEY", "sk-test-123")
-    with model_server(Behaviour(token_delay=0, api_key="sk-test-123")) as server:
+    with (
+        model_server(Behaviour(token_delay=0, api_key="sk-test-123")) as server,
+        bind_key("DEMO_TEST_API_KEY", server_host(server)),
+    ):
         result = llm.stream_chat(
             _endpoint(server.url, api_key_env="DEMO_TEST_API_KEY"), [{"role": "user", "content": "hi"}]
         )
@@ -60,7 +63,11 @@ def test_it_sends_the_key_from_the_named_environment_variable(db: None, monkeypa
 
 def test_a_missing_key_variable_is_a_configuration_error(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MISSING_TEST_API_KEY", raising=False)
-    with model_server() as server, pytest.raises(llm.GenerationError) as caught:
+    with (
+        model_server() as server,
+        bind_key("MISSING_TEST_API_KEY", server_host(server)),
+        pytest.raises(llm.GenerationError) as caught,
+    ):
         llm.stream_chat(_endpoint(server.url, api_key_env="MISSING_TEST_API_KEY"), [{"role": "user", "content": "hi"}])
     assert "MISSING_TEST_API_KEY is not set" in caught.value.detail
     assert "MISSING_TEST_API_KEY" not in caught.value.message

@@ -105,3 +105,32 @@ def test_other_code_blocks_are_one_pre_too(fence: str) -> None:
 
 def test_empty_text_renders_nothing() -> None:
     assert render_markdown("") == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "![pixel](https://tracker.example/p.png?who=alice)",
+        '![pixel](https://tracker.example/p.png "title")',
+        "![pixel][ref]\n\n[ref]: //tracker.example/p.png",
+        "[![pixel](http://tracker.example/p.png)](https://ok.example)",
+        "![pixel](/static/same-origin.png)",
+        "![pixel](data:image/png;base64,iVBORw0KGgo=)",
+    ],
+)
+def test_images_are_never_loaded_only_named(text: str) -> None:
+    """Model output and imported text cannot make the browser fetch a URL (a tracking pixel):
+    every markdown image becomes its alt text in a placeholder, with no src anywhere."""
+    html = str(render_markdown(text))
+    tags = parse(html).tags
+    assert "img" not in [tag for tag, _ in tags]
+    assert all("src" not in attrs for _, attrs in tags)
+    assert "tracker.example" not in html.replace('href="https://ok.example"', "")
+    assert '<span class="image-placeholder">[image: pixel]</span>' in html
+
+
+def test_an_image_without_alt_text_is_a_bare_placeholder() -> None:
+    assert (
+        str(render_markdown("![](https://x.example/a.png)"))
+        == '<p><span class="image-placeholder">[image]</span></p>\n'
+    )

@@ -68,6 +68,7 @@ def test_it_never_adds_api_tokens_in_the_admin(client: Client) -> None:
         ("http://169.254.169.254/v1", "", "base_url"),
         ("http://[::ffff:127.0.0.1]:8000/v1", "", "base_url"),
         ("https://93.184.216.34/v1", "SECRET_KEY", "api_key_env"),
+        ("https://93.184.216.34/v1", "OPENAI_API_KEY", "api_key_env"),  # not in QUORUM_ENDPOINT_KEYS
     ],
 )
 def test_the_admin_refuses_unsafe_endpoints_like_the_pm_form(

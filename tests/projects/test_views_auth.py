@@ -149,3 +149,18 @@ def test_it_sends_people_to_their_pm_once_accounts_exist(client: Client) -> None
     response = client.get("/login/")
     assert b"createsuperuser" not in response.content
     assert b"Accounts are created by a project manager" in response.content
+def test_the_csp_header_is_the_whole_policy_on_every_kind_of_response(client: Client) -> None:
+    """django-csp sends the same policy the hand-written middleware sent, on pages, API answers,
+    redirects and errors alike."""
+    expected = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+    user = UserFactory.create()
+    responses = [client.get("/login/"), client.get("/"), client.get("/api/projects/")]
+    client.force_login(user)
+    responses += [client.get("/"), client.get("/streams/999999/")]
+    assert [r.status_code for r in responses] == [200, 302, 401, 200, 404]
+    for response in responses:
+        parts = sorted(p.strip() for p in response["Content-Security-Policy"].split(";"))
+        assert parts == sorted(p.strip() for p in expected.split(";"))
