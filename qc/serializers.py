@@ -88,6 +88,8 @@ class AnnotatorStandingSerializer(serializers.Serializer[Any]):
     stream = serializers.IntegerField()
     status = serializers.CharField(help_text="The annotator's standing in the stream after the change.")
     reason = serializers.CharField()
+
+
 class RecomputeSerializer(serializers.Serializer[Any]):
     """The answer of ``POST /api/streams/<id>/qc/recompute/`` (documents the schema)."""
 

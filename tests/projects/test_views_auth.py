@@ -149,6 +149,8 @@ def test_it_sends_people_to_their_pm_once_accounts_exist(client: Client) -> None
     response = client.get("/login/")
     assert b"createsuperuser" not in response.content
     assert b"Accounts are created by a project manager" in response.content
+
+
 def test_the_csp_header_is_the_whole_policy_on_every_kind_of_response(client: Client) -> None:
     """django-csp sends the same policy the hand-written middleware sent, on pages, API answers,
     redirects and errors alike."""

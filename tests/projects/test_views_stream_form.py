@@ -33,6 +33,7 @@ def _data(**overrides: Any) -> dict[str, Any]:
         "min_agreement": 0.4,
         "min_seconds": 8,
         "min_sample": 30,
+        "min_confidence": 0.0,
         "max_turns": 8,
     }
     data.update(overrides)
