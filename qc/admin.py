@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from qc.models import Alert, MetricSnapshot, Review, ReviewTask
+from qc.models import Alert, MetricSnapshot, PeriodicJob, Review, ReviewTask
 
 
 @admin.register(ReviewTask)
@@ -38,3 +38,10 @@ class AlertAdmin(admin.ModelAdmin[Alert]):
     list_display = ["id", "stream", "annotator", "kind", "severity", "action_taken", "created_at", "acknowledged_at"]
     list_filter = ["severity", "kind"]
     raw_id_fields = ["stream", "annotator", "acknowledged_by"]
+
+
+@admin.register(PeriodicJob)
+class PeriodicJobAdmin(admin.ModelAdmin[PeriodicJob]):
+    """The periodic jobs' last runs (the scheduler writes them; edit ``next_run_at`` to run one now)."""
+
+    list_display = ["name", "last_started_at", "last_finished_at", "last_ok", "next_run_at"]

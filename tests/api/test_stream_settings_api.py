@@ -11,7 +11,7 @@ from annotation.models import Item
 from projects.forms import StreamForm
 from projects.models import Stream
 from tests.api.conftest import World
-from tests.factories import ItemFactory
+from tests.factories import ItemFactory, StreamMembershipFactory
 
 
 def url(stream: Stream) -> str:
@@ -24,7 +24,8 @@ def test_a_pm_reads_every_setting_of_the_stream_form(world: World) -> None:
     assert body["min_gold_accuracy"] == world.stream.min_gold_accuracy
     assert body["project"] == world.project.slug
     assert set(StreamForm.Meta.fields) <= set(world.client(world.reviewer).get(url(world.stream)).json())
-    # Annotators see the stream as the list shows it: no QC thresholds.
+    # Annotators invited to the stream see it as the list shows it: no QC thresholds.
+    StreamMembershipFactory.create(stream=world.stream, user=world.annotator)
     annotator = world.client(world.annotator).get(url(world.stream)).json()
     assert "min_gold_accuracy" not in annotator
     assert annotator["overlap"] == world.stream.overlap
