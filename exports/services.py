@@ -56,8 +56,10 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("trl", "trl-conversational", "reward", "kto", "raw")
 AGGREGATIONS = aggregation.METHODS
+# Members whose whole work leaves the export. A *paused* annotator is not among them: QC takes
+# out exactly the work it suspects (``Judgement.excluded_reason`` qc_pause / qc_drift, from the
+# estimated start of the problem), and their earlier work stays.
 INACTIVE_STATUSES = (
-    StreamMembership.Status.PAUSED,
     StreamMembership.Status.FAILED,
     StreamMembership.Status.REMOVED,
 )
@@ -296,6 +298,7 @@ def _excluded_ids(spec: ExportSpec, snapshot: Snapshot) -> dict[int, str]:
         keep.add(Judgement.ExcludedReason.REVIEW_REJECTED.value)
     if not spec.exclude_inactive_annotators:
         keep.add(Judgement.ExcludedReason.QC_PAUSE.value)
+        keep.add(Judgement.ExcludedReason.QC_DRIFT.value)
     rows = (
         Judgement.objects.filter(
             stream_id__in=spec.stream_ids,

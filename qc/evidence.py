@@ -121,7 +121,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -409,7 +409,6 @@ def gold_decision(
     details["right_total"] = int(right.sum())
     confidence = design.confidence(k, n)
     test = "SPRT"
-    estimate = k / n if n else None
     if n == 0:
         message = "No golden answers yet."
     elif pause:
@@ -422,12 +421,11 @@ def gold_decision(
             f"{k} of {n} golden answers right ({_pct(k / n)}): not enough evidence that accuracy is below "
             f"{_pct(threshold)} (confidence {_conf(confidence)}; {test}, alpha {_pct(alpha)}, n={n})"
         )
-    return Decision(
+    return _decision(
         pause=pause,
         test=test,
-        n=n,
         k=k,
-        estimate=estimate,
+        n=n,
         reference=threshold,
         confidence=confidence,
         alpha=alpha,
@@ -450,6 +448,89 @@ def _gold_details(design: GoldDesign, k: int, n: int) -> dict[str, Any]:
     }
 
 
+def _decision(
+    *,
+    pause: bool,
+    test: str,
+    k: int,
+    n: int,
+    reference: float | None,
+    confidence: float | None,
+    alpha: float,
+    p_value: float | None,
+    message: str,
+    details: Mapping[str, Any],
+) -> Decision:
+    return Decision(
+        pause=bool(pause),
+        test=test,
+        n=n,
+        k=k,
+        estimate=k / n if n else None,
+        reference=reference,
+        confidence=confidence,
+        alpha=alpha,
+        p_value=p_value,
+        message=message,
+        details=details,
+    )
+
+
+def rate_below_decision(
+    k: int,
+    n: int,
+    threshold: float,
+    *,
+    subject: str,
+    rate_name: str,
+    empty: str,
+    delta: float = GOLD_DELTA,
+    p_bad: float | None = None,
+    alpha: float = GOLD_ALPHA,
+    min_confidence: float = MIN_CONFIDENCE,
+    min_count: int = 1,
+) -> Decision:
+    """Is a rate (k successes of n) below ``threshold`` on the evidence? The gold test on counts
+    (``GoldDesign``): the SPRT statistic at (k, n) ≥ log(1/alpha) and ≥ ``min_confidence``
+    one-sided binomial confidence. A rate at threshold + delta is ever flagged with probability
+    ≤ alpha, however often this runs on a growing sample (Ville's inequality).
+
+    ``subject`` opens the message ("Agrees with the others' majority on 40 of 80 shared items"),
+    ``rate_name`` names the rate in it ("agreement"), ``empty`` is the message for n = 0."""
+    design = GoldDesign.for_threshold(
+        threshold, delta=delta, p_bad=p_bad, alpha=alpha, min_confidence=min_confidence, min_count=min_count
+    )
+    k, n = int(k), int(n)
+    _check_counts(k, n)
+    pause = n > 0 and n - k >= int(design.boundary(n)[n])
+    confidence = design.confidence(k, n)
+    test = "SPRT on counts"
+    if n == 0:
+        message = empty
+    elif pause:
+        message = (
+            f"{subject} ({_pct(k / n)}): {rate_name} below {_pct(threshold)} with {_conf(confidence)} confidence "
+            f"({test}, alpha {_pct(alpha)}, n={n})"
+        )
+    else:
+        message = (
+            f"{subject} ({_pct(k / n)}): not enough evidence that {rate_name} is below {_pct(threshold)} "
+            f"(confidence {_conf(confidence)}; {test}, alpha {_pct(alpha)}, n={n})"
+        )
+    return _decision(
+        pause=pause,
+        test=test,
+        k=k,
+        n=n,
+        reference=threshold,
+        confidence=confidence,
+        alpha=alpha,
+        p_value=1.0 - confidence if n else None,
+        message=message,
+        details=_gold_details(design, k, n),
+    )
+
+
 def agreement_decision(
     k: int,
     n: int,
@@ -462,45 +543,20 @@ def agreement_decision(
     min_count: int = 1,
 ) -> Decision:
     """Is the annotator's agreement with the others' leave-one-out majority (k of n shared items)
-    below ``threshold`` on the evidence?
-
-    ``threshold``: the stream's minimum agreement *rate*, or the team's rate minus the gap you
-    tolerate. The gold test on counts (``GoldDesign``): the SPRT statistic at (k, n) ≥ log(1/alpha)
-    and ≥ ``min_confidence`` one-sided binomial confidence. An annotator at threshold + delta is
-    ever flagged with probability ≤ alpha, however often this runs (Ville's inequality)."""
-    design = GoldDesign.for_threshold(
-        threshold, delta=delta, p_bad=p_bad, alpha=alpha, min_confidence=min_confidence, min_count=min_count
-    )
-    k, n = int(k), int(n)
-    _check_counts(k, n)
-    pause = n > 0 and n - k >= int(design.boundary(n)[n])
-    confidence = design.confidence(k, n)
-    test = "SPRT on counts"
-    if n == 0:
-        message = "No shared items with a majority of the others yet."
-    elif pause:
-        message = (
-            f"Agrees with the others' majority on {k} of {n} shared items ({_pct(k / n)}): agreement below "
-            f"{_pct(threshold)} with {_conf(confidence)} confidence ({test}, alpha {_pct(alpha)}, n={n})"
-        )
-    else:
-        message = (
-            f"Agrees with the others' majority on {k} of {n} shared items ({_pct(k / n)}): not enough evidence "
-            f"that agreement is below {_pct(threshold)} (confidence {_conf(confidence)}; {test}, "
-            f"alpha {_pct(alpha)}, n={n})"
-        )
-    return Decision(
-        pause=bool(pause),
-        test=test,
-        n=n,
-        k=k,
-        estimate=k / n if n else None,
-        reference=threshold,
-        confidence=confidence,
+    below ``threshold`` on the evidence? ``threshold``: the stream's minimum agreement *rate*, or
+    the team's rate minus the gap you tolerate (``rate_below_decision``)."""
+    return rate_below_decision(
+        k,
+        n,
+        threshold,
+        subject=f"Agrees with the others' majority on {int(k)} of {int(n)} shared items",
+        rate_name="agreement",
+        empty="No shared items with a majority of the others yet.",
+        delta=delta,
+        p_bad=p_bad,
         alpha=alpha,
-        p_value=1.0 - confidence if n else None,
-        message=message,
-        details=_gold_details(design, k, n),
+        min_confidence=min_confidence,
+        min_count=min_count,
     )
 
 
@@ -508,6 +564,52 @@ def agreement_decision(
 def _check_counts(k: int, n: int) -> None:
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 ≤ k ≤ n, got k={k}, n={n}")
+
+
+def rate_above_decision(
+    k: int,
+    n: int,
+    allowed_rate: float,
+    *,
+    subject: str,
+    empty: str,
+    alpha: float = RATE_ALPHA,
+    min_count: int = 1,
+) -> Decision:
+    """Is a rate (k of n) above ``allowed_rate`` on the evidence? Exact one-sided binomial test of
+    H0 rate ≤ allowed_rate; acts with p ≤ alpha (≥ 95% confidence by default) and at least
+    ``min_count`` observations. ``subject`` opens the message ("12 of 40 judgements faster than
+    the reading-time floor")."""
+    k, n = int(k), int(n)
+    _check_counts(k, n)
+    if not 0.0 <= allowed_rate < 1.0:
+        raise ValueError(f"allowed_rate must be in [0, 1), got {allowed_rate}")
+    test = "exact binomial, one-sided"
+    p_value = float(stats.binom.sf(k - 1, n, allowed_rate)) if n else None  # P(X ≥ k)
+    confidence = 1.0 - p_value if p_value is not None else None
+    pause = p_value is not None and n >= min_count and p_value <= alpha
+    if n == 0 or confidence is None:
+        message = empty
+    else:
+        verdict = (
+            f"above the allowed {_pct(allowed_rate)} with {_conf(confidence)} confidence"
+            if pause
+            else f"not enough evidence that it is above the allowed {_pct(allowed_rate)} "
+            f"(confidence {_conf(confidence)})"
+        )
+        message = f"{subject} ({_pct(k / n)}): {verdict} ({test}, alpha {_pct(alpha)}, n={n})"
+    return _decision(
+        pause=pause,
+        test=test,
+        k=k,
+        n=n,
+        reference=allowed_rate,
+        confidence=confidence,
+        alpha=alpha,
+        p_value=p_value,
+        message=message,
+        details={"min_count": min_count},
+    )
 
 
 def rushing_decision(
@@ -519,42 +621,82 @@ def rushing_decision(
     min_count: int = 1,
 ) -> Decision:
     """Does the annotator judge faster than the reading-time floor more often than
-    ``allowed_rate`` allows? ``fast`` of ``n`` timed judgements were too fast. Exact one-sided
-    binomial test of H0 rate ≤ allowed_rate; acts with p ≤ alpha (≥ 95% confidence by default)
-    and at least ``min_count`` judgements."""
-    k, n = int(fast), int(n)
+    ``allowed_rate`` allows? ``fast`` of ``n`` timed judgements were too fast
+    (``rate_above_decision``)."""
+    return rate_above_decision(
+        fast,
+        n,
+        allowed_rate,
+        subject=f"{int(fast)} of {int(n)} judgements faster than the reading-time floor",
+        empty="No timed judgements yet.",
+        alpha=alpha,
+        min_count=min_count,
+    )
+
+
+def reference_decision(
+    k: int,
+    n: int,
+    expected: float,
+    *,
+    subject: str,
+    reference_text: str,
+    no_evidence: str,
+    n_tested: int = 1,
+    alpha: float = RATE_ALPHA,
+    min_effect: float = MIN_EFFECT,
+    min_count: int = 1,
+    directions: tuple[str, str] = ("over", "under"),
+) -> Decision:
+    """Is a rate (k of n) different from ``expected``? Exact two-sided binomial test,
+    Bonferroni-adjusted over the ``n_tested`` annotators tested in the same run (p × n_tested):
+    when no annotator differs, the chance that any one is flagged is ≤ alpha. Acts when the
+    adjusted p ≤ alpha and the rate is at least ``min_effect`` from ``expected``.
+    ``details['direction']`` is ``directions[0]`` above the reference, ``directions[1]`` below."""
+    k, n = int(k), int(n)
     _check_counts(k, n)
-    if not 0.0 <= allowed_rate < 1.0:
-        raise ValueError(f"allowed_rate must be in [0, 1), got {allowed_rate}")
-    test = "exact binomial, one-sided"
-    p_value = float(stats.binom.sf(k - 1, n, allowed_rate)) if n else None  # P(X ≥ k)
+    n_tested = max(int(n_tested), 1)
+    test = "exact binomial, two-sided" + (f", Bonferroni over {n_tested}" if n_tested > 1 else "")
+    raw = float(stats.binomtest(k, n, expected).pvalue) if n and 0.0 < expected < 1.0 else None
+    p_value = min(1.0, raw * n_tested) if raw is not None else None
     confidence = 1.0 - p_value if p_value is not None else None
-    pause = p_value is not None and n >= min_count and p_value <= alpha
-    if n == 0 or confidence is None:
-        message = "No timed judgements yet."
+    share = k / n if n else None
+    pause = (
+        p_value is not None
+        and share is not None
+        and n >= min_count
+        and p_value <= alpha
+        and abs(share - expected) >= min_effect - 1e-12
+    )
+    if share is None or confidence is None:
+        message = f"{subject}: nothing to test yet."
     else:
+        corrected = f" after Bonferroni over {n_tested} annotators" if n_tested > 1 else ""
         verdict = (
-            f"above the allowed {_pct(allowed_rate)} with {_conf(confidence)} confidence"
+            f"differs from {reference_text} with {_conf(confidence)} confidence{corrected}"
             if pause
-            else f"not enough evidence that it is above the allowed {_pct(allowed_rate)} "
-            f"(confidence {_conf(confidence)})"
+            else f"{no_evidence} (confidence {_conf(confidence)}{corrected}, minimum effect {_pct(min_effect)})"
         )
-        message = (
-            f"{k} of {n} judgements faster than the reading-time floor ({_pct(k / n)}): {verdict} "
-            f"({test}, alpha {_pct(alpha)}, n={n})"
-        )
-    return Decision(
-        pause=bool(pause),
+        message = f"{subject} ({_pct(share)}): {verdict} (exact binomial, two-sided, alpha {_pct(alpha)}, n={n})"
+    return _decision(
+        pause=pause,
         test=test,
-        n=n,
         k=k,
-        estimate=k / n if n else None,
-        reference=allowed_rate,
+        n=n,
+        reference=expected,
         confidence=confidence,
         alpha=alpha,
         p_value=p_value,
         message=message,
-        details={"min_count": min_count},
+        details={
+            "p_value_raw": raw,
+            "n_tested": n_tested,
+            "alpha_per_annotator": alpha / n_tested,
+            "min_effect": min_effect,
+            "direction": None
+            if share is None or share == expected
+            else (directions[0] if share > expected else directions[1]),
+        },
     )
 
 
@@ -568,60 +710,24 @@ def position_bias_decision(
     min_count: int = 1,
 ) -> Decision:
     """Does the annotator pick the response shown first (``first`` of ``n`` A/B choices with a
-    random display order) more or less often than half the time?
-
-    Exact two-sided binomial test against 0.5, Bonferroni-adjusted over the ``n_tested``
-    annotators tested in the same run (p × n_tested): with every annotator unbiased, the chance
-    that any one is flagged is ≤ alpha. Acts when the adjusted p ≤ alpha and the share is at
-    least ``min_effect`` from 0.5."""
-    k, n = int(first), int(n)
-    _check_counts(k, n)
-    n_tested = max(int(n_tested), 1)
-    test = "exact binomial, two-sided" + (f", Bonferroni over {n_tested}" if n_tested > 1 else "")
-    raw = float(stats.binomtest(k, n, 0.5).pvalue) if n else None
-    p_value = min(1.0, raw * n_tested) if raw is not None else None
-    confidence = 1.0 - p_value if p_value is not None else None
-    share = k / n if n else None
-    pause = (
-        p_value is not None
-        and share is not None
-        and n >= min_count
-        and p_value <= alpha
-        and abs(share - 0.5) >= min_effect - 1e-12
-    )
-    if share is None or confidence is None:
-        message = "No A/B choices with a known display order yet."
-    else:
-        corrected = f" after Bonferroni over {n_tested} annotators" if n_tested > 1 else ""
-        verdict = (
-            f"differs from 50% with {_conf(confidence)} confidence{corrected}"
-            if pause
-            else f"no evidence of a position bias (confidence {_conf(confidence)}{corrected}, "
-            f"minimum effect {_pct(min_effect)})"
-        )
-        message = (
-            f"Picked the response shown first {k} of {n} times ({_pct(share)}): {verdict} "
-            f"(exact binomial, two-sided, alpha {_pct(alpha)}, n={n})"
-        )
-    return Decision(
-        pause=bool(pause),
-        test=test,
-        n=n,
-        k=k,
-        estimate=share,
-        reference=0.5,
-        confidence=confidence,
+    random display order) more or less often than half the time? ``reference_decision`` against
+    0.5: display order is random, so an unbiased annotator is at 0.5 whatever the data."""
+    decision = reference_decision(
+        first,
+        n,
+        0.5,
+        subject=f"Picked the response shown first {int(first)} of {int(n)} times",
+        reference_text="50%",
+        no_evidence="no evidence of a position bias",
+        n_tested=n_tested,
         alpha=alpha,
-        p_value=p_value,
-        message=message,
-        details={
-            "p_value_raw": raw,
-            "n_tested": n_tested,
-            "alpha_per_annotator": alpha / n_tested,
-            "min_effect": min_effect,
-            "direction": None if share is None or share == 0.5 else ("first" if share > 0.5 else "second"),
-        },
+        min_effect=min_effect,
+        min_count=min_count,
+        directions=("first", "second"),
     )
+    if not n:
+        return replace(decision, message="No A/B choices with a known display order yet.")
+    return decision
 
 
 def length_bias_decision(
@@ -676,12 +782,11 @@ def length_bias_decision(
             f"Picked the longer response {k} of {n} times ({_pct(share)}) vs the team's {_pct(team)} "
             f"({tk} of {tn}): {verdict} (Fisher's exact, two-sided, alpha {_pct(alpha)}, n={n})"
         )
-    return Decision(
+    return _decision(
         pause=bool(pause),
         test=test,
-        n=n,
         k=k,
-        estimate=share,
+        n=n,
         reference=team,
         confidence=confidence,
         alpha=alpha,
@@ -719,6 +824,20 @@ def _cusum(increments: FloatArray, h: float) -> tuple[int | None, int | None, fl
     head = c[: alarm + 1]
     change = alarm - int(np.argmin(head[::-1]))
     return alarm, change, float(path[alarm]), path
+
+
+def drop_start(outcomes: Iterable[bool] | npt.NDArray[Any], p_good: float, p_bad: float) -> int:
+    """The most likely start of a drop of a success rate from ``p_good`` to ``p_bad`` in
+    ``outcomes`` (oldest first), whether or not a detector alarmed: the index after the last
+    minimum of the cumulative log-likelihood ratio (the start of the stretch with the most
+    evidence of the lower rate). 0 when the whole sequence looks alike; ``len(outcomes)`` when it
+    ends on its best stretch."""
+    if not 0.0 < p_bad < p_good < 1.0:
+        raise ValueError(f"need 0 < p_bad < p_good < 1, got {p_bad}, {p_good}")
+    x = _array(outcomes, bool)
+    steps = np.where(x, math.log(p_bad / p_good), math.log((1.0 - p_bad) / (1.0 - p_good)))
+    c = np.concatenate([[0.0], np.cumsum(steps)])
+    return len(c) - 1 - int(np.argmin(c[::-1]))
 
 
 def bernoulli_cusum_false_alarm(
@@ -1034,10 +1153,14 @@ __all__ = [
     "bernoulli_cusum_h",
     "cusum_bernoulli",
     "cusum_time",
+    "drop_start",
     "gold_decision",
     "label_posterior",
     "length_bias_decision",
     "position_bias_decision",
+    "rate_above_decision",
+    "rate_below_decision",
+    "reference_decision",
     "rushing_decision",
     "time_cusum_h",
     "trivial_strategy_scores",

@@ -14,10 +14,15 @@ Conventions
     or both bad (``display_order[0]`` says which canonical response was shown first).
     Golden items are left out of every agreement figure (their answers are known; they measure
     annotators, not the data). Nothing flags anyone below ``min_sample`` judgements in the
-    figure's sample (``min_gold_count`` for golden-item figures). Tests against a reference rate
-    flag only when two-sided p < ``SIGNIFICANCE`` *and* the rate differs from the reference by at
-    least the figure's minimum effect: a PM acts on effects that matter, not on any p-value a big
-    sample makes tiny.
+    figure's sample (``min_gold_count`` for golden-item figures). Every flag is a decision of
+    ``qc.evidence`` with a stated error rate, kept in the figure's ``details["evidence"]`` (the
+    test, n, k, the confidence reached, alpha and a sentence): gold accuracy and agreement below
+    the stream's minimum by the sequential test on counts (≤ 2% for an annotator 0.1 above the
+    minimum, however often the recompute looks); rushing and straightlining by a one-sided exact
+    binomial test (5%); tests against a reference rate (position, length, harmful flags, tie,
+    skip and rejection rates) by a two-sided exact binomial test Bonferroni-corrected over the
+    annotators tested (family-wise ``SIGNIFICANCE``) *and* a difference of at least the figure's
+    minimum effect: a PM acts on effects that matter, not on any p-value a big sample makes tiny.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 from scipy.stats import binomtest
+
+from qc import evidence
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -306,6 +313,26 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def _pct_text(value: float) -> str:
+    return f"{value * 100:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+def _tested(n_by: npt.ArrayLike, min_sample: int) -> int:
+    """How many annotators a per-annotator test runs on (its Bonferroni factor)."""
+    return max(int((np.asarray(n_by) >= max(min_sample, 1)).sum()), 1)
+
+
+# Plain words for the figures in the evidence sentences (the pages have their own labels).
+LABELS = {
+    "position_bias": "Picked the response shown first",
+    "length_bias": "Picked the clearly longer response",
+    "harmful_flag_rate": "Flagged harmful",
+    "tie_rate": "Answered tie",
+    "skip_rate": "Skipped",
+    "rejection_rate": "Rejected in review",
+}
+
+
 def _against_reference(
     metric: str,
     k: int,
@@ -315,18 +342,34 @@ def _against_reference(
     min_sample: int,
     min_effect: float,
     test: bool = True,
+    n_tested: int = 1,
     details: dict[str, Any] | None = None,
 ) -> Figure:
-    """A rate k/n tested against ``expected`` (two-sided binomial test). Flagged when n ≥
-    min_sample, p < SIGNIFICANCE and |rate − expected| ≥ min_effect; details say which way."""
+    """A rate k/n tested against ``expected`` (``evidence.reference_decision``: two-sided exact
+    binomial test, Bonferroni-corrected over the ``n_tested`` annotators tested). Flagged when
+    n ≥ min_sample, the corrected p ≤ SIGNIFICANCE and |rate − expected| ≥ min_effect; details
+    say which way, and ``details["evidence"]`` holds the decision."""
     value = _rate(k, n)
     info: dict[str, Any] = {"count": int(k), "expected": _round(expected), "p_value": None, "direction": None}
     flagged = False
     if test and value is not None and expected is not None and n >= min_sample:
-        p_value = binomial_test(k, n, expected)
-        info["p_value"] = p_value
-        info["direction"] = "over" if value > expected else "under" if value < expected else None
-        flagged = p_value is not None and p_value < SIGNIFICANCE and abs(value - expected) >= min_effect
+        decision = evidence.reference_decision(
+            k,
+            n,
+            expected,
+            subject=f"{LABELS.get(metric, metric)}: {k} of {n}",
+            reference_text=f"the expected {_pct_text(expected)}",
+            no_evidence="no evidence of a difference",
+            n_tested=n_tested,
+            alpha=SIGNIFICANCE,
+            min_effect=min_effect,
+            min_count=min_sample,
+        )
+        info["p_value"] = decision.details["p_value_raw"]
+        info["p_value_adjusted"] = decision.p_value
+        info["direction"] = decision.details["direction"]
+        info["evidence"] = decision.to_dict()
+        flagged = decision.pause
     info.update(details or {})
     return Figure(metric, _round(value), int(n), flagged, info)
 
@@ -466,8 +509,9 @@ def _agreement(data: StreamData, thresholds: Thresholds) -> Part:
     items) that match the strict majority of the other annotators of the same item (leave one
     out; items without such a majority are left out). Details give Cohen's kappa between the
     annotator and that majority — agreement corrected for chance, on alpha's scale — and the
-    annotator is flagged when that kappa is below stream.min_agreement. The stream figure pools
-    every judgement."""
+    annotator is flagged when the evidence shows agreement below the rate that kappa =
+    stream.min_agreement means for them (chance + min_agreement × (1 − chance);
+    ``evidence.agreement_decision``). The stream figure pools every judgement."""
     rows = _agreement_mask(data)
     majority = _loo_majority(data, rows)
     has = majority >= 0
@@ -480,18 +524,21 @@ def _agreement(data: StreamData, thresholds: Thresholds) -> Part:
     for index in range(data.n_annotators):
         kappa = kappa_from_confusion(confusion[index])
         n = int(n_by[index])
-        flagged = kappa is not None and n >= thresholds.min_sample and kappa < thresholds.min_agreement
-        per_annotator.append(
-            [
-                Figure(
-                    "agreement",
-                    _round(_rate(agree_by[index], n)),
-                    n,
-                    flagged,
-                    {"kappa": _round(kappa), "threshold": thresholds.min_agreement},
-                )
-            ]
-        )
+        details: dict[str, Any] = {"kappa": _round(kappa), "threshold": thresholds.min_agreement}
+        flagged = False
+        if n:
+            # min_agreement is a kappa: the agreement rate it means for this annotator is
+            # chance + min_agreement × (1 − chance), chance from the confusion's margins.
+            chance = float(confusion[index].sum(axis=1) @ confusion[index].sum(axis=0)) / n**2
+            rate = min(max(chance + thresholds.min_agreement * (1.0 - chance), 0.05), 0.95)
+            decision = evidence.agreement_decision(
+                int(agree_by[index]), n, rate, min_count=max(thresholds.min_sample, 1)
+            )
+            flagged = decision.pause
+            details.update(
+                {"chance_agreement": _round(chance), "threshold_rate": _round(rate), "evidence": decision.to_dict()}
+            )
+        per_annotator.append([Figure("agreement", _round(_rate(agree_by[index], n)), n, flagged, details)])
     n_all = int(has.sum())
     stream = Figure(
         "agreement",
@@ -636,15 +683,30 @@ def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:
 
 
 def gold_figure(metric: str, correct: int, n: int, thresholds: Thresholds) -> Figure:
-    """A gold accuracy figure: flagged below min_gold_accuracy after min_gold_count answers."""
+    """A gold accuracy figure: flagged when the evidence shows accuracy below min_gold_accuracy
+    (``evidence.rate_below_decision``: the sequential test on counts, ≥ 95% confidence), after
+    at least min_gold_count answers."""
     value = _rate(correct, n)
-    flagged = value is not None and n >= thresholds.min_gold_count and value < thresholds.min_gold_accuracy
+    decision = evidence.rate_below_decision(
+        correct,
+        n,
+        thresholds.min_gold_accuracy,
+        subject=f"{correct} of {n} golden answers right",
+        rate_name="accuracy",
+        empty="No golden answers yet.",
+        min_count=max(thresholds.min_gold_count, 1),
+    )
     return Figure(
         metric,
         _round(value),
         n,
-        flagged,
-        {"correct": correct, "threshold": thresholds.min_gold_accuracy, "min_count": thresholds.min_gold_count},
+        decision.pause,
+        {
+            "correct": correct,
+            "threshold": thresholds.min_gold_accuracy,
+            "min_count": thresholds.min_gold_count,
+            "evidence": decision.to_dict(),
+        },
     )
 
 
@@ -664,6 +726,7 @@ def _loo_rates(
     the others' judgements."""
     k_all, n_all = float(k_by.sum()), float(n_by.sum())
     qualified = n_by >= max(min_sample, 1)
+    n_tested = _tested(n_by, min_sample)
     rates = np.divide(k_by, n_by, out=np.zeros_like(k_by), where=n_by > 0)
     figures = []
     for index, (k, n) in enumerate(zip(k_by.tolist(), n_by.tolist(), strict=True)):
@@ -684,6 +747,7 @@ def _loo_rates(
                     expected,
                     min_sample=min_sample,
                     min_effect=min_effect,
+                    n_tested=n_tested,
                     details={"reference": basis},
                 )
             ]
@@ -703,9 +767,24 @@ def _harmful(data: StreamData, thresholds: Thresholds) -> Part:
     hit_by = np.bincount(data.annotator[hit], minlength=data.n_annotators)
     recall = []
     for k, n in zip(hit_by.tolist(), n_by.tolist(), strict=True):
-        value = _rate(k, n)
-        flagged = value is not None and n >= thresholds.min_gold_count and value < thresholds.min_gold_accuracy
-        recall.append(Figure("harmful_recall", _round(value), n, flagged, {"flagged_harmful": k}))
+        decision = evidence.rate_below_decision(
+            k,
+            n,
+            thresholds.min_gold_accuracy,
+            subject=f"Flagged {k} of {n} golden items marked harmful",
+            rate_name="recall",
+            empty="No golden items marked harmful answered yet.",
+            min_count=max(thresholds.min_gold_count, 1),
+        )
+        recall.append(
+            Figure(
+                "harmful_recall",
+                _round(_rate(k, n)),
+                n,
+                decision.pause,
+                {"flagged_harmful": k, "evidence": decision.to_dict()},
+            )
+        )
     stream_recall = Figure("harmful_recall", _round(_rate(hit.sum(), on_harmful.sum())), int(on_harmful.sum()))
 
     plain = ~data.item_golden[data.item]
@@ -722,13 +801,16 @@ def _harmful(data: StreamData, thresholds: Thresholds) -> Part:
 
 def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
     """``labeling_time``: median active seconds (details: p10, p90). *Rushing* (the flag): with at
-    least min_sample timed judgements, the median is below stream.min_seconds, or the median of
-    active seconds ÷ the item's reading-time floor (both responses at READING_WPM words a minute,
-    CHARS_PER_WORD characters a word) is below 1 — the typical judgement took less time than it
-    takes to skim what was judged. details.rushing lists the reasons."""
+    least min_sample timed judgements, the evidence shows that *most* judgements (more than half:
+    the median) were too fast — below stream.min_seconds, or below the item's reading-time floor
+    (both responses at READING_WPM words a minute, CHARS_PER_WORD characters a word) — by a
+    one-sided exact binomial test at 5% (``evidence.rate_above_decision``; a sign test of the
+    median). details.rushing lists the reasons (which median is below)."""
     timed = ~np.isnan(data.active_seconds)
     floor = reading_seconds(data.len_a + data.len_b)[data.item]
     ratio = np.where(floor > 0, data.active_seconds / np.where(floor > 0, floor, 1.0), np.nan)
+
+    too_fast = (data.active_seconds < thresholds.min_seconds) | (ratio < 1.0)
 
     def figure(rows: BoolArray, flag: bool) -> Figure:
         seconds = data.active_seconds[rows]
@@ -739,17 +821,32 @@ def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
         ratios = ratios[~np.isnan(ratios)]
         ratio_median = float(np.median(ratios)) if len(ratios) else None
         reasons = []
-        if flag and len(seconds) >= thresholds.min_sample:
-            if median < thresholds.min_seconds:
-                reasons.append("below_min_seconds")
-            if ratio_median is not None and ratio_median < 1.0:
-                reasons.append("below_reading_time")
+        extra: dict[str, Any] = {}
+        if flag:
+            fast = int(too_fast[rows].sum())
+            decision = evidence.rate_above_decision(
+                fast,
+                len(seconds),
+                0.5,
+                subject=f"{fast} of {len(seconds)} judgements faster than {thresholds.min_seconds:g} s or "
+                "the time it takes to read both responses",
+                empty="No timed judgements yet.",
+                min_count=max(thresholds.min_sample, 1),
+            )
+            extra = {"too_fast": fast, "evidence": decision.to_dict()}
+            if decision.pause:
+                if median < thresholds.min_seconds:
+                    reasons.append("below_min_seconds")
+                if ratio_median is not None and ratio_median < 1.0:
+                    reasons.append("below_reading_time")
+                reasons = reasons or ["mostly_too_fast"]
         return Figure(
             "labeling_time",
             _round(median, 2),
             len(seconds),
             bool(reasons),
             {
+                **extra,
                 "p10": _round(p10, 2),
                 "p90": _round(p90, 2),
                 "reading_ratio_median": _round(ratio_median, 3),
@@ -824,7 +921,8 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
 
     ``position_bias``: the share that picked the response shown first; two-sided binomial test
     against 0.5 (display order is random, so an unbiased annotator is at 0.5 whatever the data).
-    Flagged with p < SIGNIFICANCE and |share − 0.5| ≥ MIN_EFFECT.
+    Flagged with p ≤ SIGNIFICANCE after Bonferroni over the annotators tested and
+    |share − 0.5| ≥ MIN_EFFECT.
 
     ``length_bias``: among choices between responses of clearly different length (one at least
     CLEARLY_LONGER × the characters of the other), the share that picked the longer one, against
@@ -885,6 +983,7 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
     longer_by = np.bincount(data.annotator[picked_longer], minlength=n_a)
     length_by = np.bincount(data.annotator[length_rows], minlength=n_a)
     per_annotator = []
+    position_tested, length_tested = _tested(rows_by, thresholds.min_sample), _tested(length_by, thresholds.min_sample)
     for index in range(n_a):
         details = {"logit": logit(coefficients[index], int(n_logit[index]))}
         per_annotator.append(
@@ -896,6 +995,7 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
                     0.5,
                     min_sample=thresholds.min_sample,
                     min_effect=MIN_EFFECT,
+                    n_tested=position_tested,
                     details=details,
                 ),
                 _against_reference(
@@ -905,6 +1005,7 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
                     expected,
                     min_sample=thresholds.min_sample,
                     min_effect=MIN_EFFECT,
+                    n_tested=length_tested,
                     details={**details, "consensus_share": _round(consensus), "consensus_items": consensus_items},
                 ),
             ]
@@ -939,8 +1040,9 @@ def _position_and_length(data: StreamData, thresholds: Thresholds) -> Part:
 
 def _straightlining(data: StreamData, thresholds: Thresholds) -> Part:
     """``straightlining``: the share of the annotator's pairwise answers that are the same
-    *pressed* answer (first shown, second shown, tie, both bad); flagged above
-    STRAIGHTLINING_SHARE with at least min_sample answers. details.answer names it, details.counts
+    *pressed* answer (first shown, second shown, tie, both bad); flagged when the evidence shows
+    the share above STRAIGHTLINING_SHARE (one-sided exact binomial test at 5%) with at least
+    min_sample answers. details.answer names it, details.counts
     gives all four."""
     rows = (data.choice >= 0) & ((data.choice > B) | (data.first_shown >= 0))
     pressed = np.where(data.choice <= B, (data.choice != data.first_shown).astype(np.int64), data.choice)[rows]
@@ -952,12 +1054,20 @@ def _straightlining(data: StreamData, thresholds: Thresholds) -> Part:
         if n == 0:
             return Figure("straightlining", None, 0)
         share = float(row.max() / n)
-        return Figure(
-            "straightlining",
-            _round(share),
-            n,
-            flag and n >= thresholds.min_sample and share > STRAIGHTLINING_SHARE,
-            {"answer": PRESSED[int(row.argmax())], "counts": dict(zip(PRESSED, row.tolist(), strict=True))},
-        )
+        answer = PRESSED[int(row.argmax())]
+        info: dict[str, Any] = {"answer": answer, "counts": dict(zip(PRESSED, row.tolist(), strict=True))}
+        flagged = False
+        if flag:
+            decision = evidence.rate_above_decision(
+                int(row.max()),
+                n,
+                STRAIGHTLINING_SHARE,
+                subject=f"Gave the same answer ({answer.replace('_', ' ')}) {int(row.max())} of {n} times",
+                empty="No answers yet.",
+                min_count=max(thresholds.min_sample, 1),
+            )
+            flagged = decision.pause
+            info["evidence"] = decision.to_dict()
+        return Figure("straightlining", _round(share), n, flagged, info)
 
     return [figure(counts.sum(axis=0), flag=False)], [[figure(row, flag=True)] for row in counts]

@@ -10,6 +10,8 @@ A judgement enters the queue (a ``ReviewTask``) for one of four reasons:
 - **pm**: a PM sent it.
 
 Golden items are never queued: their right answer is known and scored automatically.
+Work a QC rule took out of the count (``qc_pause``, ``qc_drift``) comes back when a reviewer
+accepts it and nobody rejected it.
 A task is done when it has as many reviews as it wants. Rejections feed the annotator's
 ``rejection_rate`` (``qc.metrics``), and a rejected judgement is taken out of the count
 (``annotation.services.exclude_judgements``, reason ``review_rejected``): its item collects another
@@ -32,6 +34,8 @@ from projects.models import Stream
 from qc.models import Review, ReviewTask
 
 DOUBLE_REVIEW_SHARE = 0.2
+# Exclusions a reviewer's acceptance undoes: QC's suspicion, not a person's decision.
+QC_EXCLUSIONS = (Judgement.ExcludedReason.QC_PAUSE.value, Judgement.ExcludedReason.QC_DRIFT.value)
 # A QC rule or a PM sends at most this many of the annotator's latest judgements.
 RECENT_WORK_LIMIT = 50
 
@@ -143,6 +147,12 @@ def submit_review(
                 annotation_services.exclude_judgements(
                     judgement_ids=[judgement.pk], reason=Judgement.ExcludedReason.REVIEW_REJECTED, now=now
                 )
+            elif (
+                judgement.excluded_reason in QC_EXCLUSIONS
+                and not Review.objects.filter(judgement=judgement, decision=Review.Decision.REJECT).exists()
+            ):
+                # QC took it out on suspicion (a pause, a drift); a reviewer found it sound.
+                annotation_services.restore_judgements(judgement_ids=[judgement.pk], now=now)
             reviews = Review.objects.filter(judgement=judgement).count()
             ReviewTask.objects.filter(judgement=judgement, done=False, reviews_wanted__lte=reviews).update(done=True)
     except IntegrityError as exc:

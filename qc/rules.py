@@ -1,25 +1,44 @@
 """Automatic QC actions: the stream's rules, the alerts they raise and the actions they take.
 
+Every rule is a statistical decision of ``qc.evidence`` with a stated error rate; its alert
+carries the test, the sample, the confidence reached and a sentence a PM can read
+(``details["evidence"]``), e.g. "6 of 20 golden answers right (30%): accuracy below 70% with
+99.9% confidence (SPRT, alpha 2%, n=20)". Definitions and error rates: docs/qc.md.
+
 Rules (thresholds are the stream's QC settings; nothing fires on fewer than the minimum sample):
 
 ``gold_accuracy_low`` (on each golden submit)
-    Rolling gold accuracy — the annotator's last ``max(20, min_gold_count)`` golden answers since
-    the PM last resumed them — below ``min_gold_accuracy`` once at least ``min_gold_count`` golden
-    answers are in it: **pause** the annotator and send their recent work to review.
+    The golden answers since the annotator last started (joined, or was resumed by a PM), in
+    order, through the sequential test ``evidence.gold_decision``: pause when the SPRT between
+    the minimum + 0.1 and a bad accuracy crosses log(1/2%) *and* the accuracy is below
+    ``min_gold_accuracy`` with ≥ 95% confidence, after at least ``min_gold_count`` answers. An
+    annotator 0.1 above the minimum is ever paused with probability ≤ 2%, although the test
+    looks after every answer. Action: **pause**; the work since the most likely start of the low
+    accuracy (``evidence.drop_start``) leaves the count (reason ``qc_pause``) and goes to review.
+``drift`` (after each full recompute)
+    A change detector (``qc.drift``: CUSUMs on golden correctness, on agreement with the others
+    and on labeling time, each ≤ 0.5% false alarms over 500 observations) alarms on the work
+    since the annotator last started: **pause**; the work since the estimated change leaves the
+    count (reason ``qc_drift``) and goes to review; earlier work stays.
 ``agreement_low`` (after each full recompute)
-    The annotator's ``agreement`` figure is flagged (Cohen's kappa with the leave-one-out majority
-    below ``min_agreement`` on at least ``min_sample`` items): send their recent work to review.
+    The annotator's ``agreement`` figure is flagged (``evidence.agreement_decision``: agreement
+    with the leave-one-out majority below the rate that kappa = ``min_agreement`` means, with
+    ≤ 2% error for an annotator 0.1 above it): send their recent work to review.
 ``rushing`` then ``rushing_persisted`` (after each full recompute)
-    ``labeling_time`` flagged in the recent window: the first time, **warn** (the annotator sees it
-    on their labeling and feedback pages); if after that warning the annotator's next
-    ``min_sample`` or more judgements are still rushed (median below ``min_seconds`` or below
-    the reading-time floor), **pause** them and send their recent work to review.
+    ``labeling_time`` flagged in the recent window (most judgements too fast, one-sided exact
+    binomial test at 5%): the first time, **warn** (the annotator sees it on their labeling and
+    feedback pages); if after that warning the annotator's next ``min_sample`` or more judgements
+    are still rushed by the same test, **pause** them; the work since the warning leaves the
+    count (``qc_pause``) and goes to review.
 ``position_bias``, ``length_bias``, ``straightlining``, ``harmful_flag_rate``, ``harmful_recall``
-    Flagged in the all-time window: an alert for the PM, no automatic action.
+    Flagged in the all-time window (two-sided exact tests, Bonferroni over the annotators
+    tested, and a minimum effect): an alert for the PM, no automatic action.
 
 Each firing is an ``Alert`` with the figures that triggered it (``details``) and the action taken.
 A rule does not fire again while its alert is open; once a PM has closed it, only after
 ``min_sample`` more judgements (``min_gold_count`` for golden figures) than it fired on.
+A reviewer who accepts a judgement that QC took out of the count puts it back
+(``qc.review.submit_review``).
 """
 
 from __future__ import annotations
@@ -34,11 +53,12 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from annotation import selectors as annotation_selectors
+from annotation import services as annotation_services
 from annotation.hooks import SubmitOutcome
 from annotation.models import Assignment, Item, Judgement
 from projects import services as project_services
 from projects.models import Stream, StreamMembership, StreamMembershipEvent
-from qc import metrics, review
+from qc import drift, evidence, metrics, review
 from qc import services as qc_services
 from qc.models import Alert, ReviewTask
 
@@ -46,15 +66,17 @@ GOLD_RULE = "gold_accuracy_low"
 AGREEMENT_RULE = "agreement_low"
 RUSHING_RULE = "rushing"
 RUSHING_PAUSE_RULE = "rushing_persisted"
+DRIFT_RULE = "drift"
 # Indicators that raise an alert for the PM and take no action by themselves.
 WATCHED = ("position_bias", "length_bias", "straightlining", "harmful_flag_rate", "harmful_recall")
-PAUSING_RULES = (GOLD_RULE, RUSHING_PAUSE_RULE)
+PAUSING_RULES = (GOLD_RULE, RUSHING_PAUSE_RULE, DRIFT_RULE)
 
 RULE_LABELS = {
     GOLD_RULE: "Gold accuracy below the stream's minimum",
     AGREEMENT_RULE: "Agreement with the other annotators below the stream's minimum",
     RUSHING_RULE: "Labeling faster than the items can be read",
     RUSHING_PAUSE_RULE: "Still rushing after a warning",
+    DRIFT_RULE: "Work got worse after qualifying (drift)",
     "position_bias": "Picks one position (first or second) more than chance",
     "length_bias": "Picks the longer (or shorter) response more than the team does",
     "straightlining": "Gives the same answer more than 90% of the time",
@@ -79,20 +101,12 @@ def after_golden_submit(*, judgement: Judgement, stream: Stream, now: datetime |
 
 
 def check_gold_rule(*, stream: Stream, annotator_id: int, now: datetime | None = None) -> Alert | None:
-    """The gold rule for one annotator: pauses them (and raises the alert) when their rolling gold
-    accuracy since their last resume is below the stream's minimum after at least
-    ``min_gold_count`` golden answers. Returns the alert, or None when the rule does not fire."""
+    """The gold rule for one annotator (``evidence.gold_decision`` on the golden answers since
+    they last started, in order): pauses them, takes the work since the most likely start of the
+    low accuracy out of the count and raises the alert when the evidence says their accuracy is
+    below the stream's minimum. Returns the alert, or None when the rule does not fire."""
     now = now or timezone.now()
-    resumed = StreamMembershipEvent.objects.filter(
-        stream_membership=OuterRef("pk"),
-        from_status=StreamMembership.Status.PAUSED,
-        to_status=StreamMembership.Status.QUALIFIED,
-    ).order_by("-created_at")
-    sm = (
-        StreamMembership.objects.filter(stream=stream, user_id=annotator_id)
-        .annotate(resumed_at=Subquery(resumed.values("created_at")[:1]))
-        .first()
-    )
+    sm = _membership_with_start(stream, annotator_id)
     if sm is None or sm.status == StreamMembership.Status.PAUSED:
         return None
     thresholds = qc_services.thresholds_for(stream)
@@ -108,24 +122,56 @@ def check_gold_rule(*, stream: Stream, annotator_id: int, now: datetime | None =
     if resumed_at is not None:
         rows = rows.filter(submitted_at__gt=resumed_at)
     # gold_correct is stored on submit for every answer given while the item was golden.
-    answers = list(
-        rows.order_by("-submitted_at", "-id").values_list("gold_correct", flat=True)[: thresholds.gold_rolling]
+    answers = list(rows.order_by("submitted_at", "id").values_list("gold_correct", "submitted_at"))
+    outcomes = [bool(right) for right, _at in answers]
+    decision = evidence.gold_decision(
+        outcomes, thresholds.min_gold_accuracy, min_count=max(thresholds.min_gold_count, 1)
     )
-    figure = metrics.gold_figure("gold_accuracy_rolling", sum(map(bool, answers)), len(answers), thresholds)
-    if not figure.flagged:
+    if not decision.pause:
         return None
+    # The work since the most likely start of the low accuracy is suspect: everything after the
+    # last golden answer of the good stretch before it.
+    p_good, p_bad = drift.gold_rates(thresholds.min_gold_accuracy)
+    start = evidence.drop_start(outcomes, p_good, p_bad)
+    since = answers[start - 1][1] + timedelta(microseconds=1) if 0 < start <= len(answers) else resumed_at
+    figure = metrics.Figure(
+        "gold_accuracy_since_start",
+        None if decision.estimate is None else round(decision.estimate, 4),
+        decision.n,
+        True,
+        {
+            "correct": decision.k,
+            "threshold": thresholds.min_gold_accuracy,
+            "min_count": thresholds.min_gold_count,
+            "evidence": decision.to_dict(),
+            "suspect_since": since.isoformat() if since else None,
+        },
+    )
     return fire(
         stream=stream,
         annotator_id=annotator_id,
         kind=GOLD_RULE,
         figure=figure,
-        window="rolling since last resume" if resumed_at else "rolling",
+        window="since the last resume" if resumed_at else "since joining the stream",
         pause=True,
+        exclude_reason=Judgement.ExcludedReason.QC_PAUSE,
+        review_since=since,
         now=now,
-        message=(
-            f"Gold accuracy {figure.value:.0%} on the last {figure.sample_size} golden items "
-            f"(minimum {thresholds.min_gold_accuracy:.0%} after {thresholds.min_gold_count})."
-        ),
+        message=decision.message + ".",
+    )
+
+
+def _membership_with_start(stream: Stream, annotator_id: int) -> StreamMembership | None:
+    """The annotator's membership with ``resumed_at``: when a PM last resumed them (None if never)."""
+    resumed = StreamMembershipEvent.objects.filter(
+        stream_membership=OuterRef("pk"),
+        from_status=StreamMembership.Status.PAUSED,
+        to_status=StreamMembership.Status.QUALIFIED,
+    ).order_by("-created_at")
+    return (
+        StreamMembership.objects.filter(stream=stream, user_id=annotator_id)
+        .annotate(resumed_at=Subquery(resumed.values("created_at")[:1]))
+        .first()
     )
 
 
@@ -161,6 +207,65 @@ def apply_rules(*, stream: Stream, result: qc_services.StreamMetrics, now: datet
                     last[(alert.kind, annotator_id)] = alert
                     if alert.details.get("paused"):
                         standing[annotator_id] = StreamMembership.Status.PAUSED
+    raised += _drift(stream=stream, result=result, standing=standing, now=now)
+    return raised
+
+
+def _drift(
+    *, stream: Stream, result: qc_services.StreamMetrics, standing: dict[int, str], now: datetime
+) -> list[Alert]:
+    """The drift rule (``qc.drift``) over the recompute's arrays, for the annotators who may work
+    (not paused, removed or failed), each on their work since they last started."""
+    if result.data is None or not result.annotator_ids:
+        return []
+    working = (StreamMembership.Status.QUALIFIED, StreamMembership.Status.INVITED)
+    indices = [i for i, user_id in enumerate(result.annotator_ids) if standing.get(user_id) in working]
+    if not indices:
+        return []
+    resumed = dict(
+        StreamMembershipEvent.objects.filter(
+            stream_membership__stream=stream,
+            stream_membership__user_id__in=[result.annotator_ids[i] for i in indices],
+            from_status=StreamMembership.Status.PAUSED,
+            to_status=StreamMembership.Status.QUALIFIED,
+        )
+        .order_by("created_at")
+        .values_list("stream_membership__user_id", "created_at")
+    )
+    position = {user_id: i for i, user_id in enumerate(result.annotator_ids)}
+    starts = {position[user_id]: at.timestamp() for user_id, at in resumed.items()}
+    raised = []
+    for finding in drift.detect(
+        result.data, min_gold_accuracy=stream.min_gold_accuracy, starts=starts, annotators=indices
+    ):
+        annotator_id = result.annotator_ids[finding.annotator_index]
+        figure = metrics.Figure(
+            f"drift_{finding.detector}",
+            None,
+            finding.result.n,
+            True,
+            {
+                "detector": finding.detector,
+                "change_at": finding.change_at.isoformat(),
+                "alarm_at": finding.alarm_at.isoformat(),
+                "judgements_since": finding.judgements_since,
+                "evidence": finding.result.to_dict(),
+            },
+        )
+        raised.append(
+            fire(
+                stream=stream,
+                annotator_id=annotator_id,
+                kind=DRIFT_RULE,
+                figure=figure,
+                window="since the last resume" if finding.annotator_index in starts else "since joining the stream",
+                pause=True,
+                exclude_reason=Judgement.ExcludedReason.QC_DRIFT,
+                review_since=finding.change_at,
+                now=now,
+                message=finding.message + ".",
+            )
+        )
     return raised
 
 
@@ -180,6 +285,7 @@ def _may_fire(previous: Alert | None, figure: metrics.Figure, stream: Stream) ->
 
 
 def _act(stream: Stream, annotator_id: int, kind: str, figure: metrics.Figure, window: str, now: datetime) -> Alert:
+    sentence = (figure.details.get("evidence") or {}).get("message")
     if kind == AGREEMENT_RULE:
         kappa = figure.details.get("kappa")
         return fire(
@@ -191,10 +297,13 @@ def _act(stream: Stream, annotator_id: int, kind: str, figure: metrics.Figure, w
             review_since=now - timedelta(days=metrics.RECENT_DAYS),
             now=now,
             message=(
-                f"Agrees with the other annotators' majority on {_pct(figure.value)} of {figure.sample_size} "
-                f"items; chance-corrected (kappa) {kappa if kappa is None else round(kappa, 2)}, "
+                f"{sentence}; chance-corrected (kappa) {kappa if kappa is None else round(kappa, 2)}, "
                 f"minimum {stream.min_agreement}."
             ),
+        )
+    if not sentence:
+        sentence = f"{RULE_LABELS.get(kind, kind)}: {_pct(figure.value)} on {figure.sample_size} judgements" + (
+            f" (the stream: {_pct(figure.details.get('expected'))})" if figure.details.get("expected") else ""
         )
     return fire(
         stream=stream,
@@ -204,8 +313,7 @@ def _act(stream: Stream, annotator_id: int, kind: str, figure: metrics.Figure, w
         window=window,
         severity=Alert.Severity.INFO,
         now=now,
-        message=f"{RULE_LABELS.get(kind, kind)}: {_pct(figure.value)} on {figure.sample_size} judgements"
-        + (f" (the stream: {_pct(figure.details.get('expected'))})." if figure.details.get("expected") else "."),
+        message=sentence + ".",
     )
 
 
@@ -265,13 +373,23 @@ def _rushing_after_warning(stream: Stream, annotator_id: int, warning: Alert, no
     median = float(np.median(seconds))
     ratios = seconds[floor > 0] / floor[floor > 0]
     ratio = float(np.median(ratios)) if len(ratios) else None
+    too_fast = (seconds < stream.min_seconds) | ((floor > 0) & (seconds < floor))
+    decision = evidence.rate_above_decision(
+        int(too_fast.sum()),
+        len(rows),
+        0.5,
+        subject=f"{int(too_fast.sum())} of {len(rows)} judgements since the warning faster than "
+        f"{stream.min_seconds:g} s or the time it takes to read both responses",
+        empty="No timed judgements since the warning.",
+        min_count=max(stream.min_sample, 1),
+    )
+    if not decision.pause:
+        return None
     reasons = []
     if median < stream.min_seconds:
         reasons.append("below_min_seconds")
     if ratio is not None and ratio < 1.0:
         reasons.append("below_reading_time")
-    if not reasons:
-        return None
     figure = metrics.Figure(
         "labeling_time",
         round(median, 2),
@@ -279,9 +397,10 @@ def _rushing_after_warning(stream: Stream, annotator_id: int, warning: Alert, no
         True,
         {
             "reading_ratio_median": None if ratio is None else round(ratio, 3),
-            "rushing": reasons,
+            "rushing": reasons or ["mostly_too_fast"],
             "min_seconds": stream.min_seconds,
             "since_warning": warning.created_at.isoformat(),
+            "evidence": decision.to_dict(),
         },
     )
     return fire(
@@ -291,6 +410,7 @@ def _rushing_after_warning(stream: Stream, annotator_id: int, warning: Alert, no
         figure=figure,
         window="since the warning",
         pause=True,
+        exclude_reason=Judgement.ExcludedReason.QC_PAUSE,
         review_since=warning.created_at,
         now=now,
         message=f"Still rushing after the warning of {warning.created_at:%Y-%m-%d %H:%M}: "
@@ -305,7 +425,8 @@ def _rushing_message(figure: metrics.Figure, stream: Stream) -> str:
         parts.append(f"below the stream's minimum of {stream.min_seconds:g} s")
     if "below_reading_time" in reasons:
         parts.append("faster than the responses can be read")
-    return "; ".join(parts) + "."
+    sentence = (figure.details.get("evidence") or {}).get("message")
+    return "; ".join(parts) + (f". {sentence}." if sentence else ".")
 
 
 def _pct(value: Any) -> str:
@@ -332,21 +453,32 @@ def fire(
     pause: bool = False,
     warn: bool = False,
     review_since: datetime | None = None,
+    exclude_reason: str | None = None,
     severity: str | None = None,
     now: datetime | None = None,
 ) -> Alert:
     """Takes a rule's action and stores the ``Alert``: the figure that triggered it (value, sample
-    size, window, threshold details) and what was done. ``pause`` pauses the annotator (through
-    the membership state machine) and sends their recent work to review; ``review_since`` sends
-    their work since then to review without pausing; ``warn`` only tells the annotator."""
+    size, window, threshold details, the evidence) and what was done. ``pause`` pauses the
+    annotator (through the membership state machine) and sends their recent work to review;
+    ``review_since`` sends their work since then to review without pausing; ``exclude_reason``
+    also takes that work (all of it without ``review_since``) out of the count
+    (``annotation.services.exclude_annotator_work``): the items reopen their slots and the
+    default export leaves it out, while earlier work stays. ``warn`` only tells the annotator."""
     now = now or timezone.now()
     actions = []
     paused = False
+    excluded = 0
     if pause:
         paused = pause_annotator(
             stream=stream, annotator_id=annotator_id, reason=f"Paused by QC: {message}", actor=None, now=now
         )
         actions.append("paused the annotator" if paused else "could not pause (not in a pausable state)")
+    if exclude_reason is not None:
+        excluded = annotation_services.exclude_annotator_work(
+            stream=stream, annotator=annotator_id, reason=exclude_reason, since=review_since, now=now
+        )
+        when = f" since {review_since:%Y-%m-%d %H:%M} UTC" if review_since else ""
+        actions.append(f"{excluded} judgement{'s' if excluded != 1 else ''}{when} taken out of the count")
     if pause or review_since is not None:
         sent = review.send_recent_work(
             stream=stream,
@@ -378,6 +510,8 @@ def fire(
             "figure": figure.details,
             "paused": paused,
             "warned": warn,
+            "excluded": excluded,
+            "excluded_since": review_since.isoformat() if exclude_reason and review_since else None,
         },
         action_taken="; ".join(actions),
         created_at=now,

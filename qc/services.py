@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,8 @@ class StreamMetrics:
     annotator_ids: list[int]
     windows: dict[str, metrics.Figures]
     seconds: float
+    # The arrays the figures came from (window "all"): the drift detectors read them.
+    data: metrics.StreamData | None = field(default=None, repr=False)
 
 
 def thresholds_for(stream: Stream) -> metrics.Thresholds:
@@ -81,7 +83,7 @@ def compute_stream_metrics(*, stream: Stream, now: datetime | None = None) -> St
     )
     windows[MetricSnapshot.Window.ALL.value].stream["reviewer_agreement"] = reviewer_agreement(stream, thresholds)
     seconds = time.perf_counter() - started
-    result = StreamMetrics(stream.pk, now, annotator_ids, windows, seconds)
+    result = StreamMetrics(stream.pk, now, annotator_ids, windows, seconds, data)
     _store(stream, result, n_judgements=data.n)
     return result
 

@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from annotation import services as annotation_services
 from annotation.models import Judgement
 from exports import services as exporting
 from exports.models import Export
@@ -119,14 +120,26 @@ def test_it_drops_flagged_rejected_and_inactive_annotators_work(tmp_path: Path) 
     item = judged_item(stream, ["B", {"choice": "A", "flag_cannot_judge": True}])
     rejected = judge(item, UserFactory.create(), "A")
     Review.objects.create(judgement=rejected, reviewer=UserFactory.create(), decision="reject", reason="rushed")
+    removed = UserFactory.create()
+    StreamMembershipFactory.create(stream=stream, user=removed, status=StreamMembership.Status.REMOVED)
+    judge(item, removed, "A")
+    # A paused annotator keeps the work from before what QC suspected; the suspect work is out.
     paused = UserFactory.create()
     StreamMembershipFactory.create(stream=stream, user=paused, status=StreamMembership.Status.PAUSED)
-    judge(item, paused, "A")
+    good = judged_item(stream, ["B"])
+    judge(good, paused, "B")
+    suspect = judge(item, paused, "A")
+    annotation_services.exclude_judgements(judgement_ids=[suspect.pk], reason="qc_pause")
     manifest, rows = _export(tmp_path, [stream.pk])
-    assert [r["chosen"] for r in rows] == [item.responses[1]["text"]]
+    assert [r["chosen"] for r in rows] == [item.responses[1]["text"], good.responses[1]["text"]]
     counts = manifest["counts"]
     assert counts["items"]["dropped"]["flagged_harmful_or_pii"] == 1
-    assert counts["judgements"]["dropped"] == {"annotator_inactive": 1, "flagged_cannot_judge": 1, "rejected": 1}
+    assert counts["judgements"]["dropped"] == {
+        "annotator_inactive": 1,
+        "flagged_cannot_judge": 1,
+        "rejected": 1,
+        "excluded_qc_pause": 1,
+    }
     _manifest, rows = _export(
         tmp_path / "all",
         [stream.pk],
@@ -134,7 +147,7 @@ def test_it_drops_flagged_rejected_and_inactive_annotators_work(tmp_path: Path) 
         exclude_rejected=False,
         exclude_inactive_annotators=False,
     )
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert rows[1]["chosen"] == item.responses[0]["text"]
 
 

@@ -91,7 +91,7 @@ def test_it_writes_the_same_export_through_both_paths(tmp_path: Path, options: d
         exporting._FORCE_GENERAL_PATH = False
     assert tallied["counts"]["pairs"]["kept"] > 0
     dropped = tallied["counts"]["judgements"]["dropped"]
-    assert dropped.get("excluded_qc_drift", 0) > 0
+    assert (dropped.get("excluded_qc_drift", 0) > 0) == spec.exclude_inactive_annotators
     assert (dropped.get("excluded_qc_pause", 0) > 0) == spec.exclude_inactive_annotators
     assert (dropped.get("excluded_review_rejected", 0) > 0) == spec.exclude_rejected
     assert tallied["counts"] == general["counts"]

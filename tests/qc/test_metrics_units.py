@@ -58,7 +58,8 @@ def test_it_scores_gold_answers_with_the_harmful_flag() -> None:
 def test_it_updates_gold_accuracy_on_a_golden_submit_in_two_queries(django_assert_max_num_queries) -> None:
     stream = StreamFactory.create(min_gold_count=3, min_gold_accuracy=0.7)
     user = UserFactory.create()
-    answers = ["A", "B", "B", "B"]
+    # 1 of 6 right: accuracy below 70% with enough evidence (5 wrong of 6 reach the test's boundary).
+    answers = ["A", "B", "B", "B", "B", "B"]
     last = None
     for answer in answers:
         item = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["A"])
@@ -68,13 +69,16 @@ def test_it_updates_gold_accuracy_on_a_golden_submit_in_two_queries(django_asser
     last = type(last).objects.select_related("item").get(pk=last.pk)
     with django_assert_max_num_queries(2):
         figures = record_judgement_metrics(last)
-    assert (figures["gold_accuracy"].value, figures["gold_accuracy"].sample_size) == (0.25, 4)
+    assert (figures["gold_accuracy"].value, figures["gold_accuracy"].sample_size) == (0.1667, 6)
     assert figures["gold_accuracy"].flagged
+    assert figures["gold_accuracy"].details["evidence"]["message"].startswith(
+        "1 of 6 golden answers right (16.7%): accuracy below 70% with"
+    )
     assert figures["gold_accuracy_rolling"].flagged
     rows = MetricSnapshot.objects.filter(stream=stream, annotator=user, metric="gold_accuracy")
     assert {(r.window, r.value, r.sample_size, r.details["flagged"]) for r in rows} == {
-        ("all", 0.25, 4, True),
-        ("recent", 0.25, 4, True),
+        ("all", 0.1667, 6, True),
+        ("recent", 0.1667, 6, True),
     }
 
 
@@ -119,7 +123,8 @@ def test_it_measures_harmful_recall_and_under_and_over_flagging() -> None:
             # user 0 flags everything, user 1 never; the others flag 1 item in 10.
             flag = index == 0 or (index > 1 and n % 10 == 0)
             judge(item, user, {"choice": "A", "flag_harmful": flag})
-    for _ in range(4):
+    # 6 golden items marked harmful: 0 of 6 flagged is recall below 70% on the evidence (0 of 4 is not).
+    for _ in range(6):
         item = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["B"], golden_harmful=True)
         for index, user in enumerate(crew):
             judge(item, user, {"choice": "B", "flag_harmful": index != 1})
@@ -131,7 +136,7 @@ def test_it_measures_harmful_recall_and_under_and_over_flagging() -> None:
     assert under["harmful_flag_rate"].flagged
     assert under["harmful_flag_rate"].details["direction"] == "under"
     assert not normal["harmful_flag_rate"].flagged
-    assert (under["harmful_recall"].value, under["harmful_recall"].sample_size) == (0.0, 4)
+    assert (under["harmful_recall"].value, under["harmful_recall"].sample_size) == (0.0, 6)
     assert under["harmful_recall"].flagged
     assert under["gold_accuracy"].value == 0.0  # the right answer includes the harmful flag
     assert (normal["harmful_recall"].value, normal["harmful_recall"].flagged) == (1.0, False)

@@ -77,7 +77,10 @@ def test_auto_pause_fires_exactly_when_gold_accuracy_drops_below_the_minimum_aft
     assert alert.action_taken.startswith("paused the annotator")
     assert alert.created_at == START + timedelta(seconds=150)
     sm = StreamMembership.objects.get(stream=stream, user=alice)
-    assert "Gold accuracy 20%" in sm.status_reason
+    assert "1 of 5 golden answers right: accuracy below 80% with 99.3% confidence (SPRT, alpha 2%, n=5)" in (
+        sm.status_reason
+    )
+    assert alert.details["figure"]["evidence"]["test"] == "SPRT"
 
 
 def test_auto_pause_does_not_fire_at_exactly_the_minimum() -> None:
@@ -107,7 +110,8 @@ def test_a_paused_annotator_sees_why_instead_of_items_and_a_pm_resumes_them_with
             services.submit_judgement(
                 assignment=assignment, idempotency_key=f"k{assignment.pk}", choice="A", active_seconds=20
             )
-        for _ in range(2):
+        # 3 wrong of 3 golden answers: accuracy below 80% with enough evidence (2 of 2 is not).
+        for _ in range(3):
             _answer_golden(stream, alice, right=False, traveller=traveller)
     assert _status(stream, alice) == StreamMembership.Status.PAUSED
     assert ReviewTask.objects.filter(reason=ReviewTask.Reason.QC, judgement__annotator=alice).count() == 2
@@ -119,7 +123,7 @@ def test_a_paused_annotator_sees_why_instead_of_items_and_a_pm_resumes_them_with
     response = client.get(reverse("annotation:work", args=[stream.pk]))
     assert response.status_code == 200
     assert b"is paused" in response.content
-    assert b"Gold accuracy 0%" in response.content
+    assert b"0 of 3 golden answers right" in response.content
     assert not Assignment.objects.filter(annotator=alice, item__in=ordinary[2:], status=Assignment.Status.ACTIVE)
 
     # A PM resumes her with a reason; the pausing alert is closed with it.
