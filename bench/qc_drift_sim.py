@@ -41,19 +41,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qc import evidence  # noqa: E402  (after the path set-up)
+from qc import drift, evidence  # noqa: E402  (after the path set-up)
 
 N_ANNOTATORS = 10
 KINDS = ("careful",) * 7 + ("drift-accuracy", "drift-both", "drift-time")
 OVERLAP = 3
 THRESHOLD = 0.7  # the stream's minimum gold accuracy
-GOLD_GOOD, GOLD_BAD = 0.80, 0.55
+# The production detectors' settings (qc.drift), so the bench measures what the rules run.
+GOLD_GOOD, GOLD_BAD = drift.gold_rates(THRESHOLD)  # 0.80 -> 0.55
 AGREE_GOOD, AGREE_BAD = 0.75, 0.55
-BASELINE = 50
+BASELINE = drift.TIME_BASELINE
 LOG_SD = 0.5
 # Four detectors watch each careful annotator, and any of them pauses: each CUSUM gets 0.5% of
 # false alarms over the shift, the gold SPRT its ≤ 2% bound (≤ 1% at 0.80 over 200 answers).
-CUSUM_FALSE_ALARM = 0.005
+CUSUM_FALSE_ALARM = drift.FALSE_ALARM
 
 
 @dataclass
