@@ -149,9 +149,11 @@ class StreamDetail(APIView):
     http_method_names = ["get", "patch", "head", "options"]
 
     def get(self, request: Request, stream_id: int) -> Response:
-        stream = stream_for(request, stream_id)
-        if not visible_streams(request.user).filter(pk=stream.pk).exists():
-            raise Http404("No such stream.")  # an annotator not invited to it: as if it did not exist
+        # One lookup: the streams this user may see (an annotator not invited to it: as if it did
+        # not exist), with the same 404 as every other stream lookup.
+        stream = visible_streams(request.user).select_related("project").filter(pk=stream_id).first()
+        if stream is None:
+            raise Http404("No such stream.")
         if access.viewer_role(request, stream.project) in (Role.PM, Role.REVIEWER):
             return Response(StreamSettingsSerializer(stream).data)
         return Response(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from qc.models import Alert, MetricSnapshot, PeriodicJob, Review, ReviewTask
@@ -45,3 +47,25 @@ class PeriodicJobAdmin(admin.ModelAdmin[PeriodicJob]):
     """The periodic jobs' last runs (the scheduler writes them; edit ``next_run_at`` to run one now)."""
 
     list_display = ["name", "last_started_at", "last_finished_at", "last_ok", "next_run_at"]
+    readonly_fields = [
+        "name",
+        "task",
+        "interval_seconds",
+        "claimed_by",
+        "claimed_until",
+        "last_started_at",
+        "last_finished_at",
+        "last_succeeded_at",
+        "last_ok",
+        "last_result",
+        "last_error",
+        "runs",
+    ]
+
+    # The rows mirror settings.CELERY_BEAT_SCHEDULE (``qc.periodic.ensure_rows``): adding or
+    # deleting one here would be undone by the scheduler, so only ``next_run_at`` is editable.
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
