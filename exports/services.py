@@ -621,44 +621,54 @@ def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot) -> dict[Any, tuple[st
     return collected.fit()
 
 
-def _choose_methods(spec: ExportSpec, snapshot: Snapshot, streams: Iterable[Stream], stats: Stats) -> None:
+def _choose_methods(
+    spec: ExportSpec, snapshot: Snapshot, streams: Iterable[Stream], stats: Stats
+) -> dict[Any, tuple[str, float]] | None:
     """Fills ``stats.methods`` (and, for ``auto``, ``stats.method_choice``) and the minimum
     confidence per stream. ``auto``: majority and Dawid–Skene label each stream's golden items
-    from their judgements alone; Dawid–Skene is used where it is right strictly more often."""
+    from their judgements alone (the golden answers are held out of the fit); Dawid–Skene is used
+    where it is right strictly more often.
+
+    For ``auto`` Dawid–Skene is fitted **once**, on the export's judgements plus those of the
+    golden items (their votes tell the model how reliable each annotator is; their answers are
+    not used), and that fit is returned: the export labels its pairs with the very model that was
+    scored on the golden items. None otherwise."""
+    streams = list(streams)
     for stream in streams:
         stats.min_confidence[stream.pk] = (
             spec.min_confidence if spec.min_confidence is not None else float(stream.min_confidence)
         )
         stats.methods[stream.pk] = spec.aggregation
     if spec.aggregation != "auto":
-        return
+        return None
+    golden_items = dict(
+        Item.objects.filter(stream__in=streams, is_golden=True, pool=Item.Pool.WORK).values_list("pk", "golden_answers")
+    )
+    collected = aggregation.DawidSkeneInput()
+    majority_labels: dict[int, dict[Any, str | None]] = defaultdict(dict)
+    answers: dict[int, dict[Any, list[str]]] = defaultdict(dict)
+    fit_spec = replace(spec, include_golden=True, aggregation="majority")
+    for item_id, stream_id, rows, _item in _groups(fit_spec, snapshot, Stats(), texts=False):
+        for (i, j), votes in _task_labels(rows).items():
+            for label, _margin, annotator in votes:
+                collected.add((item_id, i, j), annotator, label)
+            if item_id in golden_items and (i, j) == (0, 1):
+                majority_labels[stream_id][(item_id, i, j)] = aggregation.majority([v[0] for v in votes]).label
+                answers[stream_id][(item_id, i, j)] = list(golden_items[item_id] or [])
+    fitted = collected.fit()
     for stream in streams:
         stats.methods[stream.pk] = "majority"
-        golden_spec = replace(spec, stream_ids=(stream.pk,), include_golden=True, aggregation="majority")
-        golden_items = dict(
-            Item.objects.filter(stream=stream, is_golden=True, pool=Item.Pool.WORK).values_list("pk", "golden_answers")
-        )
-        collected = aggregation.DawidSkeneInput()
-        majority_labels: dict[Any, str | None] = {}
-        answers: dict[Any, list[str]] = {}
-        for item_id, _stream_id, rows, _item in _groups(golden_spec, snapshot, Stats(), texts=False):
-            for (i, j), votes in _task_labels(rows).items():
-                for label, _margin, annotator in votes:
-                    collected.add((item_id, i, j), annotator, label)
-                if item_id in golden_items and (i, j) == (0, 1):
-                    majority_labels[(item_id, i, j)] = aggregation.majority([v[0] for v in votes]).label
-                    answers[(item_id, i, j)] = list(golden_items[item_id] or [])
-        if not answers:
+        mine = answers.get(stream.pk)
+        if not mine:
             stats.method_choice[stream.pk] = {
                 "method": "majority",
                 "why": "no golden item with judgements to compare on: majority, the simpler method",
                 "golden_comparisons": 0,
             }
             continue
-        fitted = collected.fit()
-        ds_labels = {task: fitted[task][0] if task in fitted else None for task in answers}
-        majority_score, n = aggregation.gold_score(majority_labels, answers)
-        ds_score, _ = aggregation.gold_score(ds_labels, answers)
+        ds_labels = {task: fitted[task][0] if task in fitted else None for task in mine}
+        majority_score, n = aggregation.gold_score(majority_labels[stream.pk], mine)
+        ds_score, _ = aggregation.gold_score(ds_labels, mine)
         method = "dawid-skene" if ds_score > majority_score else "majority"
         stats.methods[stream.pk] = method
         stats.method_choice[stream.pk] = {
@@ -668,6 +678,7 @@ def _choose_methods(spec: ExportSpec, snapshot: Snapshot, streams: Iterable[Stre
             "why": f"{method} labels {max(majority_score, ds_score):.0%} of {n} golden comparisons right "
             f"(majority {majority_score:.0%}, Dawid–Skene {ds_score:.0%}; Dawid–Skene only when strictly better)",
         }
+    return fitted
 
 
 # --- rows --------------------------------------------------------------------------------------
@@ -787,9 +798,9 @@ def _iter_item_rows(
     project_id = next(iter(streams.values())).project_id
     slugs = {pk: s.slug for pk, s in streams.items()}
     raw = spec.format == "raw"
-    _choose_methods(spec, snapshot, streams.values(), stats)
+    auto_fit = _choose_methods(spec, snapshot, streams.values(), stats)
     needs_ds = not raw and "dawid-skene" in stats.methods.values()
-    ds_labels = _fit_dawid_skene(spec, snapshot) if needs_ds else None
+    ds_labels = (auto_fit if auto_fit is not None else _fit_dawid_skene(spec, snapshot)) if needs_ds else None
     rejected = _rejected_ids(spec, snapshot) if raw else set()
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
