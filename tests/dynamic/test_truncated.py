@@ -22,6 +22,7 @@ from projects.models import Stream
 from tests.annotation.conftest import make_annotator
 from tests.factories import ProjectFactory, StreamFactory
 from tests.model_servers import GPT, corpus, dynamic_stream, model_server
+from tests.projects.web_helpers import project_with_pm
 
 pytestmark = pytest.mark.django_db
 HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
@@ -212,6 +213,22 @@ def test_the_setting_defaults_to_judge_only_and_the_commands_take_it() -> None:
     assert StreamFactory.create().truncated_answers == Stream.TruncatedAnswers.JUDGE_ONLY
     with pytest.raises(CommandError, match="invalid choice: 'sometimes'"):
         call_command("update_stream", "chat", "--project", "p", "--truncated-answers", "sometimes", stdout=out)
+
+
+def test_a_pm_sets_it_on_the_stream_page(client: Client) -> None:
+    project, pm = project_with_pm()
+    stream = StreamFactory.create(project=project, mode=Stream.Mode.DYNAMIC)
+    client.force_login(pm)
+    page = client.get(reverse("stream_edit", args=[stream.pk])).content.decode()
+    assert '<select name="truncated_answers"' in page
+    assert "Answers cut off at the token limit" in page
+    form = StreamForm(instance=stream, project=project)
+    data = {name: value for name, value in form.initial.items() if value is not None}
+    data.update(truncated_answers="block", rubric=[])
+    response = client.post(reverse("stream_edit", args=[stream.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stream.refresh_from_db()
+    assert stream.truncated_answers == Stream.TruncatedAnswers.BLOCK
 
 
 def test_the_stream_form_shows_the_setting() -> None:
