@@ -7,7 +7,7 @@ records. See docs/import.md.
 
 from __future__ import annotations
 
-from annotation.importing.detect import AUTO, Detection, FormatNotDetected, detect
+from annotation.importing.detect import AUTO, Detection, FormatNotDetected, choose_format, detect
 from annotation.importing.formats import FORMATS, PRESETS, ImportOptionsError, parse_mapping
 from annotation.importing.service import (
     FORMAT_CHOICES,
@@ -33,6 +33,7 @@ __all__ = [
     "ImportOptionsError",
     "ImportReport",
     "InvalidImport",
+    "choose_format",
     "detect",
     "import_items",
     "parse_mapping",

@@ -152,3 +152,16 @@ def detect(source: Source, *, sample: int = SAMPLE) -> Detection:
     if len(by_format) == 1:
         found.counts = {found.shape: classified}
     return found
+
+
+def choose_format(source: Source, fmt: str) -> tuple[Source, str, Detection]:
+    """Reads the first records of ``source``; returns the same file as a new source from its
+    beginning, the format to read it with (``fmt``, or the detected one when ``fmt`` is auto) and
+    the detection. Raises ``FormatNotDetected`` when auto is not sure."""
+    detection = detect(source)
+    fresh = source.reopen()
+    if fmt != AUTO:
+        return fresh, fmt, detection
+    if not detection.sure:
+        raise FormatNotDetected(detection.unsure_reason())
+    return fresh, detection.format, detection

@@ -23,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from annotation.importing.detect import AUTO, Detection, FormatNotDetected, detect
+from annotation.importing.detect import AUTO, Detection, choose_format
 from annotation.importing.formats import (
     FORMATS,
     ImportOptionsError,
@@ -207,16 +207,12 @@ def import_items(
     with open_source(source, name=filename) as first:
         # The first records, read once: to choose the format (auto) or, when an explicit format
         # fails on most lines, to say which format the file looks like.
-        detection = detect(first)
-        src = first.reopen()
-        detected = ""
-        if fmt == AUTO:
-            if not detection.sure:
-                raise FormatNotDetected(detection.unsure_reason())
-            fmt, detected = detection.format, detection.label
-            if batch is not None and batch.format != fmt:
-                batch.format = fmt
-                batch.save(update_fields=["format"])
+        asked = fmt
+        src, fmt, detection = choose_format(first, fmt)
+        detected = detection.label if asked == AUTO else ""
+        if asked == AUTO and batch is not None and batch.format != fmt:  # a stored upload, now detected
+            batch.format = fmt
+            batch.save(update_fields=["format"])
         if batch is None:
             batch = ImportBatch.objects.create(
                 stream=stream, created_by=created_by, filename=src.name[:300], format=fmt, options=options
