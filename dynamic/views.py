@@ -132,7 +132,6 @@ def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     notice = ("success", "Saved.") if result.created else ("info", "That turn was already judged.")
     conversation.refresh_from_db(fields=["status"])  # judging the last turn ends the conversation
     if conversation.status == Conversation.Status.ENDED and result.created:
-        turn.refresh_from_db(fields=["index"])
         if turn.index + 1 >= stream.max_turns:
             notice = (
                 "success",
