@@ -21,8 +21,10 @@ from django.template.defaultfilters import filesizeformat
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation.importing import (
-    FORMATS,
+    AUTO,
+    FORMAT_CHOICES,
     MISMATCH_MODES,
+    FormatNotDetected,
     ImportOptionsError,
     ImportReport,
     InvalidImport,
@@ -37,6 +39,7 @@ from projects.access import get_stream_for_pm
 from projects.models import Stream
 
 FORMAT_LABELS = {
+    AUTO: "Detect from the first lines",
     "native": "Quorum JSONL (native)",
     "trl": "TRL preference (prompt / chosen / rejected)",
     "hh": "HH-RLHF transcripts (chosen / rejected)",
@@ -48,7 +51,7 @@ EXTENSIONS = (".jsonl", ".ndjson", ".json", ".csv", ".tsv")
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="JSON Lines, CSV or TSV; gzip-compressed files are read as they are.")
-    format = forms.ChoiceField(choices=[(f, FORMAT_LABELS[f]) for f in FORMATS], initial="native")
+    format = forms.ChoiceField(choices=[(f, FORMAT_LABELS[f]) for f in FORMAT_CHOICES], initial=AUTO)
     mapping = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -74,6 +77,8 @@ class ImportForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         fmt, mapping = data.get("format"), data.get("mapping", "")
+        if mapping and fmt == AUTO:
+            data["format"] = fmt = "mapped"  # a mapping says which format it is for
         if mapping and fmt != "mapped":
             self.add_error("mapping", "A mapping applies to the mapped format only.")
         elif fmt == "mapped":
@@ -115,6 +120,9 @@ def import_upload(request: HttpRequest, stream_id: int) -> HttpResponse:
         )
     except InvalidImport as exc:
         report = exc.report
+    except FormatNotDetected as exc:
+        form.add_error("format", str(exc))
+        return _form_page(request, stream, form)
     except ImportOptionsError as exc:  # e.g. a mapped file whose fields match no preset
         form.add_error("mapping", str(exc))
         return _form_page(request, stream, form)

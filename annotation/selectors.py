@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
@@ -259,38 +260,92 @@ def shown_responses(assignment: Assignment, *, diff: bool = True) -> list[ShownR
     for canonical in assignment.display_order:
         response = responses[canonical] if canonical < len(responses) else {}
         texts.append(str(response.get("text", "")) if isinstance(response, dict) else str(response))
+    rendered = [render_markdown(text) for text in texts]
     diffs: list[SafeString | None] = [None] * len(texts)
     if diff and len(texts) == 2:
-        diffs[0], diffs[1] = word_diff(texts[0], texts[1])
+        diffs[0], diffs[1] = rendered_diff(rendered[0], rendered[1])
     return [
-        ShownResponse(
-            label=chr(ord("A") + pos), position=pos, text=text, html=render_markdown(text), diff_html=diffs[pos]
-        )
+        ShownResponse(label=chr(ord("A") + pos), position=pos, text=text, html=rendered[pos], diff_html=diffs[pos])
         for pos, text in enumerate(texts)
     ]
 
 
-def word_diff(a: str, b: str) -> tuple[SafeString | None, SafeString | None]:
-    """Word-level differences between two texts as escaped HTML: words only in ``a`` marked
-    ``<del>``, words only in ``b`` marked ``<ins>``. None for texts too long to diff quickly."""
-    wa, wb = a.split(" "), b.split(" ")
-    if len(wa) > DIFF_MAX_WORDS or len(wb) > DIFF_MAX_WORDS:
-        return None, None
-    out_a: list[str] = []
-    out_b: list[str] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
-        left = html.escape(" ".join(wa[i1:i2]))
-        right = html.escape(" ".join(wb[j1:j2]))
-        if tag == "equal":
-            out_a.append(left)
-            out_b.append(right)
+_TAG = re.compile(r"(<[^>]*>)")
+_WORD = re.compile(r"\S+")
+# Tags after which the reader sees a break: words on either side are two words, not one.
+_BLOCK_TAG = re.compile(r"</?(p|li|ul|ol|h[1-6]|pre|blockquote|br|hr|tr|td|th|table|div|dd|dt)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """Sanitised HTML split into tags and text pieces, with the text the reader sees joined."""
+
+    parts: list[str]  # _TAG.split(html): text at even indices (unescaped), tags at odd ones
+    spans: list[tuple[int, int, int]]  # (part index, start, end) of each text piece in ``joined``
+    joined: str
+    words: list[tuple[int, int]]  # (start, end) of each word in ``joined``
+
+
+def _split_rendered(rendered: str) -> _Rendered:
+    parts = _TAG.split(rendered)
+    spans: list[tuple[int, int, int]] = []
+    pieces: list[str] = []
+    at = 0
+    for index, part in enumerate(parts):
+        if index % 2:  # a tag: a block boundary separates words; inline markup does not
+            if _BLOCK_TAG.match(part):
+                pieces.append("\n")
+                at += 1
             continue
-        if left:
-            out_a.append(f'<del class="diff-del">{left}</del>')
-        if right:
-            out_b.append(f'<ins class="diff-ins">{right}</ins>')
-    # Every piece of text above went through html.escape; the only markup is ours.
-    return mark_safe(" ".join(out_a)), mark_safe(" ".join(out_b))  # noqa: S308
+        text = html.unescape(part)
+        parts[index] = text
+        spans.append((index, at, at + len(text)))
+        pieces.append(text)
+        at += len(text)
+    joined = "".join(pieces)
+    return _Rendered(parts, spans, joined, [(m.start(), m.end()) for m in _WORD.finditer(joined)])
+
+
+def _marked(doc: _Rendered, changed: list[tuple[int, int]], tag: str, css: str) -> SafeString:
+    """The document's HTML with the ``changed`` ranges of ``joined`` wrapped in ``tag`` — split
+    at tag boundaries, so the markup stays well-formed."""
+    out = list(doc.parts)
+    for index, start, end in doc.spans:
+        text = doc.parts[index]
+        pieces, cursor = [], start
+        for c_start, c_end in changed:
+            lo, hi = max(c_start, start), min(c_end, end)
+            if lo >= hi:
+                continue
+            pieces.append(html.escape(text[cursor - start : lo - start], quote=False))
+            pieces.append(f'<{tag} class="{css}">{html.escape(text[lo - start : hi - start], quote=False)}</{tag}>')
+            cursor = hi
+        pieces.append(html.escape(text[cursor - start :], quote=False))
+        out[index] = "".join(pieces)
+    # The tags are the sanitiser's output as it was; every piece of text went through html.escape.
+    return mark_safe("".join(out))  # noqa: S308
+
+
+def rendered_diff(a: SafeString, b: SafeString) -> tuple[SafeString | None, SafeString | None]:
+    """Word-level differences between two rendered (sanitised) responses, compared on the text a
+    reader sees — so ``**word**`` and ``word``, or ``*`` and ``-`` bullets, are no difference —
+    and shown in the rendered HTML: words only in ``a`` marked ``<del>``, only in ``b``
+    ``<ins>``. None for texts too long to diff quickly (``DIFF_MAX_WORDS``)."""
+    da, db = _split_rendered(a), _split_rendered(b)
+    if len(da.words) > DIFF_MAX_WORDS or len(db.words) > DIFF_MAX_WORDS:
+        return None, None
+    wa = [da.joined[s:e] for s, e in da.words]
+    wb = [db.joined[s:e] for s, e in db.words]
+    changed_a: list[tuple[int, int]] = []
+    changed_b: list[tuple[int, int]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=wa, b=wb, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if i2 > i1:
+            changed_a.append((da.words[i1][0], da.words[i2 - 1][1]))
+        if j2 > j1:
+            changed_b.append((db.words[j1][0], db.words[j2 - 1][1]))
+    return _marked(da, changed_a, "del", "diff-del"), _marked(db, changed_b, "ins", "diff-ins")
 
 
 def golden_strategy_check(stream: Stream) -> StrategyCheck:

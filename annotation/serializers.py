@@ -289,7 +289,11 @@ class BlindJudgementSerializer(JudgementSerializer):
 class ItemImportSerializer(serializers.Serializer[Any]):
     """A bulk import through the importer (docs/import.md): JSON Lines text in one of its formats."""
 
-    format = serializers.ChoiceField(choices=["native", "trl", "hh", "mapped"], default="native")
+    format = serializers.ChoiceField(
+        choices=["auto", "native", "trl", "hh", "mapped"],
+        default="auto",
+        help_text="auto (the default) detects the format from the first lines; a mapping implies mapped.",
+    )
     data: Any = serializers.CharField(trim_whitespace=False, help_text="JSON Lines, one item per line (up to 10 MB).")
     mapping = serializers.DictField(child=serializers.CharField(), required=False, help_text="mapped format only.")
     skip_invalid = serializers.BooleanField(default=False, help_text="Import the valid lines, report the rest.")
@@ -305,6 +309,9 @@ class ImportIssueSerializer(serializers.Serializer[Any]):
 class ImportReportSerializer(serializers.Serializer[Any]):
     batch_id = serializers.IntegerField(allow_null=True)
     status = serializers.CharField()
+    format = serializers.CharField(help_text="The format read (the detected one with auto).")
+    detected = serializers.CharField(help_text="With auto: what the file was recognised as.")
+    hint = serializers.CharField(help_text="When most lines failed: the format the file looks like.")
     lines_read = serializers.IntegerField()
     created = serializers.IntegerField()
     updated = serializers.IntegerField()

@@ -11,6 +11,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# The OpenAI protocol's finish_reason for an answer stopped by max_tokens.
+TRUNCATED_FINISH = "length"
+
 
 class ModelEndpoint(models.Model):
     """An OpenAI-compatible chat-completions endpoint. Only the *name* of the environment variable
@@ -116,6 +119,9 @@ class Turn(models.Model):
         "annotation.Item", null=True, blank=True, on_delete=models.SET_NULL, related_name="turn"
     )
     chosen_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # An answer of this turn stopped at the model's token limit (finish_reason "length"): set when
+    # the turn is ready; the stream's truncated_answers decides what may be done with it.
+    truncated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # When every generation was done: the moment the annotator could start judging (served_at).
     ready_at = models.DateTimeField(null=True, blank=True)
@@ -159,3 +165,8 @@ class Generation(models.Model):
         db_table = "annotation_generation"  # its name from before the move (docs/architecture.md)
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["turn", "position"], name="generation_position_unique")]
+
+    @property
+    def truncated(self) -> bool:
+        """Stopped at the token limit: the answer is cut off, not finished."""
+        return self.status == self.Status.DONE and self.finish_reason == TRUNCATED_FINISH

@@ -38,7 +38,15 @@ from django.utils import timezone
 from annotation import selectors, services
 from annotation.models import Assignment, Item, Judgement
 from dynamic import llm
-from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
+from dynamic.models import (
+    TRUNCATED_FINISH,
+    Conversation,
+    ConversationCandidate,
+    Generation,
+    ModelEndpoint,
+    StreamEndpoint,
+    Turn,
+)
 from projects.models import Project, Stream
 
 log = logging.getLogger(__name__)
@@ -262,12 +270,15 @@ def run_generation(*, generation_id: int, attempt: int) -> str:
 
 def refresh_turn(*, turn_id: int) -> str:
     """The turn's status from its generations: ready when all are done, failed when one failed
-    and none is still running, generating otherwise. A judged turn is left as it is."""
+    and none is still running, generating otherwise; ``truncated`` when a done answer stopped at
+    the token limit (``finish_reason`` "length"). A judged turn is left as it is."""
     with transaction.atomic():
         turn = Turn.objects.select_for_update().get(pk=turn_id)
         if turn.status == Turn.Status.JUDGED:
             return str(turn.status)
-        statuses = set(Generation.objects.filter(turn_id=turn_id).values_list("status", flat=True))
+        rows = list(Generation.objects.filter(turn_id=turn_id).values_list("status", "finish_reason"))
+        statuses = {status for status, _ in rows}
+        truncated = any(s == Generation.Status.DONE and f == TRUNCATED_FINISH for s, f in rows)
         if statuses == {Generation.Status.DONE}:
             status, ready_at = Turn.Status.READY, turn.ready_at or timezone.now()
         elif Generation.Status.ERROR in statuses and not statuses & {
@@ -277,21 +288,37 @@ def refresh_turn(*, turn_id: int) -> str:
             status, ready_at = Turn.Status.FAILED, None
         else:
             status, ready_at = Turn.Status.GENERATING, None
-        Turn.objects.filter(pk=turn_id).update(status=status, ready_at=ready_at)
+        Turn.objects.filter(pk=turn_id).update(status=status, ready_at=ready_at, truncated=truncated)
         return str(status)
 
 
+def must_ask_again(turn: Turn, stream: Stream) -> bool:
+    """A ready turn with a cut-off answer in a stream that does not judge cut-off answers."""
+    return (
+        turn.status == Turn.Status.READY
+        and turn.truncated
+        and stream.truncated_answers == Stream.TruncatedAnswers.BLOCK
+    )
+
+
 def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
-    """Asks again for the turn's failed (or stalled) answers; the others are kept. Returns the
-    generation ids queued (none when there was nothing to retry: a repeated click is harmless)."""
+    """Asks again for the turn's failed (or stalled) answers — and its cut-off ones when the
+    stream does not judge those (``must_ask_again``); the others are kept. Returns the generation
+    ids queued (none when there was nothing to retry: a repeated click is harmless)."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = Turn.objects.select_for_update().get(pk=turn.pk)
         if locked.status == Turn.Status.JUDGED:
             return []
+        stream = Stream.objects.get(conversations__turns=locked)
+        redo_truncated = must_ask_again(locked, stream)
         jobs = []
         for generation in Generation.objects.select_related("endpoint").filter(turn=locked):
-            if generation.status == Generation.Status.ERROR or is_stalled(generation, generation.endpoint, now):
+            if (
+                generation.status == Generation.Status.ERROR
+                or is_stalled(generation, generation.endpoint, now)
+                or (redo_truncated and generation.truncated)
+            ):
                 attempt = generation.attempts + 1
                 Generation.objects.filter(pk=generation.pk).update(
                     status=Generation.Status.PENDING,
@@ -306,7 +333,7 @@ def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
                 )
                 jobs.append((generation.pk, attempt))
         if jobs:
-            Turn.objects.filter(pk=locked.pk).update(status=Turn.Status.GENERATING, ready_at=None)
+            Turn.objects.filter(pk=locked.pk).update(status=Turn.Status.GENERATING, ready_at=None, truncated=False)
             transaction.on_commit(lambda: queue_generations(jobs))
     return [generation_id for generation_id, _ in jobs]
 
@@ -316,15 +343,18 @@ def turn_idempotency_key(turn: Turn) -> str:
     return hashlib.sha256(f"dynamic-turn:{turn.pk}".encode()).hexdigest()
 
 
-def _chosen_position(answer: dict[str, Any], k: int, rng: random.Random) -> int:
+def _chosen_position(answer: dict[str, Any], k: int, rng: random.Random, whole: list[int] | None = None) -> int:
     """The canonical position whose answer continues the conversation: the preferred one; for a
-    tie or "both bad" one of the two at random (recorded, so the export and the page agree)."""
+    tie or "both bad" one of the two at random (recorded, so the export and the page agree) —
+    among the ``whole`` (not cut-off) positions when given and not empty."""
     choice = answer.get("choice")
     if choice in ("A", "B"):
         return "AB".index(choice)
     ranking = answer.get("ranking")
     if ranking:
         return int(rng.choice(ranking[0]))
+    if whole:
+        return rng.choice(whole)
     return rng.randrange(k)
 
 
@@ -335,6 +365,12 @@ def judge_turn(
     answer. ``answer`` holds ``submit_judgement``'s keyword arguments in canonical order
     (``JudgementForm.answer``). Returns ``submit_judgement``'s result (with what QC did).
     Idempotent: judging a judged turn again returns its judgement (``created=False``).
+
+    Cut-off answers (``Turn.truncated``) follow ``stream.truncated_answers``: ``block`` refuses
+    the judgement (``ConversationError``: ask again); ``judge_only`` stores it but never continues
+    with a cut-off answer — a tie picks a whole one, and a preferred cut-off answer ends the
+    conversation; ``allow`` judges and continues as with any answer. Each response's metadata
+    says whether it was cut off (``truncated``), and the item's ``dynamic.truncated`` lists them.
 
     The turn becomes an Item in the stream's work pool (external id ``conversation-<id>-turn-<n>``,
     context = the conversation so far, responses in canonical candidate order with their models)
@@ -351,6 +387,11 @@ def judge_turn(
         if locked.status != Turn.Status.READY:
             raise ConversationError("These answers are not ready to judge yet.")
         stream = conversation.stream
+        if must_ask_again(locked, stream):
+            raise ConversationError(
+                "An answer was cut off at the token limit, and this stream does not judge cut-off answers: "
+                "ask the models again, or end the conversation."
+            )
         generations = list(Generation.objects.filter(turn=locked).select_related("endpoint").order_by("position"))
         context = conversation_context(conversation, locked)
         responses = [
@@ -364,6 +405,7 @@ def judge_turn(
                     "latency_ms": g.latency_ms,
                     "prompt_tokens": g.prompt_tokens,
                     "completion_tokens": g.completion_tokens,
+                    "truncated": g.truncated,
                 },
             }
             for g in generations
@@ -375,7 +417,13 @@ def judge_turn(
             context=context,
             responses=responses,
             num_responses=len(responses),
-            metadata={"dynamic": {"conversation": conversation.pk, "turn": locked.index}},
+            metadata={
+                "dynamic": {
+                    "conversation": conversation.pk,
+                    "turn": locked.index,
+                    "truncated": [g.position for g in generations if g.truncated],
+                }
+            },
             content_hash=digest,
             claim_count=1,
             is_open=False,
@@ -397,12 +445,17 @@ def judge_turn(
             now=now,
             **answer,
         )
-        chosen = _chosen_position(answer, len(generations), rng)
+        keep_truncated = stream.truncated_answers == Stream.TruncatedAnswers.ALLOW
+        whole = [g.position for g in generations if not g.truncated]
+        chosen = _chosen_position(answer, len(generations), rng, None if keep_truncated else whole)
         Turn.objects.filter(pk=locked.pk).update(
             status=Turn.Status.JUDGED, item=item, chosen_position=chosen, judged_at=now
         )
         messages = [*context, {"role": "assistant", "content": generations[chosen].text}]
-        ended = locked.index + 1 >= stream.max_turns
+        # The conversation never continues from half an answer unless the stream allows it: the
+        # judgement is kept, and the conversation ends here.
+        cut_off = generations[chosen].truncated and not keep_truncated
+        ended = locked.index + 1 >= stream.max_turns or cut_off
         Conversation.objects.filter(pk=conversation.pk).update(
             messages=messages,
             updated_at=now,

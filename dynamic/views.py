@@ -46,6 +46,7 @@ class ShownAnswer:
     text: str
     error: str
     stalled: bool
+    truncated: bool  # stopped at the model's token limit: shown as cut off
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class ShownTurn:
     user_html: SafeString
     answers: list[ShownAnswer]
     chosen_label: str  # judged turns: the label whose answer continued the conversation
-    retryable: bool  # failed, or an answer stopped moving: the page offers "ask again"
+    retryable: bool  # failed, an answer stopped moving, or cut off where that blocks judging
+    blocked: bool  # a cut-off answer in a stream that does not judge them: ask again or end
 
 
 # --- Pages ------------------------------------------------------------------------------------
@@ -129,11 +131,18 @@ def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
         return render_paused(request, stream)
     notice = ("success", "Saved.") if result.created else ("info", "That turn was already judged.")
     conversation.refresh_from_db(fields=["status"])  # judging the last turn ends the conversation
-    if conversation.status == Conversation.Status.ENDED:
-        notice = (
-            "success",
-            f"Saved. That was turn {stream.max_turns} of {stream.max_turns}: the conversation is complete.",
-        )
+    if conversation.status == Conversation.Status.ENDED and result.created:
+        if turn.index + 1 >= stream.max_turns:
+            notice = (
+                "success",
+                f"Saved. That was turn {stream.max_turns} of {stream.max_turns}: the conversation is complete.",
+            )
+        else:
+            notice = (
+                "success",
+                "Saved. The answer to continue with was cut off at the token limit, so the conversation ends "
+                "here. Start a new one when you are ready.",
+            )
     return _after(request, stream, conversation, notice)
 
 
@@ -191,13 +200,17 @@ def _shown_turn(turn: Turn, conversation: Conversation) -> ShownTurn:
                 text=g.text,
                 error=g.error,
                 stalled=services.is_stalled(g, g.endpoint, now),
+                truncated=g.truncated,
             )
         )
     chosen_label = ""
     if turn.chosen_position is not None and turn.chosen_position in conversation.display_order:
         chosen_label = chr(ord("A") + list(conversation.display_order).index(turn.chosen_position))
-    retryable = turn.status == Turn.Status.FAILED or (
-        turn.status == Turn.Status.GENERATING and any(answer.stalled for answer in answers)
+    blocked = services.must_ask_again(turn, conversation.stream)
+    retryable = (
+        turn.status == Turn.Status.FAILED
+        or (turn.status == Turn.Status.GENERATING and any(answer.stalled for answer in answers))
+        or blocked
     )
     return ShownTurn(
         turn=turn,
@@ -205,6 +218,7 @@ def _shown_turn(turn: Turn, conversation: Conversation) -> ShownTurn:
         answers=answers,
         chosen_label=chosen_label,
         retryable=retryable,
+        blocked=blocked,
     )
 
 
@@ -258,7 +272,12 @@ def _render_workspace(
         "is_ranking": False,
         "answer_rows": [(answer, []) for answer in current.answers] if current is not None else [],
     }
-    if current is not None and current.turn.status == Turn.Status.READY and conversation is not None:
+    if (
+        current is not None
+        and current.turn.status == Turn.Status.READY
+        and not current.blocked
+        and conversation is not None
+    ):
         judge_form = form or JudgementForm(
             assignment=_shown_order(conversation), stream=_pairwise(stream), initial={"token": str(current.turn.pk)}
         )

@@ -149,6 +149,7 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_sample",
             "min_confidence",
             "max_turns",
+            "truncated_answers",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 14, "spellcheck": "true"}),
@@ -176,6 +177,7 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_sample": "Min. sample for bias indicators",
             "min_confidence": "Min. confidence of an exported pair",
             "max_turns": "Max. turns per conversation",
+            "truncated_answers": "Answers cut off at the token limit",
         }
         help_texts = {
             "slug": "Used in URLs and by import_items; unique within the project.",
@@ -188,13 +190,14 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_agreement": "Krippendorff's alpha below which the stream raises an alert (−1 to 1).",
             "min_seconds": "A median below this flags rushing.",
             "max_turns": "Dynamic streams only.",
+            "truncated_answers": "Dynamic streams only. Cut-off answers are always marked as such.",
             "priority": "Higher streams are offered first.",
         }
 
     # Sections of the form page; "guidelines" has its own, beside the live preview.
     FIELDSETS = [
         ("Basics", ["name", "slug", "status", "priority"]),
-        ("Task", ["task_kind", "mode", "rubric", "max_turns"]),
+        ("Task", ["task_kind", "mode", "rubric", "max_turns", "truncated_answers"]),
         ("Assignment", ["overlap", "adaptive_overlap", "adaptive_min_agree", "order", "lease_minutes"]),
         (
             "Golden examples and review",

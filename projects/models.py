@@ -102,6 +102,12 @@ class Stream(models.Model):
         DEPTH_FIRST = "depth", "Finish items first (depth-first)"
         BREADTH_FIRST = "breadth", "Spread judgements (breadth-first)"
 
+    class TruncatedAnswers(models.TextChoices):
+        # Live chat: an answer the model stopped at its token limit (finish_reason "length").
+        ALLOW = "allow", "Judge them and continue the conversation with them"
+        JUDGE_ONLY = "judge_only", "Judge them, but never continue the conversation with them"
+        BLOCK = "block", "Neither: the annotator asks the models again or ends the conversation"
+
     RUBRIC_CHOICES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity", "harmlessness")
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="streams")
@@ -145,6 +151,14 @@ class Stream(models.Model):
 
     # Dynamic streams.
     max_turns = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
+    # A cut-off answer is a fair thing to judge (the model did run out of room), but a
+    # conversation that continues from half a sentence is not: by default it is judged, not kept.
+    truncated_answers = models.CharField(
+        max_length=16,
+        choices=TruncatedAnswers.choices,
+        default=TruncatedAnswers.JUDGE_ONLY,
+        help_text="Dynamic streams: answers cut off at the model's token limit.",
+    )
 
     # Who may join: {"languages": [{"code": "de", "level": "C1"}], "domains": ["medicine"]}.
     requirements = models.JSONField(default=dict, blank=True)
@@ -186,6 +200,10 @@ class Stream(models.Model):
             models.CheckConstraint(condition=Q(min_seconds__gte=0), name="stream_min_seconds_nonneg"),
             models.CheckConstraint(
                 condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="stream_min_confidence_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(truncated_answers__in=["allow", "judge_only", "block"]),
+                name="stream_truncated_answers_valid",
             ),
         ]
 

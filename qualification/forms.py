@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from annotation.importing import FORMATS, ImportOptionsError, parse_mapping
+from annotation.importing import AUTO, FORMAT_CHOICES, ImportOptionsError, parse_mapping
 from projects.models import AnnotatorProfile, Stream
 from qualification import requirements
 from qualification.models import QualificationTest
@@ -101,7 +101,9 @@ class AddQuestionForm(forms.Form):
 
 class QuestionImportForm(forms.Form):
     file = forms.FileField(help_text="JSONL or CSV (gzip read as is): items plus “answers” and “explanation”.")
-    format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], initial="native")
+    format = forms.ChoiceField(
+        choices=[(f, "auto (detect from the first lines)" if f == AUTO else f) for f in FORMAT_CHOICES], initial=AUTO
+    )
     mapping = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -110,6 +112,8 @@ class QuestionImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("mapping") and data.get("format") == AUTO:
+            data["format"] = "mapped"  # a mapping says which format it is for
         if data.get("mapping") and data.get("format") != "mapped":
             self.add_error("mapping", "A mapping applies to the mapped format only.")
         elif data.get("mapping"):

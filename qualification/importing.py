@@ -25,7 +25,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.importing import FORMATS, ImportIssue, ImportOptionsError, parse_mapping
+from annotation.importing import AUTO, FORMAT_CHOICES, ImportIssue, ImportOptionsError, choose_format, parse_mapping
 from annotation.importing.formats import _label, check_candidate_count, converter_for
 from annotation.importing.records import RecordError, finalise
 from annotation.importing.service import SeenIds
@@ -45,6 +45,8 @@ MAX_ERRORS = 100
 class QuestionImport:
     test: QualificationTest
     batch_id: int
+    format: str = ""  # the format read: the detected one with auto
+    detected: str = ""  # with auto: what the file was recognised as
     lines_read: int = 0
     items_created: int = 0
     items_updated: int = 0
@@ -77,7 +79,7 @@ def import_questions(
     *,
     stream: Stream,
     source: str | os.PathLike[str] | IO[bytes],
-    fmt: str = "native",
+    fmt: str = AUTO,
     mapping: Mapping[str, str] | list[str] | str | None = None,
     filename: str = "",
     created_by: Any = None,
@@ -85,18 +87,24 @@ def import_questions(
 ) -> QuestionImport:
     """Imports questions into ``stream``'s test (created with ``test_settings`` if missing; given
     settings are saved on an existing test). Raises ``InvalidQuestions`` (nothing written) for bad
-    lines, ``ImportOptionsError`` for a bad format or mapping, ``FileNotFoundError``."""
-    if fmt not in FORMATS:
-        raise ImportOptionsError(f"Unknown format {fmt!r} (formats: {', '.join(FORMATS)}).")
+    lines, ``ImportOptionsError`` for a bad format or mapping (``FormatNotDetected`` when ``auto``
+    cannot tell the format: the message names what the file looks like), ``FileNotFoundError``."""
+    if fmt not in FORMAT_CHOICES:
+        raise ImportOptionsError(f"Unknown format {fmt!r} (formats: {', '.join(FORMAT_CHOICES)}).")
+    if mapping and fmt == AUTO:
+        fmt = "mapped"  # a mapping says which format it is for
     if mapping and fmt != "mapped":
         raise ImportOptionsError("A field mapping applies to the mapped format only.")
     fields = parse_mapping(mapping) if fmt == "mapped" else {}
-    converter = converter_for(fmt, fields)
     pairwise = stream.task_kind == Stream.TaskKind.PAIRWISE
     errors: list[ImportIssue] = []
     parsed: list[tuple[Any, list[str], str]] = []  # (item row, canonical answers, explanation)
     seen = SeenIds()
-    with open_source(source, name=filename) as src:
+    with open_source(source, name=filename) as opened:
+        asked = fmt
+        src, fmt, detection = choose_format(opened, fmt)
+        detected = detection.label if asked == AUTO else ""
+        converter = converter_for(fmt, fields)
         name = src.name
         lines_read = 0
         for line, record in src.records():
@@ -168,7 +176,7 @@ def import_questions(
             writer.close(exc)
             raise
         writer.close()
-        report = QuestionImport(test=test, batch_id=batch.pk, lines_read=lines_read)
+        report = QuestionImport(test=test, batch_id=batch.pk, format=fmt, detected=detected, lines_read=lines_read)
         if result is not None:
             report.items_created, report.items_updated = result.created, result.updated
             report.items_unchanged = result.unchanged

@@ -3,6 +3,8 @@ per-question statistics."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,9 +12,15 @@ from typing import Any
 
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.html import strip_tags
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
+from annotation.models import Assignment
+from annotation.selectors import ShownMessage, ShownResponse, context_messages, shown_responses
 from annotation.strategies import QuestionFacts, StrategyCheck, check_strategies, response_length
 from projects.models import Stream, StreamMembership, StreamMembershipEvent
+from projects.rendering import render_markdown
 from qualification import services
 from qualification.models import QualificationAnswer, QualificationAttempt, QualificationQuestion, QualificationTest
 
@@ -46,6 +54,17 @@ class QualificationStanding:
         return finished[-1] if finished else None
 
     @property
+    def may_retake(self) -> bool:
+        """Could the member take this test again — now, after the cool-down, or an attempt is in
+        progress? While they could, the answer key of the test stays hidden from them."""
+        if self.test is None or self.membership is None:
+            return False
+        if self.open_attempt is not None:
+            return True
+        statuses = (StreamMembership.Status.INVITED, StreamMembership.Status.FAILED, StreamMembership.Status.TESTING)
+        return self.membership.status in statuses and self.remaining > 0
+
+    @property
     def can_start(self) -> bool:
         """May the member press "take the test" now (or continue the attempt in progress)?"""
         if self.test is None or self.membership is None:
@@ -76,6 +95,77 @@ def standing_in_test(*, stream: Stream, user: Any, now: datetime | None = None) 
         allowed=services.attempts_allowed(test, membership),
         opens_at=opens if opens is not None and opens > now else None,
     )
+
+
+# --- The annotator's review of a scored attempt ---------------------------------------------------
+EXCERPT_CHARS = 140
+
+
+def plain_excerpt(markdown: str, limit: int = EXCERPT_CHARS) -> str:
+    """``markdown`` as the reader sees it, as plain text cut to ``limit`` characters: rendered
+    first (and sanitised), then stripped of its tags, so a cut never leaves half a link, an open
+    code fence or ``**`` without its pair. The caller escapes it like any text."""
+    text = html.unescape(strip_tags(render_markdown(markdown)))
+    return Truncator(re.sub(r"\s+", " ", text).strip()).chars(limit)
+
+
+@dataclass(frozen=True)
+class ReviewedQuestion:
+    """A question the annotator did not get right, as they saw it in that attempt."""
+
+    number: int  # its place in the attempt, from 1
+    excerpt: str  # the prompt as plain text, cut (plain_excerpt)
+    messages: list[ShownMessage]  # the context, rendered and sanitised
+    responses: list[ShownResponse]  # in the order this attempt showed them, labelled A, B...
+    given: str  # their answer as they saw it: "A" is the response they were shown first
+    expected: list[str]  # the acceptable answers, labelled the same way
+    explanation: SafeString | None  # None when the test does not show explanations
+
+
+def shown_label(answer: str, display_order: list[int]) -> str:
+    """A canonical answer as the annotator saw it: a letter by display position, "tie", "both bad"."""
+    if len(answer) == 1 and answer.isupper():
+        canonical = ord(answer) - ord("A")
+        if canonical in display_order:
+            return chr(ord("A") + display_order.index(canonical))
+    return {"tie": "tie", "both_bad": "both bad"}.get(answer, answer)
+
+
+def attempt_review(attempt: QualificationAttempt) -> list[ReviewedQuestion]:
+    """The questions of a scored attempt answered wrong (or left unanswered when time ran out),
+    in the order served, with both responses in the order the annotator saw them, their answer,
+    the expected ones and the explanation (when the test shows explanations). This reveals the
+    answer key: the page shows it only when ``QualificationStanding.may_retake`` is false."""
+    questions = {q.pk: q for q in QualificationQuestion.objects.filter(test_id=attempt.test_id).select_related("item")}
+    answers = {a.question_id: a for a in QualificationAnswer.objects.filter(attempt=attempt)}
+    show_explanations = attempt.test.show_explanations
+    review = []
+    for index, entry in enumerate(attempt.question_order):
+        question = questions.get(entry["question"])
+        answer = answers.get(entry["question"])
+        if question is None or (answer is not None and answer.correct):
+            continue
+        order = list(answer.display_order if answer is not None else entry.get("order") or [])
+        review.append(
+            ReviewedQuestion(
+                number=index + 1,
+                excerpt=plain_excerpt(question.item.prompt_text),
+                messages=context_messages(question.item),
+                responses=shown_responses(Assignment(item=question.item, display_order=order), diff=False),
+                given=shown_label(answer.answer, order) if answer is not None else "no answer (time ran out)",
+                expected=[shown_label(str(a), order) for a in question.acceptable_answers],
+                explanation=render_markdown(question.explanation)
+                if show_explanations and question.explanation
+                else None,
+            )
+        )
+    return review
+
+
+def wrong_count(attempt: QualificationAttempt) -> int:
+    """Questions of the attempt not answered right (wrong, or unanswered when time ran out)."""
+    right = QualificationAnswer.objects.filter(attempt=attempt, correct=True).count()
+    return len(attempt.question_order) - right
 
 
 # --- The PM's views -------------------------------------------------------------------------------

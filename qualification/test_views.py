@@ -25,10 +25,9 @@ from annotation import access, selectors
 from annotation.forms import QuestionForm
 from annotation.models import Assignment
 from projects.models import Stream
-from projects.rendering import render_markdown
 from qualification import selectors as qualification_selectors
 from qualification import services as qualification
-from qualification.models import QualificationAnswer, QualificationAttempt
+from qualification.models import QualificationAttempt
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -102,8 +101,10 @@ def test_answer(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def test_result(request: HttpRequest, stream_id: int, number: int) -> HttpResponse:
-    """Score, pass or fail, the explanation of each wrong answer (when the test shows them) and,
-    after a failure, when the next attempt opens."""
+    """Score, pass or fail and, after a failure, when the next attempt opens. The questions
+    answered wrong — prompt, both responses as shown, the answer given, the expected one and the
+    explanation — once the member cannot take the test again (passed, qualified, or no attempt
+    left): before that they would be the answer key of the retake, and only their number shows."""
     stream = access.get_stream_for_annotator(request, stream_id)
     attempt = (
         QualificationAttempt.objects.select_related("test")
@@ -114,31 +115,19 @@ def test_result(request: HttpRequest, stream_id: int, number: int) -> HttpRespon
         raise Http404("No such attempt.")
     if attempt.submitted_at is None:
         return redirect("qualification:test", stream_id=stream.pk)
-    answers = {
-        a.question_id: a for a in QualificationAnswer.objects.filter(attempt=attempt).select_related("question__item")
-    }
-    review = []
-    for index, entry in enumerate(attempt.question_order):
-        answer = answers.get(entry["question"])
-        if answer is not None and answer.correct:
-            continue
-        explanation = answer.question.explanation if answer is not None and attempt.test.show_explanations else ""
-        review.append(
-            {
-                "number": index + 1,
-                "prompt": answer.question.item.prompt_text if answer is not None else "",
-                "given": _shown_answer(answer) if answer is not None else "no answer (time ran out)",
-                "explanation": render_markdown(explanation) if explanation else None,
-            }
-        )
+    standing = qualification_selectors.standing_in_test(stream=stream, user=request.user)
+    reveal = not standing.may_retake
+    wrong = qualification_selectors.wrong_count(attempt)
     context = {
         "stream": stream,
         "attempt": attempt,
         "test": attempt.test,
         "total": len(attempt.question_order),
-        "correct": len(attempt.question_order) - len(review),
-        "review": review,
-        "standing": qualification_selectors.standing_in_test(stream=stream, user=request.user),
+        "correct": len(attempt.question_order) - wrong,
+        "wrong": wrong,
+        "reveal": reveal,
+        "review": qualification_selectors.attempt_review(attempt) if reveal and wrong else [],
+        "standing": standing,
         "eligible": selectors.may_work(stream),
     }
     return render(request, "qualification/test_result.html", context)
@@ -149,16 +138,6 @@ def _shown(slot: qualification.Slot) -> Assignment:
     """An unsaved stand-in for an assignment: the page and the form only need the item and the
     response order (``canonical_choice`` turns the shown letter into the canonical one)."""
     return Assignment(item=slot.question.item, display_order=slot.display_order)
-
-
-def _shown_answer(answer: QualificationAnswer) -> str:
-    """The annotator's answer as they saw it: "A" is the response they were shown first."""
-    if len(answer.answer) == 1 and answer.answer.isupper():
-        canonical = ord(answer.answer) - ord("A")
-        order = list(answer.display_order)
-        if canonical in order:
-            return chr(ord("A") + order.index(canonical))
-    return {"tie": "tie", "both_bad": "both bad"}.get(answer.answer, answer.answer)
 
 
 def _after_attempt(request: HtmxHttpRequest, stream: Stream) -> HttpResponse:

@@ -23,6 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, 
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from annotation.importing.detect import AUTO, Detection, choose_format
 from annotation.importing.formats import (
     FORMATS,
     ImportOptionsError,
@@ -40,6 +41,7 @@ from projects.models import Stream
 log = logging.getLogger(__name__)
 
 MISMATCH_MODES = ("full", "skip")
+FORMAT_CHOICES = (AUTO, *FORMATS)
 # All-or-nothing stops reading after this many errors; the batch report keeps this many too
 # (the report file has them all).
 MAX_ERRORS = 100
@@ -87,6 +89,8 @@ class ImportReport:
     mismatches: list[int] = field(default_factory=list)
     protected_lines: list[int] = field(default_factory=list)
     preset: str = ""
+    detected: str = ""  # with --format auto: what the file was recognised as
+    hint: str = ""  # most lines failed and the file looks like another format: which one
     stopped_at: int | None = None  # all-or-nothing stopped reading here after MAX_ERRORS errors
     report_file: str = ""
     seconds: float = 0.0
@@ -172,7 +176,10 @@ def import_items(
     progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Imports ``source`` (a path, or an open binary file such as an upload; gzip is read
-    transparently) into ``stream`` as ``fmt`` (native, trl, hh, mapped — see docs/import.md).
+    transparently) into ``stream`` as ``fmt`` (native, trl, hh, mapped — see docs/import.md), or
+    ``auto`` (the default of the CLI, the web form and the API): the format its first records show
+    (``detect.py``); when they do not show one surely, ``FormatNotDetected`` (an
+    ``ImportOptionsError``) names what the file looks like and nothing is written.
 
     Items are upserted on their external id (the source's id, else a hash of the content), so a
     re-import never duplicates: unchanged items are counted, changed ones updated. Candidates are
@@ -186,16 +193,26 @@ def import_items(
     The file is read in chunks in one transaction, so memory stays flat and a failure leaves the
     stream as it was. Raises ``ImportOptionsError`` (nothing read) for a bad format or mapping,
     ``FileNotFoundError`` for a missing path."""
-    if fmt not in FORMATS:
-        raise ImportOptionsError(f"Unknown format {fmt!r} (formats: {', '.join(FORMATS)}).")
+    if fmt not in FORMAT_CHOICES:
+        raise ImportOptionsError(f"Unknown format {fmt!r} (formats: {', '.join(FORMAT_CHOICES)}).")
     if on_mismatch not in MISMATCH_MODES:
         raise ImportOptionsError(f"on_mismatch must be one of {', '.join(MISMATCH_MODES)}, not {on_mismatch!r}.")
+    if mapping and fmt == AUTO:
+        fmt = "mapped"  # a mapping says which format it is for
     if mapping and fmt != "mapped":
         raise ImportOptionsError("A field mapping applies to the mapped format only.")
     fields = parse_mapping(mapping) if fmt == "mapped" else {}
     options = {"mapping": fields, "skip_invalid": skip_invalid, "on_mismatch": on_mismatch}
 
-    with open_source(source, name=filename) as src:
+    with open_source(source, name=filename) as first:
+        # The first records, read once: to choose the format (auto) or, when an explicit format
+        # fails on most lines, to say which format the file looks like.
+        asked = fmt
+        src, fmt, detection = choose_format(first, fmt)
+        detected = detection.label if asked == AUTO else ""
+        if asked == AUTO and batch is not None and batch.format != fmt:  # a stored upload, now detected
+            batch.format = fmt
+            batch.save(update_fields=["format"])
         if batch is None:
             batch = ImportBatch.objects.create(
                 stream=stream, created_by=created_by, filename=src.name[:300], format=fmt, options=options
@@ -212,7 +229,9 @@ def import_items(
             skip_invalid=skip_invalid,
             on_mismatch=on_mismatch,
             progress=progress,
+            detection=detection,
         )
+        run.report.detected = detected
         return run.execute()
 
 
@@ -293,8 +312,10 @@ class _Run:
         skip_invalid: bool,
         on_mismatch: str,
         progress: ProgressCallback | None,
+        detection: Detection | None = None,
     ) -> None:
         self.stream, self.batch, self.source = stream, batch, source
+        self.fmt, self.detection = fmt, detection
         self.converter = converter_for(fmt, mapping)
         self.pairwise = stream.task_kind == Stream.TaskKind.PAIRWISE
         self.skip_invalid, self.on_mismatch, self.progress = skip_invalid, on_mismatch, progress
@@ -324,9 +345,11 @@ class _Run:
                 report.seconds = round(time.monotonic() - started, 3)
                 if report.invalid and (not self.skip_invalid or self.unfinished):
                     raise _Rejected
+                self._add_hint()
                 self._write_report_file()
                 self._finish(ImportBatch.Status.DONE)
         except _Rejected:
+            self._add_hint()
             self._write_report_file()
             _fail(self.batch, report)
             raise InvalidImport(report) from None
@@ -447,6 +470,15 @@ class _Run:
         if len(self.report.warnings) < MAX_ERRORS:
             self.report.warnings.append(issue)
 
+    def _add_hint(self) -> None:
+        """When most lines read were invalid and the file's first records look like another
+        format, say which: the errors alone ("unknown field chosen" on every line) do not."""
+        report, found = self.report, self.detection
+        if found is None or not report.invalid or 2 * report.invalid < report.lines_read:
+            return
+        if found.shape and found.format != self.fmt:
+            report.hint = found.hint()
+
     def _write_report_file(self) -> None:
         """Every error, in a text file next to the uploads, when there were any."""
         report = self.report
@@ -461,6 +493,8 @@ class _Run:
             all_or_nothing = not self.skip_invalid or self.unfinished
             imported = "nothing imported (all-or-nothing)" if all_or_nothing else report.counts()
             out.write(f"lines read: {report.lines_read}; {imported}\n")
+            if report.hint:
+                out.write(f"hint: {report.hint}\n")
             if report.mismatches:
                 out.write(f"mismatched pairs on lines: {', '.join(map(str, report.mismatches))}\n")
             out.write(f"\n{report.invalid} invalid line(s), not imported:\n")

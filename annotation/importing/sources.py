@@ -21,7 +21,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,6 +98,11 @@ class Source:
         base = name.lower().removesuffix(".gz")
         self.kind = "tsv" if base.endswith(".tsv") else "csv" if base.endswith(".csv") else "jsonl"
 
+    def reopen(self) -> Source:
+        """The same file from its beginning, as a new source (this one is done with)."""
+        self.raw.seek(0)
+        return Source(self.raw, self.name, self.total_bytes)
+
     @property
     def bytes_read(self) -> int:
         try:
@@ -105,7 +110,7 @@ class Source:
         except (OSError, ValueError):
             return 0
 
-    def records(self) -> Iterator[tuple[int, Record]]:
+    def records(self) -> Generator[tuple[int, Record]]:
         if self.kind == "jsonl":
             return self._jsonl()
         return self._csv(delimiter="\t" if self.kind == "tsv" else ",")
@@ -117,7 +122,7 @@ class Source:
             "(QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES); nothing was imported",
         )
 
-    def _jsonl(self) -> Iterator[tuple[int, Record]]:
+    def _jsonl(self) -> Generator[tuple[int, Record]]:
         readline = self.stream.readline
         limit = self.max_line_bytes
         line_no = 0
@@ -148,7 +153,7 @@ class Source:
                 continue
             yield line_no, parse_json_line(line, first=line_no == 1)
 
-    def _csv(self, *, delimiter: str) -> Iterator[tuple[int, Record]]:
+    def _csv(self, *, delimiter: str) -> Generator[tuple[int, Record]]:
         # surrogateescape: bytes that are not UTF-8 become lone surrogates, which the character
         # check then reports with their line and column instead of the reader failing mid-file.
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")

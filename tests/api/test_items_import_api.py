@@ -45,3 +45,31 @@ def test_it_lets_only_pms_import(world: World) -> None:
     assert world.client(world.reviewer).post(url, body, format="json").status_code == 403
     assert world.client(world.outsider).post(url, body, format="json").status_code == 404
     assert world.client(world.pm).post(url, {"format": "xml", "data": "x"}, format="json").status_code == 400
+
+
+def test_the_api_detects_by_default_and_returns_the_hint(world: World) -> None:
+    url = f"/api/streams/{world.stream.pk}/items/import/"
+    client = world.client(world.pm)
+    created = client.post(
+        url,
+        {"data": _jsonl({"instruction": "Say hi", "output_1": "Hi", "output_2": "Hello", "preference": 1})},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    assert (created.json()["format"], created.json()["detected"]) == (
+        "mapped",
+        "AlpacaEval pairs (instruction/output_1/output_2)",
+    )
+    wrong = client.post(
+        url,
+        {"format": "hh", "data": _jsonl(*({"prompt": f"Q{n}", "responses": ["a", "b"]} for n in range(3)))},
+        format="json",
+    )
+    assert wrong.status_code == 400
+    assert (
+        wrong.json()["hint"]
+        == "this file looks like Quorum's native format (prompt or context, responses); choose format 'native'"
+    )
+    unsure = client.post(url, {"data": _jsonl({"messages": [{"role": "user", "content": "Hi"}]})}, format="json")
+    assert unsure.status_code == 400
+    assert "OpenAI chat messages" in unsure.json()["detail"]

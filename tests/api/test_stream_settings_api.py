@@ -49,6 +49,7 @@ def test_a_pm_changes_settings_and_only_those(world: World) -> None:
         "status": "paused",
         "guidelines": "## New guidelines",
         "rubric": ["verbosity", "helpfulness"],
+        "truncated_answers": "block",
     }
     response = world.client(world.pm).patch(url(stream), changes, format="json")
     assert response.status_code == 200, response.content
@@ -77,6 +78,7 @@ def test_it_validates_like_the_form_and_saves_nothing_on_error(world: World) -> 
         ({"min_agreement": -2}, "min_agreement", "greater than or equal to -1"),
         ({"slug": "bad slug!"}, "slug", "valid"),
         ({"rubric": ["taste"]}, "rubric", "not one of the available choices"),
+        ({"truncated_answers": "sometimes"}, "truncated_answers", "not one of the available choices"),
         ({"name": ""}, "name", "required"),
         ({"id": 7}, "id", "Read-only."),
         ({"colour": "blue"}, "colour", "Not a stream setting."),

@@ -159,3 +159,17 @@ def test_unknown_stream_and_missing_file(tmp_path: Path, stream: Any) -> None:
         run("--stream", "nope", str(write(tmp_path, LINES)))
     with pytest.raises(CommandError, match="No such file"):
         run("--stream", "german", str(tmp_path / "missing.jsonl"))
+
+
+def test_it_detects_the_format_by_default(tmp_path: Path, stream: Any) -> None:
+    trl = [
+        {"id": "t1", "prompt": "2 + 2?", "chosen": "4", "rejected": "5", "answers": ["A"]},
+        {"id": "t2", "prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon", "answers": ["A"]},
+    ]
+    out = run("--stream", "german", str(write(tmp_path, trl)))
+    assert "(format trl, detected: TRL preference data (prompt/chosen/rejected), batch" in out
+    assert QualificationTest.objects.get(stream=stream).questions.count() == 2
+    assert ImportBatch.objects.get(stream=stream).format == "trl"
+    mixed = write(tmp_path, [trl[0], LINES[0]], "mixed.jsonl")
+    with pytest.raises(CommandError, match="The format could not be detected: of the first 2 records, 1 like"):
+        run("--stream", "german", str(mixed))

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation import services as annotation_services
@@ -129,7 +130,7 @@ def test_with_htmx_the_next_question_comes_in_the_same_page_and_the_last_redirec
     assert last["HX-Redirect"] == reverse("qualification:test_result", args=[stream.pk, 1])
 
 
-def test_a_failed_attempt_shows_the_explanations_and_when_the_next_opens(
+def test_a_failed_attempt_says_when_the_next_opens_and_keeps_the_key_until_none_is_left(
     client: Client, stream: Any, invited: Any
 ) -> None:
     login(client, invited)
@@ -142,10 +143,22 @@ def test_a_failed_attempt_shows_the_explanations_and_when_the_next_opens(
     assert "Not passed." in body
     assert "33%" in body
     assert "2026-03-03 09:00" in body  # 24 h cool-down
+    # One attempt left: the explanations would be the answer key of the retake.
+    assert "Questions you did not get right (2)" in body
+    assert 'id="review-later"' in body
+    assert ANSWER_KEY_MARK not in body
+    assert StreamMembership.objects.get(user=invited).status == Status.FAILED
+
+    with time_machine.travel(T0 + timedelta(hours=25), tick=False):
+        client.post(reverse("qualification:test_start", args=[stream.pk]))
+        for answer in canonical_answers(invited, {0: "B", 1: "A", 2: "A"}):
+            response = post_answer(client, stream, invited, answer)
+        body = client.get(response["Location"]).content.decode()
+    assert "You have used every attempt." in body
     assert f"{ANSWER_KEY_MARK} 0" in body
     assert f"{ANSWER_KEY_MARK} 1" in body
     assert f"{ANSWER_KEY_MARK} 2" not in body  # only the wrong answers are explained
-    assert StreamMembership.objects.get(user=invited).status == Status.FAILED
+    assert 'id="review-later"' not in body
 
 
 def test_explanations_stay_hidden_when_the_test_does_not_show_them(
@@ -159,6 +172,11 @@ def test_explanations_stay_hidden_when_the_test_does_not_show_them(
         response = post_answer(client, stream, invited, answer)
     body = client.get(response["Location"]).content.decode()
     assert "Not passed." in body
+    assert ANSWER_KEY_MARK not in body
+    later = timezone.now() + timedelta(days=2)  # after the cool-down: the last attempt, left blank
+    services.finish_attempt(attempt=services.start_attempt(stream=stream, user=invited, now=later), now=later)
+    body = client.get(reverse("qualification:test_result", args=[stream.pk, 2])).content.decode()
+    assert "This test does not show explanations." in body  # the review, without them
     assert ANSWER_KEY_MARK not in body
 
 

@@ -1,4 +1,4 @@
-"""``manage.py import_items --stream <id | slug | project/stream> FILE [--format ...] [--map t=s ...]
+"""``manage.py import_items --stream <id | slug | project/stream> FILE [--format auto|...] [--map t=s ...]
 [--skip-invalid] [--on-mismatch full|skip]`` — see docs/import.md."""
 
 from __future__ import annotations
@@ -10,7 +10,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotation import selectors
-from annotation.importing import FORMATS, MISMATCH_MODES, ImportOptionsError, ImportReport, InvalidImport, import_items
+from annotation.importing import (
+    AUTO,
+    FORMAT_CHOICES,
+    MISMATCH_MODES,
+    ImportOptionsError,
+    ImportReport,
+    InvalidImport,
+    import_items,
+)
 from projects.models import Stream
 
 
@@ -43,7 +51,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stream", required=True, metavar="STREAM", help="Stream id, slug, or project-slug/stream-slug."
         )
-        parser.add_argument("--format", choices=FORMATS, default="native", help="Source format (default native).")
+        parser.add_argument(
+            "--format",
+            choices=FORMAT_CHOICES,
+            default=AUTO,
+            help="Source format (default auto: detected from the first lines; a --map implies mapped).",
+        )
         parser.add_argument(
             "--map",
             action="append",
@@ -99,8 +112,10 @@ class Command(BaseCommand):
         lines = [
             f"Nothing imported: {n} invalid line{'s' if n != 1 else ''} in {path.name} "
             "(all-or-nothing; --skip-invalid imports the valid lines).",
-            *(f"  {line}" for line in report.error_lines()),
         ]
+        if report.hint:
+            lines.append(f"Hint: {report.hint}.")
+        lines.extend(f"  {line}" for line in report.error_lines(limit=5 if report.hint else 20))
         if report.report_file:
             lines.append(f"Report: {report.report_file}")
         return "\n".join(lines)
@@ -108,6 +123,8 @@ class Command(BaseCommand):
     def _print(self, report: ImportReport, stream: Stream, path: Path, on_mismatch: str) -> None:
         out = self.stdout
         preset = f", preset {report.preset}" if report.preset else ""
+        if report.detected:
+            preset += f", detected: {report.detected}"
         out.write(
             f"Imported {path.name} into {stream} (format {report.format}{preset}, batch {report.batch_id}): "
             f"{report.lines_read:,} lines in {report.seconds:.1f} s."
@@ -131,6 +148,8 @@ class Command(BaseCommand):
                 f"{report.mismatch_count} pair(s) whose transcripts do not share their earlier turns, {action}: "
                 f"line{'s' if report.mismatch_count != 1 else ''} {lines}{more}"
             )
+        if report.hint:
+            out.write(f"Hint: {report.hint}.")
         if report.errors:
             out.write("Invalid lines:")
             for line in report.error_lines():

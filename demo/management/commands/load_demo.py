@@ -58,6 +58,10 @@ TEST_QUESTIONS = 10
 # which answers with AlpacaEval's GPT-4 Turbo or Mixtral output for the nearest instruction.
 DYNAMIC_SLUG = "live-chat"
 DEMO_MODEL_URL = "http://127.0.0.1:8001/v1"
+# The replay answers whole: its longest answer (Mixtral, 2,481 tokens as the replay counts them,
+# one a word) fits well under this. A limit below it (it was 400) cut 391 of the 1,610 answers
+# off at the limit, and every cut-off answer is marked and may not continue the conversation.
+DEMO_MAX_TOKENS = 4096
 DEMO_ENDPOINTS = [
     ("Demo replay · GPT-4 Turbo (AlpacaEval)", "demo-replay-gpt4-turbo"),
     ("Demo replay · Mixtral-8x7B (AlpacaEval)", "demo-replay-mixtral"),
@@ -279,9 +283,12 @@ class Command(BaseCommand):
                 name=name,
                 base_url=DEMO_MODEL_URL,
                 model=model,
-                parameters={"temperature": 0.7, "max_tokens": 400},
+                parameters={"temperature": 0.7, "max_tokens": DEMO_MAX_TOKENS},
                 timeout_seconds=60,
             )
+            if int(endpoint.parameters.get("max_tokens") or 0) < DEMO_MAX_TOKENS:  # loaded before the fix
+                endpoint.parameters = {**endpoint.parameters, "max_tokens": DEMO_MAX_TOKENS}
+                endpoint.save(update_fields=["parameters"])
             weights[endpoint.pk] = 1.0
         if not stream.endpoints.exists():
             dynamic_services.set_stream_endpoints(stream=stream, weights=weights)

@@ -59,6 +59,12 @@ def add_setting_arguments(parser: CommandParser, *, skip: tuple[str, ...] = ()) 
         help="Exports drop pairs whose label is less sure than this (vote share or posterior), 0-1.",
     )
     add("max_turns", type=int, metavar="N", help="Dynamic streams: turns per conversation.")
+    add(
+        "truncated_answers",
+        choices=Stream.TruncatedAnswers.values,
+        help="Dynamic streams: answers cut off at the token limit may be judged and continued (allow), "
+        "judged only (judge_only, the default) or neither (block).",
+    )
     # A setting added to the form later still gets a flag: its text goes to the form as typed.
     declared = {action.dest for action in parser._actions}
     for field in StreamForm.Meta.fields:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotation.importing import FORMATS, ImportOptionsError
+from annotation.importing import AUTO, FORMAT_CHOICES, ImportOptionsError
 from annotation.management.commands.import_items import resolve_stream
 from qualification.importing import InvalidQuestions, import_questions
 from qualification.services import active_test
@@ -26,7 +26,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stream", required=True, metavar="STREAM", help="Stream id, slug, or project-slug/stream-slug."
         )
-        parser.add_argument("--format", choices=FORMATS, default="native", help="Item format (default native).")
+        parser.add_argument(
+            "--format",
+            choices=FORMAT_CHOICES,
+            default=AUTO,
+            help="Item format (default auto: detected from the first lines; a --map implies mapped).",
+        )
         parser.add_argument(
             "--map", action="append", default=[], metavar="TARGET=SOURCE", help="Field mapping for --format mapped."
         )
@@ -90,7 +95,9 @@ class Command(BaseCommand):
         count = test.questions.count()
         out = self.stdout
         out.write(
-            f"Imported {path.name} into the qualification test of {stream} (batch {report.batch_id}): "
+            f"Imported {path.name} into the qualification test of {stream} "
+            f"(format {report.format}{', detected: ' + report.detected if report.detected else ''}, "
+            f"batch {report.batch_id}): "
             f"{report.lines_read} lines; {report.questions_created} questions added, "
             f"{report.questions_updated} updated; the test has {count} question{'s' if count != 1 else ''}."
         )
