@@ -35,6 +35,7 @@ def _data(**overrides: Any) -> dict[str, Any]:
         "min_sample": 30,
         "min_confidence": 0.0,
         "max_turns": 8,
+        "truncated_answers": "judge_only",
     }
     data.update(overrides)
     return data
