@@ -36,8 +36,12 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 
-class JobLost(Exception):
-    """This run no longer owns its job: the sweeper queued it again or marked it failed."""
+class JobLost(BaseException):
+    """This run no longer owns its job: the sweeper queued it again or marked it failed.
+
+    A ``BaseException`` (like ``SystemExit``): the run must stop and roll back *without* the
+    ``except Exception`` handlers that record a failure on the job's row — the row is not its own
+    any more. The task that started the run catches it."""
 
 
 def stale_seconds() -> int:
@@ -79,12 +83,15 @@ class Liveness:
     max_attempts: int
 
 
-def liveness(*, heartbeat_at: datetime | None, attempts: int, now: datetime | None = None) -> Liveness:
+def liveness(
+    *, heartbeat_at: datetime | None, attempts: int, requeue: bool = True, now: datetime | None = None
+) -> Liveness:
     """For a running job: how long it has been silent, and when the sweeper will requeue or fail
-    it if it stays silent (its heartbeat + the stale time + one sweep interval, at the latest)."""
+    it if it stays silent (its heartbeat + the stale time + one sweep interval, at the latest).
+    ``requeue=False``: a job no worker can resume (it is failed, not retried)."""
     now = now or timezone.now()
     limit = max_attempts()
-    action = "retried" if attempts < limit else "marked failed"
+    action = "retried" if requeue and attempts < limit else "marked failed"
     if heartbeat_at is None:
         return Liveness(False, None, action, None, attempts, limit)
     silent = max(0, int((now - heartbeat_at).total_seconds()))
@@ -103,11 +110,13 @@ class Heartbeat:
     connection, so a run busy in one long query or waiting for a model's first token still beats.
     When the run happens inside a caller's transaction (tests; a CLI command in ``atomic``),
     another connection would not see its rows — or would wait on their locks — so no thread is
-    started and only ``beat()`` calls (the run's progress points) write.
+    started and only ``beat()`` calls (the run's progress points) write. ``thread=False`` asks for
+    no thread (SQLite, one writer at a time: an import's own transaction holds the file).
     """
 
-    def __init__(self, rows: QuerySet[Any], *, interval: float | None = None) -> None:
+    def __init__(self, rows: QuerySet[Any], *, interval: float | None = None, thread: bool = True) -> None:
         self.rows = rows
+        self.thread = thread
         self.interval = float(interval if interval is not None else heartbeat_seconds())
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -147,7 +156,7 @@ class Heartbeat:
 
     def __enter__(self) -> Heartbeat:
         self.beat(force=True)
-        if not connection.in_atomic_block:
+        if self.thread and not connection.in_atomic_block:
             self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
             self._thread.start()
         return self
