@@ -139,7 +139,9 @@ def annotate(port: int, key: str, stream_id: int, tally: Tally, stop_at: float, 
     rng = random.Random(key)
     try:
         while time.monotonic() < stop_at:
-            status, body = _until_answered(port, "GET", f"/api/streams/{stream_id}/next/", auth, None, tally, give_up_at)
+            status, body = _until_answered(
+                port, "GET", f"/api/streams/{stream_id}/next/", auth, None, tally, give_up_at
+            )
             if status == 204:
                 return
             if status != 200:
@@ -252,7 +254,8 @@ def children(pid: int) -> list[int]:
         except OSError:
             continue
         # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state not in ("Z", "X"):  # a killed child not yet reaped is gone
             found.append(int(entry))
     return found
 
