@@ -42,20 +42,16 @@ def _copy_test_database(cluster: Cluster, database: str) -> None:
     """The test database (schema and the rows this test made) into the private cluster:
     ``pg_dump | psql``, with the binaries of the cluster's version."""
     db = connection.settings_dict
+    source = ["-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db.get("USER") or "postgres"]
     dump = subprocess.run(
-        [
-            str(cluster.bin / "pg_dump"), "--no-owner", "--no-privileges", "-h", db.get("HOST") or "127.0.0.1",
-            "-p", str(db.get("PORT") or 5432), "-U", db.get("USER") or "postgres", db["NAME"],
-        ],  # fmt: skip
+        [str(cluster.bin / "pg_dump"), "--no-owner", "--no-privileges", *source, db["NAME"]],
         check=True,
         capture_output=True,
         timeout=120,
     )
+    target = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-d", database]
     subprocess.run(
-        [
-            str(cluster.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(cluster.port),
-            "-U", "postgres", "-d", database,
-        ],  # fmt: skip
+        [str(cluster.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", *target],
         input=dump.stdout,
         check=True,
         capture_output=True,
@@ -95,7 +91,7 @@ def test_a_database_outage_loses_and_duplicates_no_judgement(transactional_db: N
     record(
         "postgres stopped 10 s",
         seconds=round(elapsed, 1),
-        outage_s=round(outage["started_at"] - outage["stopped_at"], 1),
+        down_s=round(outage["started_at"] - outage["stopped_at"], 1),  # 10 s stopped + the restart's recovery
         acknowledged=counts.acknowledged,
         stored=counts.stored,
         lost=counts.lost,
