@@ -42,7 +42,8 @@ def _copy_test_database(cluster: Cluster, database: str) -> None:
     """The test database (schema and the rows this test made) into the private cluster:
     ``pg_dump | psql``, with the binaries of the cluster's version."""
     db = connection.settings_dict
-    source = ["-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432), "-U", db.get("USER") or "postgres"]
+    host, port, user = db.get("HOST") or "127.0.0.1", str(db.get("PORT") or 5432), db.get("USER") or "postgres"
+    source = ["-h", host, "-p", port, "-U", user]
     dump = subprocess.run(
         [str(cluster.bin / "pg_dump"), "--no-owner", "--no-privileges", *source, db["NAME"]],
         check=True,
