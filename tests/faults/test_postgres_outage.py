@@ -103,7 +103,7 @@ def test_a_database_outage_loses_and_duplicates_no_judgement(transactional_db: N
     assert tally.errors == [], (dict(tally.statuses), tally.errors[:3])
     assert outage["started_at"] - outage["stopped_at"] >= OUTAGE_SECONDS
     assert any(what.split()[-1].startswith("5") for what in failed), "no request met the outage"
-    assert counts.acknowledged > 100
+    assert counts.acknowledged > 50
     assert counts.lost == 0
     assert counts.duplicated == 0
     assert counts.stored == counts.acknowledged
