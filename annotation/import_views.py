@@ -14,7 +14,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -34,7 +33,7 @@ from annotation.importing import (
     store_upload,
 )
 from annotation.models import ImportBatch
-from annotation.tasks import run_import
+from annotation.tasks import queue_import
 from projects.access import get_stream_for_pm
 from projects.models import Stream
 
@@ -108,7 +107,7 @@ def import_upload(request: HttpRequest, stream_id: int) -> HttpResponse:
     }
     if upload.size > settings.QUORUM_ASYNC_IMPORT_BYTES or _is_gzip(upload):
         batch = store_upload(stream=stream, upload=upload, created_by=request.user, **options)
-        transaction.on_commit(lambda: run_import.delay(batch.pk))
+        queue_import(batch.pk)
         return redirect("annotation:import_batch", stream.pk, batch.pk)
     try:
         report = import_items(

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from quorum import jobs
+
 CHOICES = ("A", "B", "tie", "both_bad")
 
 
@@ -341,6 +343,11 @@ class ImportBatch(models.Model):
     bytes_read = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Liveness (quorum/jobs.py): worker runs started so far, and the last sign of life of the
+    # current run. A running batch silent for QUORUM_JOB_STALE_SECONDS lost its process: the
+    # sweeper queues a stored upload again or fails the batch with the reason.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "projects_importbatch"  # its name from before the move (docs/architecture.md)
@@ -350,6 +357,22 @@ class ImportBatch(models.Model):
                 condition=Q(status__in=["pending", "running", "done", "failed"]), name="import_batch_status_valid"
             ),
         ]
+        indexes = [
+            # The sweeper's look: running batches by heartbeat (few rows; the partial index stays small).
+            models.Index(fields=["heartbeat_at"], condition=Q(status="running"), name="importbatch_running_heartbeat"),
+        ]
+
+    @property
+    def max_attempts(self) -> int:
+        return jobs.max_attempts()
+
+    def liveness(self) -> jobs.Liveness | None:
+        """For a running batch: how long it has been silent and what happens when (the page)."""
+        if self.status != self.Status.RUNNING:
+            return None
+        return jobs.liveness(
+            heartbeat_at=self.heartbeat_at, attempts=max(1, self.attempts), requeue=bool(self.file_path)
+        )
 
     @property
     def progress(self) -> float:

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from quorum import jobs
+
 # The OpenAI protocol's finish_reason for an answer stopped by max_tokens.
 TRUNCATED_FINISH = "length"
 
@@ -156,6 +158,12 @@ class Generation(models.Model):
     # timeout is shown as stalled (a worker died) and can be retried.
     updated_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Liveness (quorum/jobs.py): the worker's last sign of life while streaming (written by a
+    # heartbeat thread even while the model has sent nothing yet), and how many runs lost their
+    # worker. A streaming generation silent for QUORUM_JOB_STALE_SECONDS is asked again by the
+    # sweeper (a new attempt), up to QUORUM_JOB_MAX_ATTEMPTS runs, then fails with the reason.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lost_runs = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -165,8 +173,20 @@ class Generation(models.Model):
         db_table = "annotation_generation"  # its name from before the move (docs/architecture.md)
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["turn", "position"], name="generation_position_unique")]
+        indexes = [
+            # The sweeper's look: streaming generations by heartbeat (a handful of rows at any time).
+            models.Index(
+                fields=["heartbeat_at"], condition=Q(status="streaming"), name="generation_streaming_heartbeat"
+            ),
+        ]
 
     @property
     def truncated(self) -> bool:
         """Stopped at the token limit: the answer is cut off, not finished."""
         return self.status == self.Status.DONE and self.finish_reason == TRUNCATED_FINISH
+
+    def liveness(self) -> jobs.Liveness | None:
+        """For a streaming generation: how long its worker has been silent and what happens when."""
+        if self.status != self.Status.STREAMING:
+            return None
+        return jobs.liveness(heartbeat_at=self.heartbeat_at, attempts=self.lost_runs + 1)

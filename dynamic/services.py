@@ -3,10 +3,13 @@
 The writes of the flow (STYLE 3), in the order they happen::
 
     send_message      the annotator's message → a Turn and one pending Generation per candidate,
-                      queued (on commit) to workers that stream the answers in parallel
+                      which the caller queues (``dynamic.tasks.queue_turn``, on commit) to workers
+                      that stream the answers in parallel
     run_generation    (in a worker) streams one answer into its Generation row, a few writes a
                       second, then marks the turn ready (all done) or failed (one failed)
     retry_generations a failed or stalled answer is asked for again (visible, never silent)
+    sweep_stale_generations  (periodic) an answer whose worker died is asked again, or failed
+                      with the reason (quorum/jobs.py)
     judge_turn        the turn becomes an Item (context = the conversation so far) with an
                       Assignment and a Judgement stored by ``services.submit_judgement`` — so
                       golden checks, metrics, review and export see it as static data — and the
@@ -24,15 +27,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Prefetch, QuerySet
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from annotation import selectors, services
@@ -48,6 +49,7 @@ from dynamic.models import (
     Turn,
 )
 from projects.models import Project, Stream
+from quorum import jobs
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +96,18 @@ def turns_of(conversation: Conversation) -> QuerySet[Turn]:
 
 
 def is_stalled(generation: Generation, endpoint: ModelEndpoint, now: datetime | None = None) -> bool:
-    """A pending or streaming generation that has not moved for longer than its endpoint may take:
-    its worker died or its task was lost. The page offers a retry."""
+    """A pending or streaming generation that has not moved for longer than its endpoint may take
+    (its task was lost, or the model hangs), or a streaming one whose worker stopped beating for
+    ``QUORUM_JOB_STALE_SECONDS`` (its worker died; the sweeper will ask again too). The page offers
+    a retry."""
     if generation.status not in (Generation.Status.PENDING, Generation.Status.STREAMING):
         return False
+    now = now or timezone.now()
     limit = timedelta(seconds=endpoint.timeout_seconds + STALL_GRACE_SECONDS)
-    return (now or timezone.now()) - generation.updated_at > limit
+    if now - generation.updated_at > limit:
+        return True
+    live = generation.liveness()
+    return bool(live is not None and live.stale)
 
 
 # --- Starting and sending -----------------------------------------------------------------------
@@ -174,39 +182,21 @@ def send_message(*, stream: Stream, annotator: Any, text: str, now: datetime | N
         if index >= stream.max_turns:
             raise ConversationError(f"This conversation has reached the stream's limit of {stream.max_turns} turns.")
         turn = Turn.objects.create(conversation=conversation, index=index, user_message=text, created_at=now)
-        generations = Generation.objects.bulk_create(
+        Generation.objects.bulk_create(
             Generation(turn=turn, position=c.position, endpoint_id=c.endpoint_id, attempts=1, updated_at=now)
             for c in conversation.candidates.all()
         )
         Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
-        jobs = [(g.pk, 1) for g in generations]
-        transaction.on_commit(lambda: queue_generations(jobs))
     return turn
 
 
-def queue_generations(jobs: list[tuple[int, int]]) -> None:
-    """Starts (generation id, attempt) jobs: on workers through the broker, or — embedded mode —
-    in threads of this process so the page still sees tokens arrive; with neither (tests), the
-    eager task runs here and now."""
-    from dynamic import tasks
-
-    if settings.CELERY_TASK_ALWAYS_EAGER and settings.QUORUM_GENERATE_IN_THREAD:
-        for generation_id, attempt in jobs:
-            threading.Thread(
-                target=_generate_in_thread, args=(generation_id, attempt), name=f"generate-{generation_id}", daemon=True
-            ).start()
-        return
-    for generation_id, attempt in jobs:
-        tasks.generate.delay(generation_id, attempt)
-
-
-def _generate_in_thread(generation_id: int, attempt: int) -> None:
-    try:
-        run_generation(generation_id=generation_id, attempt=attempt)
-    except Exception:
-        log.exception("generation %s failed in its thread", generation_id)
-    finally:
-        connection.close()  # the thread's own connection
+def pending_jobs(*, turn_id: int) -> list[tuple[int, int]]:
+    """The turn's generations waiting for a worker, as (generation id, attempt) jobs to queue."""
+    return list(
+        Generation.objects.filter(turn_id=turn_id, status=Generation.Status.PENDING)
+        .order_by("position")
+        .values_list("pk", "attempts")
+    )
 
 
 # --- Generating ---------------------------------------------------------------------------------
@@ -221,25 +211,33 @@ def run_generation(*, generation_id: int, attempt: int) -> str:
     """Streams one candidate's answer into ``Generation`` ``generation_id``. Idempotent: only a
     pending generation of this ``attempt`` is run (a redelivered or superseded task does nothing),
     and every write is conditional on the attempt, so a late task of an old attempt cannot
-    overwrite a retry. Returns the final status."""
+    overwrite a retry. While it streams it beats (``quorum.jobs.Heartbeat``, also while the model
+    has not answered yet); a run the sweeper gave to a new attempt stops at its next token.
+    Returns the final status ("lost" for such a run)."""
     now = timezone.now()
     current = Generation.objects.filter(pk=generation_id, attempts=attempt)
     if not current.filter(status=Generation.Status.PENDING).update(
-        status=Generation.Status.STREAMING, started_at=now, updated_at=now
+        status=Generation.Status.STREAMING, started_at=now, updated_at=now, heartbeat_at=now
     ):
         return "skipped"
     generation = Generation.objects.select_related("endpoint", "turn__conversation").get(pk=generation_id)
     messages = conversation_context(generation.turn.conversation, generation.turn)
     last_flush = 0.0
+    beat = jobs.Heartbeat(current.filter(status=Generation.Status.STREAMING))
 
     def on_text(text: str) -> None:
         nonlocal last_flush
+        beat.check()
         if time.monotonic() - last_flush >= FLUSH_SECONDS:
             current.update(text=text, updated_at=timezone.now())
             last_flush = time.monotonic()
 
     try:
-        result = llm.stream_chat(generation.endpoint, messages, on_text=on_text)
+        with beat:
+            result = llm.stream_chat(generation.endpoint, messages, on_text=on_text)
+    except jobs.JobLost:
+        log.warning("generation %s: attempt %s lost its job to the sweeper; stopped", generation_id, attempt)
+        return "lost"
     except llm.GenerationError as exc:
         log.warning("generation %s (endpoint %s) failed: %s", generation_id, generation.endpoint_id, exc.detail)
         current.update(
@@ -304,7 +302,8 @@ def must_ask_again(turn: Turn, stream: Stream) -> bool:
 def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
     """Asks again for the turn's failed (or stalled) answers — and its cut-off ones when the
     stream does not judge those (``must_ask_again``); the others are kept. Returns the generation
-    ids queued (none when there was nothing to retry: a repeated click is harmless)."""
+    ids made pending again (none when there was nothing to retry: a repeated click is harmless);
+    the caller queues them (``dynamic.tasks.queue_turn``)."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = Turn.objects.select_for_update().get(pk=turn.pk)
@@ -312,7 +311,7 @@ def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
             return []
         stream = Stream.objects.get(conversations__turns=locked)
         redo_truncated = must_ask_again(locked, stream)
-        jobs = []
+        queued: list[int] = []
         for generation in Generation.objects.select_related("endpoint").filter(turn=locked):
             if (
                 generation.status == Generation.Status.ERROR
@@ -331,11 +330,56 @@ def retry_generations(*, turn: Turn, now: datetime | None = None) -> list[int]:
                     finished_at=None,
                     updated_at=now,
                 )
-                jobs.append((generation.pk, attempt))
-        if jobs:
+                queued.append(generation.pk)
+        if queued:
             Turn.objects.filter(pk=locked.pk).update(status=Turn.Status.GENERATING, ready_at=None, truncated=False)
-            transaction.on_commit(lambda: queue_generations(jobs))
-    return [generation_id for generation_id, _ in jobs]
+    return queued
+
+
+def sweep_stale_generations(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """Finds streaming generations whose worker stopped responding (no heartbeat for
+    ``QUORUM_JOB_STALE_SECONDS``). One whose runs lost their worker fewer than
+    ``QUORUM_JOB_MAX_ATTEMPTS`` times is asked again as a new attempt (the dead run, should it
+    wake, writes nothing: every write names its attempt); the others fail with the reason, and
+    their turn fails too, so the annotator sees it and can ask again. Unlike a model's error this
+    is retried without the annotator: a worker's death says nothing about the model. Each change
+    is conditional on the row being as it was read. Returns the (generation id, attempt) jobs to
+    queue."""
+    now = now or timezone.now()
+    requeue: list[tuple[int, int]] = []
+    failed_turns: set[int] = set()
+    stale = Generation.objects.filter(status=Generation.Status.STREAMING).filter(
+        Q(heartbeat_at__lt=jobs.stale_before(now)) | Q(heartbeat_at__isnull=True, updated_at__lt=jobs.stale_before(now))
+    )
+    rows = stale.values_list("pk", "turn_id", "attempts", "lost_runs", "heartbeat_at")
+    for pk, turn_id, attempts, lost_runs, heartbeat_at in rows:
+        same = Generation.objects.filter(
+            pk=pk, status=Generation.Status.STREAMING, attempts=attempts, heartbeat_at=heartbeat_at
+        )
+        runs = lost_runs + 1
+        if runs < jobs.max_attempts():
+            if same.update(
+                status=Generation.Status.PENDING,
+                text="",
+                attempts=attempts + 1,
+                lost_runs=runs,
+                started_at=None,
+                updated_at=now,
+            ):
+                log.warning("generation %s: its worker stopped responding; asked again (attempt %s)", pk, attempts + 1)
+                requeue.append((pk, attempts + 1))
+        elif same.update(
+            status=Generation.Status.ERROR,
+            lost_runs=runs,
+            error="The server stopped working on this answer. Ask again.",
+            error_detail=jobs.lost_reason(heartbeat_at=heartbeat_at, attempts=runs),
+            finished_at=now,
+            updated_at=now,
+        ):
+            failed_turns.add(turn_id)
+    for turn_id in failed_turns:
+        refresh_turn(turn_id=turn_id)
+    return requeue
 
 
 # --- Judging ------------------------------------------------------------------------------------

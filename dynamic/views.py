@@ -30,10 +30,11 @@ from annotation.forms import MAX_MESSAGE_CHARS, JudgementForm, MessageForm
 from annotation.models import Assignment
 from annotation.views import HtmxHttpRequest, render_paused
 from dynamic import access as dynamic_access
-from dynamic import services
+from dynamic import services, tasks
 from dynamic.models import Conversation, Generation, Turn
 from projects.models import Stream, StreamMembership
 from projects.rendering import render_markdown
+from quorum import jobs
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class ShownAnswer:
     error: str
     stalled: bool
     truncated: bool  # stopped at the model's token limit: shown as cut off
+    # A streaming answer's worker liveness (quorum/jobs.py): silent for how long, and when the
+    # server asks again by itself (or gives up); ``lost_runs``: earlier runs whose worker died.
+    liveness: jobs.Liveness | None = None
+    lost_runs: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ def send(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
         turn = services.send_message(stream=stream, annotator=request.user, text=form.cleaned_data["message"])
     except services.ConversationError as exc:
         return _after(request, stream, conversation, ("warning", str(exc)), status=409)
+    tasks.queue_turn(turn.pk)
     return _after(request, stream, turn.conversation, None)
 
 
@@ -151,6 +157,8 @@ def judge(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
 def retry(request: HtmxHttpRequest, turn_id: int) -> HttpResponse:
     turn = dynamic_access.get_turn_for_annotator(request, turn_id)
     queued = services.retry_generations(turn=turn)
+    if queued:
+        tasks.queue_turn(turn.pk)
     notice = ("info", "Asked the model again.") if queued else None
     # The stream as the access check annotated it (role, standing): ``_after`` re-reads the
     # conversation, which would drop that cached stream.
@@ -201,6 +209,8 @@ def _shown_turn(turn: Turn, conversation: Conversation) -> ShownTurn:
                 error=g.error,
                 stalled=services.is_stalled(g, g.endpoint, now),
                 truncated=g.truncated,
+                liveness=g.liveness(),
+                lost_runs=g.lost_runs,
             )
         )
     chosen_label = ""

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exports import services as exporting
+from exports import tasks as export_tasks
 from exports.models import Export
 from exports.serializers import ExportCreateSerializer, ExportOptionsSerializer, ExportSerializer
 from projects import access
@@ -61,6 +62,7 @@ class ExportList(generics.ListCreateAPIView[Export]):
         except exporting.ExportError as exc:
             return Response({"detail": str(exc)}, status=400)
         export = exporting.create_export(project=streams[0].project, spec=spec, created_by=request.user)
+        export_tasks.queue_export(export.pk)
         export.refresh_from_db()
         return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
 

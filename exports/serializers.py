@@ -95,6 +95,8 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "files",
             "since_export",
             "error",
+            "attempts",
+            "heartbeat_at",
             "created_at",
             "finished_at",
         ]

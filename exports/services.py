@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, TextField
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -51,6 +51,7 @@ from exports import aggregation
 from exports.models import Export
 from projects.models import Project, Stream, StreamMembership
 from qc.models import Review
+from quorum import jobs
 
 logger = logging.getLogger(__name__)
 
@@ -1298,9 +1299,10 @@ def export_dir(export: Export) -> Path:
 
 
 @transaction.atomic
-def create_export(*, project: Project, spec: ExportSpec, created_by: Any = None, run: bool = True) -> Export:
-    """Records an export and queues its job (after commit). The caller has checked that every
-    stream belongs to ``project`` and that the user may export it."""
+def create_export(*, project: Project, spec: ExportSpec, created_by: Any = None, queued: bool = True) -> Export:
+    """Records an export, pending. The caller has checked that every stream belongs to
+    ``project`` and that the user may export it, and queues it (``exports.tasks.queue_export``)
+    or — ``queued=False``, the command line — runs it in its own process."""
     export = Export.objects.create(
         project=project,
         created_by=created_by,
@@ -1308,51 +1310,115 @@ def create_export(*, project: Project, spec: ExportSpec, created_by: Any = None,
         aggregation=spec.aggregation,
         filters=spec.to_json(),
         since_export_id=spec.since_export_id,
+        queued=queued,
     )
     export.streams.set(spec.stream_ids)
-    if run:
-        from exports.tasks import run_export_task
-
-        transaction.on_commit(lambda: run_export_task.delay(export.pk))
     return export
 
 
-def run_export(*, export_id: int, out_dir: Path | None = None) -> Export:
-    """Runs a recorded export once (idempotent: a done export is left alone)."""
-    export = Export.objects.select_related("created_by").get(pk=export_id)
-    if export.status == Export.Status.DONE:
-        return export
-    Export.objects.filter(pk=export.pk).update(status=Export.Status.RUNNING, progress=0.0, error="")
+def _silent_since(stale: datetime) -> Q:
+    """Running exports silent since before ``stale`` (a row from before heartbeats: by its age)."""
+    return Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
 
-    def on_progress(fraction: float) -> None:
-        Export.objects.filter(pk=export.pk).update(progress=fraction)
 
-    try:
-        manifest = write_export(
-            ExportSpec.from_json(export.filters),
-            out_dir or export_dir(export),
-            created_by=export.created_by.get_username() if export.created_by else "",
-            export_id=export.pk,
-            on_progress=on_progress,
+def claim_export(*, export_id: int, now: datetime | None = None) -> int | None:
+    """Takes export ``export_id`` for this run: a pending one, or a running one whose worker died
+    (stale heartbeat; a redelivered message may get there before the sweeper) while it has runs
+    left. One conditional UPDATE, so of two deliveries exactly one runs it. Returns the attempt
+    this run owns (1 for the first run), or None when there is nothing to run."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = (
+            Export.objects.filter(pk=export_id)
+            .filter(
+                Q(status=Export.Status.PENDING)
+                | (
+                    Q(status=Export.Status.RUNNING, attempts__lt=jobs.max_attempts())
+                    & _silent_since(jobs.stale_before(now))
+                )
+            )
+            .update(status=Export.Status.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now, progress=0.0)
         )
+        if not claimed:
+            return None
+        return int(Export.objects.filter(pk=export_id).values_list("attempts", flat=True).get())
+
+
+def run_export(*, export_id: int, out_dir: Path | None = None) -> Export:
+    """Runs a recorded export once. Idempotent: only a pending export (or a dead worker's, see
+    ``claim_export``) is run; a done, failed or live one is left alone. While it runs it beats
+    (``quorum.jobs.Heartbeat``); every write is conditional on this run's attempt, so a run the
+    sweeper took for dead and gave to another stops at its next progress point and writes nothing."""
+    attempt = claim_export(export_id=export_id)
+    export = Export.objects.select_related("created_by").get(pk=export_id)
+    if attempt is None:
+        return export
+    mine = Export.objects.filter(pk=export_id, status=Export.Status.RUNNING, attempts=attempt)
+    try:
+        with jobs.Heartbeat(mine) as beat:
+
+            def on_progress(fraction: float) -> None:
+                beat.check()
+                beat.beat(progress=fraction)
+
+            manifest = write_export(
+                ExportSpec.from_json(export.filters),
+                out_dir or export_dir(export),
+                created_by=export.created_by.get_username() if export.created_by else "",
+                export_id=export.pk,
+                on_progress=on_progress,
+            )
+            beat.check()
+    except jobs.JobLost:
+        logger.warning("export %s: run %s lost its job to the sweeper; stopped", export_id, attempt)
+        export.refresh_from_db()
+        return export
     except Exception as exc:
         logger.exception("export %s failed", export.pk)
-        Export.objects.filter(pk=export.pk).update(
-            status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
-        )
+        mine.update(status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
         export.refresh_from_db()
         return export
     files = manifest.pop("_files")
-    Export.objects.filter(pk=export.pk).update(
+    mine.update(
         status=Export.Status.DONE,
         progress=1.0,
         counts=manifest["counts"],
         manifest=manifest,
         files=files,
+        error="",
+        heartbeat_at=timezone.now(),
         finished_at=timezone.now(),
     )
     export.refresh_from_db()
     return export
+
+
+def sweep_stale_exports(*, now: datetime | None = None) -> list[int]:
+    """Finds running exports whose worker stopped responding (no heartbeat for
+    ``QUORUM_JOB_STALE_SECONDS``). One with runs left (``QUORUM_JOB_MAX_ATTEMPTS``) goes back to
+    pending with a note saying why; the others — and an export of the command line, which no
+    worker can resume — are failed with the reason. Each change is conditional on the row being
+    as it was read, so a run that beats meanwhile keeps its job. Returns the ids to queue again."""
+    now = now or timezone.now()
+    requeue: list[int] = []
+    stale = Export.objects.filter(status=Export.Status.RUNNING).filter(_silent_since(jobs.stale_before(now)))
+    for pk, attempts, heartbeat_at, queued in stale.values_list("pk", "attempts", "heartbeat_at", "queued"):
+        same = Export.objects.filter(pk=pk, status=Export.Status.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at)
+        what = "The worker" if queued else "The export_preferences process"
+        if queued and attempts < jobs.max_attempts():
+            when = timezone.localtime(heartbeat_at or now).strftime("%H:%M:%S %Z")
+            runs = f"run {attempts + 1} of {jobs.max_attempts()}"
+            note = f"{what} running it stopped responding at {when}; queued again ({runs})."
+            if same.update(status=Export.Status.PENDING, progress=0.0, error=note):
+                logger.warning("export %s: %s", pk, note)
+                requeue.append(pk)
+        elif same.update(
+            status=Export.Status.FAILED,
+            error=jobs.lost_reason(heartbeat_at=heartbeat_at, attempts=attempts, what=what),
+            finished_at=now,
+        ):
+            logger.warning("export %s failed: its worker stopped responding after %s runs", pk, attempts)
+    return requeue
 
 
 def export_file_path(export: Export, name: str) -> Path | None:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from exports import services as exporting
+from exports import tasks as export_tasks
 from exports.forms import ExportForm
 from exports.models import Export
 from projects.access import get_project_for_pm
@@ -30,6 +31,7 @@ def exports(request: HttpRequest, slug: str) -> HttpResponse:
     form = ExportForm(request.POST or None, project=project, initial=initial)
     if request.method == "POST" and form.is_valid():
         export = exporting.create_export(project=project, spec=form.spec(), created_by=request.user)
+        export_tasks.queue_export(export.pk)
         return redirect("exports:export_detail", slug=project.slug, export_id=export.pk)
     past = Export.objects.filter(project=project).select_related("created_by").prefetch_related("streams")[:50]
     return render(request, "exports/exports.html", {"project": project, "form": form, "exports": past})

@@ -207,6 +207,22 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600, minimu
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "UTC"
+# The queue tasks go to when no queue is named (one deployment = one queue, unless told otherwise).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Long jobs (export runs, import batches, model generations) write a heartbeat while they run, at
+# least every QUORUM_JOB_HEARTBEAT_SECONDS. A running job whose heartbeat is older than
+# QUORUM_JOB_STALE_SECONDS lost its worker (killed, out of memory, machine gone): the sweepers
+# (below, every QUORUM_JOB_SWEEP_SECONDS) queue it again, up to QUORUM_JOB_MAX_ATTEMPTS runs in
+# all, then mark it failed with the reason. See docs/operations.md.
+QUORUM_JOB_HEARTBEAT_SECONDS = env_int("QUORUM_JOB_HEARTBEAT_SECONDS", 15, minimum=1, maximum=600)
+QUORUM_JOB_STALE_SECONDS = env_int("QUORUM_JOB_STALE_SECONDS", 120, minimum=2, maximum=24 * 3600)
+if QUORUM_JOB_STALE_SECONDS < 2 * QUORUM_JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "QUORUM_JOB_STALE_SECONDS must be at least twice QUORUM_JOB_HEARTBEAT_SECONDS "
+        f"({QUORUM_JOB_STALE_SECONDS} < 2 × {QUORUM_JOB_HEARTBEAT_SECONDS}): a busy worker would be taken for dead."
+    )
+QUORUM_JOB_SWEEP_SECONDS = env_int("QUORUM_JOB_SWEEP_SECONDS", 30, minimum=1, maximum=3600)
+QUORUM_JOB_MAX_ATTEMPTS = env_int("QUORUM_JOB_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 # Periodic tasks run by `celery -A quorum beat` (exactly one beat process per deployment) or, in the
 # embedded mode, by `manage.py run_periodic` (make run starts it; fixed intervals only). Apps
 # add entries: {"name": {"task": "app.tasks.fn", "schedule": seconds_or_crontab}}.
@@ -222,6 +238,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # received work since its last run (and of every active stream hourly): figures at most a
     # minute old while annotators work. Pages read the snapshots.
     "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 60.0},
+    # Long jobs whose worker stopped responding (stale heartbeat): queued again or failed with
+    # the reason. One sweeper per room that owns the job.
+    "exports-sweep-stale": {"task": "exports.tasks.sweep_stale_exports", "schedule": float(QUORUM_JOB_SWEEP_SECONDS)},
+    "annotation-sweep-stale-imports": {
+        "task": "annotation.tasks.sweep_stale_imports",
+        "schedule": float(QUORUM_JOB_SWEEP_SECONDS),
+    },
+    "dynamic-sweep-stale-generations": {
+        "task": "dynamic.tasks.sweep_stale_generations",
+        "schedule": float(QUORUM_JOB_SWEEP_SECONDS),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule"))
 

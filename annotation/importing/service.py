@@ -14,12 +14,14 @@ import uuid
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -37,6 +39,7 @@ from annotation.importing.sources import Source, SourceLimitError, open_source
 from annotation.importing.writer import Writer, writer_for
 from annotation.models import ImportBatch
 from projects.models import Stream
+from quorum import jobs
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +222,21 @@ def import_items(
             )
         batch.status = ImportBatch.Status.RUNNING
         batch.total_bytes, batch.bytes_read, batch.lines_read = src.total_bytes, 0, 0
-        batch.save(update_fields=["status", "total_bytes", "bytes_read", "lines_read"])
+        batch.heartbeat_at = timezone.now()
+        batch.save(update_fields=["status", "total_bytes", "bytes_read", "lines_read", "heartbeat_at"])
+        # The run beats while it reads (quorum/jobs.py) so the sweeper can tell a dead process. On
+        # SQLite the run's own transaction holds the one write lock: no thread, and the sweeper
+        # waits the import's hard time limit instead (``import_stale_before``).
+        beat = jobs.Heartbeat(
+            ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.RUNNING, attempts=batch.attempts),
+            thread=connection.vendor != "sqlite",
+        )
+
+        def on_progress(bytes_read: int, total: int, lines: int) -> None:
+            beat.check()  # JobLost: the sweeper gave the batch to another run; roll back, record nothing
+            if progress is not None:
+                progress(bytes_read, total, lines)
+
         run = _Run(
             stream=stream,
             batch=batch,
@@ -228,11 +245,12 @@ def import_items(
             mapping=fields,
             skip_invalid=skip_invalid,
             on_mismatch=on_mismatch,
-            progress=progress,
+            progress=on_progress,
             detection=detection,
         )
         run.report.detected = detected
-        return run.execute()
+        with beat:
+            return run.execute()
 
 
 def run_batch(*, batch: ImportBatch, progress: ProgressCallback | None = None) -> ImportReport:
@@ -286,6 +304,95 @@ def store_upload(
 
 
 REPORTS_DIR = "imports/reports"  # under MEDIA_ROOT
+
+
+# An hour covers tens of millions of rows at the measured rate (see docs/import.md). The soft limit
+# raises inside the import, which rolls back and marks the batch failed; the hard one is the backstop.
+IMPORT_SOFT_TIME_LIMIT = 3600
+IMPORT_TIME_LIMIT = IMPORT_SOFT_TIME_LIMIT + 120
+
+
+def import_stale_before(now: datetime | None = None) -> datetime:
+    """A running batch silent since before this lost its process. On SQLite a run cannot beat
+    while its transaction holds the database (see ``import_items``): its only heartbeat is its
+    start, so it counts as lost only after the import's hard time limit."""
+    now = now or timezone.now()
+    if connection.vendor == "sqlite":
+        return now - timedelta(seconds=IMPORT_TIME_LIMIT)
+    return jobs.stale_before(now)
+
+
+def _silent_since(stale: datetime) -> Q:
+    """Running batches silent since before ``stale`` (a row from before heartbeats: by its age)."""
+    return Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
+
+
+def claim_batch(*, batch_id: int, now: datetime | None = None) -> int | None:
+    """Takes stored batch ``batch_id`` for a worker run: a pending one, or a running one whose
+    worker died (a redelivered message may get there before the sweeper) while it has runs left.
+    One conditional UPDATE: of two deliveries exactly one runs it. Returns the attempt this run
+    owns, or None when there is nothing to run."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        claimed = (
+            ImportBatch.objects.filter(pk=batch_id)
+            .filter(
+                Q(status=ImportBatch.Status.PENDING)
+                | (
+                    Q(status=ImportBatch.Status.RUNNING, attempts__gte=1, attempts__lt=jobs.max_attempts())
+                    & _silent_since(import_stale_before(now))
+                )
+            )
+            .update(status=ImportBatch.Status.RUNNING, attempts=F("attempts") + 1, heartbeat_at=now)
+        )
+        if not claimed:
+            return None
+        return int(ImportBatch.objects.filter(pk=batch_id).values_list("attempts", flat=True).get())
+
+
+def sweep_stale_imports(*, now: datetime | None = None) -> list[int]:
+    """Finds running batches whose process stopped responding (no heartbeat for
+    ``QUORUM_JOB_STALE_SECONDS``). A stored upload a worker was importing, with runs left
+    (``QUORUM_JOB_MAX_ATTEMPTS``), goes back to pending — the import is all-or-nothing, so the
+    dead run left nothing behind; any other (the upload's file is not kept, or its runs are used
+    up) is failed with the reason and its stored upload removed. Each change is conditional on the
+    row being as it was read. Returns the ids to queue again."""
+    now = now or timezone.now()
+    requeue: list[int] = []
+    stale = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).filter(
+        _silent_since(import_stale_before(now))
+    )
+    for batch in stale.only("pk", "attempts", "heartbeat_at", "file_path", "report", "filename", "format"):
+        same = ImportBatch.objects.filter(
+            pk=batch.pk, status=ImportBatch.Status.RUNNING, attempts=batch.attempts, heartbeat_at=batch.heartbeat_at
+        )
+        by_worker = bool(batch.file_path) and batch.attempts >= 1
+        what = "The worker importing it" if by_worker else "The process importing it"
+        if by_worker and batch.attempts < jobs.max_attempts() and Path(batch.file_path).exists():
+            when = timezone.localtime(batch.heartbeat_at or now).strftime("%H:%M:%S %Z")
+            runs = f"run {batch.attempts + 1} of {jobs.max_attempts()}"
+            note = f"{what} stopped responding at {when}; queued again ({runs})."
+            report = {**(batch.report or {}), "requeued": note}
+            if same.update(status=ImportBatch.Status.PENDING, bytes_read=0, lines_read=0, report=report):
+                log.warning("import batch %s: %s", batch.pk, note)
+                requeue.append(batch.pk)
+            continue
+        reason = jobs.lost_reason(heartbeat_at=batch.heartbeat_at, attempts=max(1, batch.attempts), what=what)
+        if not by_worker:
+            reason += " Nothing was imported; upload the file again."
+        report = {**(batch.report or {}), "failure": reason}
+        if same.update(
+            status=ImportBatch.Status.FAILED,
+            created_count=0,
+            updated_count=0,
+            unchanged_count=0,
+            report=report,
+            finished_at=now,
+        ):
+            log.warning("import batch %s failed: %s", batch.pk, reason)
+            if batch.file_path:
+                Path(batch.file_path).unlink(missing_ok=True)
+    return requeue
 
 
 def report_path(batch: ImportBatch) -> Path | None:

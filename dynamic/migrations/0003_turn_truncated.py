@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dynamic', '0001_initial'),
+        ('dynamic', '0002_generation_heartbeat'),
     ]
 
     operations = [

@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from dynamic import llm
 from dynamic import services as dynamic
+from dynamic import tasks as dynamic_tasks
 from dynamic.demo_model import Behaviour, DemoModelServer
 from dynamic.models import Generation, ModelEndpoint
 from quorum.env import EndpointKey, parse_endpoint_keys
@@ -223,6 +224,7 @@ def test_a_generation_never_sends_the_key_to_an_unbound_host(
         alice = make_annotator(stream, "alice")
         with django_capture_on_commit_callbacks(execute=True):
             turn = dynamic.send_message(stream=stream, annotator=alice, text="Hello there")
+            dynamic_tasks.queue_turn(turn.pk)
     generations = list(Generation.objects.filter(turn=turn))
     assert [g.status for g in generations] == [Generation.Status.ERROR] * 2
     assert all("may only be sent to vllm.internal:8000" in g.error_detail for g in generations)
@@ -240,6 +242,7 @@ def test_a_generation_via_a_redirect_sends_the_key_only_to_the_bound_host(
             alice = make_annotator(stream, "alice")
             with django_capture_on_commit_callbacks(execute=True):
                 turn = dynamic.send_message(stream=stream, annotator=alice, text="Hello there")
+                dynamic_tasks.queue_turn(turn.pk)
     assert [g.status for g in Generation.objects.filter(turn=turn)] == [Generation.Status.DONE] * 2
     assert bound.seen == [f"Bearer {SECRET}"] * 2
     assert elsewhere.behaviour.seen_keys == ["", ""]

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from annotation.models import Assignment, Item, Judgement
 from dynamic import services as dynamic
+from dynamic import tasks as dynamic_tasks
 from dynamic.demo_model import Behaviour
 from dynamic.models import Conversation, Generation, StreamEndpoint, Turn
 from tests.annotation.conftest import make_annotator
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.django_db
 def _send(stream: Any, user: Any, text: str, capture: Any) -> Turn:
     with capture(execute=True):  # the generations are queued on commit; eager here
         turn = dynamic.send_message(stream=stream, annotator=user, text=text)
+        dynamic_tasks.queue_turn(turn.pk)
     turn.refresh_from_db()
     return turn
 
@@ -167,6 +169,7 @@ def test_a_failed_generation_is_shown_and_retried(django_capture_on_commit_callb
             bad.behaviour.fail_after = None  # the endpoint recovers
             with django_capture_on_commit_callbacks(execute=True):
                 queued = dynamic.retry_generations(turn=turn)
+                dynamic_tasks.queue_turn(turn.pk)
     assert queued == [failed.pk]
     turn.refresh_from_db()
     failed.refresh_from_db()
@@ -206,6 +209,7 @@ def test_a_generation_that_stops_moving_counts_as_stalled(django_capture_on_comm
         assert dynamic.is_stalled(generation, generation.endpoint)
         with django_capture_on_commit_callbacks(execute=True):
             assert dynamic.retry_generations(turn=turn) == [generation.pk]
+            dynamic_tasks.queue_turn(turn.pk)
     turn.refresh_from_db()
     assert turn.status == Turn.Status.READY
 

@@ -167,7 +167,7 @@ def test_it_exports_only_new_items_since_a_previous_export(tmp_path: Path) -> No
     stream = StreamFactory.create()
     judged_item(stream, ["A", "A"])
     first = exporting.create_export(
-        project=stream.project, spec=exporting.ExportSpec(stream_ids=(stream.pk,)), run=False
+        project=stream.project, spec=exporting.ExportSpec(stream_ids=(stream.pk,)), queued=False
     )
     first = exporting.run_export(export_id=first.pk, out_dir=tmp_path / "1")
     assert first.status == Export.Status.DONE
@@ -175,7 +175,7 @@ def test_it_exports_only_new_items_since_a_previous_export(tmp_path: Path) -> No
     new = judged_item(stream, ["B", "B"])
     spec = exporting.ExportSpec(stream_ids=(stream.pk,), since_export_id=first.pk, min_judgements=2)
     second = exporting.run_export(
-        export_id=exporting.create_export(project=stream.project, spec=spec, run=False).pk, out_dir=tmp_path / "2"
+        export_id=exporting.create_export(project=stream.project, spec=spec, queued=False).pk, out_dir=tmp_path / "2"
     )
     rows = read_jsonl(tmp_path / "2" / "train.jsonl")
     assert [r["prompt"] for r in rows] == [new.context[0]["content"]]
@@ -184,7 +184,7 @@ def test_it_exports_only_new_items_since_a_previous_export(tmp_path: Path) -> No
     judge(pending, UserFactory.create(), "B")
     spec = exporting.ExportSpec(stream_ids=(stream.pk,), since_export_id=second.pk, min_judgements=2)
     exporting.run_export(
-        export_id=exporting.create_export(project=stream.project, spec=spec, run=False).pk, out_dir=tmp_path / "3"
+        export_id=exporting.create_export(project=stream.project, spec=spec, queued=False).pk, out_dir=tmp_path / "3"
     )
     rows = read_jsonl(tmp_path / "3" / "train.jsonl")
     assert [r["prompt"] for r in rows] == [pending.context[0]["content"]]
@@ -361,7 +361,7 @@ def test_it_records_a_failed_export(tmp_path: Path, monkeypatch: Any) -> None:
 
     monkeypatch.setattr(exporting, "dumps", broken)
     export = exporting.create_export(
-        project=stream.project, spec=exporting.ExportSpec(stream_ids=(stream.pk,)), run=False
+        project=stream.project, spec=exporting.ExportSpec(stream_ids=(stream.pk,)), queued=False
     )
     export = exporting.run_export(export_id=export.pk, out_dir=tmp_path)
     assert export.status == Export.Status.FAILED

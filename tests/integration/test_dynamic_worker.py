@@ -10,6 +10,7 @@ import pytest
 
 from annotation.models import Item, Judgement
 from dynamic import services as dynamic
+from dynamic import tasks as dynamic_tasks
 from dynamic.demo_model import Behaviour
 from dynamic.models import Generation, Turn
 from tests.annotation.conftest import make_annotator
@@ -21,14 +22,14 @@ pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("celery")]
 
 
 def _route_to(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``send_message`` queues its generations on commit; here they go to the real worker's queue
-    (the test process itself runs tasks eagerly)."""
+    """``tasks.queue_turn`` queues a turn's generations on commit; here they go to the real
+    worker's queue (the test process itself runs tasks eagerly)."""
 
     def queue(jobs: list[tuple[int, int]]) -> None:
         for generation_id, attempt in jobs:
             worker.send("dynamic.tasks.generate", generation_id, attempt)
 
-    monkeypatch.setattr(dynamic, "queue_generations", queue)
+    monkeypatch.setattr(dynamic_tasks, "queue_generations", queue)
 
 
 def _wait_for(turn: Turn, worker: Worker, statuses: set[str], timeout: float = 60) -> list[str]:
@@ -52,6 +53,7 @@ def test_the_worker_streams_both_answers(
         stream = dynamic_stream(server.url)
         alice = make_annotator(stream, "alice")
         turn = dynamic.send_message(stream=stream, annotator=alice, text=question)
+        dynamic_tasks.queue_turn(turn.pk)
         partial = _wait_for(turn, celery_worker, {Turn.Status.READY, Turn.Status.FAILED})
 
     assert turn.status == Turn.Status.READY, [g.error_detail for g in turn.generations.all()]
@@ -73,6 +75,7 @@ def test_a_failing_endpoint_fails_the_turn_on_the_worker(
         stream = dynamic_stream(server.url)
         alice = make_annotator(stream, "alice")
         turn = dynamic.send_message(stream=stream, annotator=alice, text="hello")
+        dynamic_tasks.queue_turn(turn.pk)
         _wait_for(turn, celery_worker, {Turn.Status.READY, Turn.Status.FAILED})
         assert turn.status == Turn.Status.FAILED
         errors = list(turn.generations.values_list("error", flat=True))
@@ -80,6 +83,7 @@ def test_a_failing_endpoint_fails_the_turn_on_the_worker(
 
         server.behaviour.fail_after = None
         assert len(dynamic.retry_generations(turn=turn)) == 2
+        dynamic_tasks.queue_turn(turn.pk)
         turn.refresh_from_db()
         _wait_for(turn, celery_worker, {Turn.Status.READY, Turn.Status.FAILED})
     assert turn.status == Turn.Status.READY

@@ -101,7 +101,9 @@ def _change_time(drifter: Any) -> datetime:
 
 
 def test_a_drifting_annotator_is_paused_and_only_the_work_since_the_change_leaves_the_count(tmp_path: Path) -> None:
-    stream: Any = StreamFactory(overlap=CAREFUL + 1, status=Stream.Status.ACTIVE, review_rate=0.0, min_gold_accuracy=0.7)
+    stream: Any = StreamFactory(
+        overlap=CAREFUL + 1, status=Stream.Status.ACTIVE, review_rate=0.0, min_gold_accuracy=0.7
+    )
     items = simulation.make_items(stream, ITEMS, golden=GOLDEN, seed=5)
     users = _shift(stream, items)
     drifter = users["drifter"]
@@ -142,7 +144,9 @@ def test_a_drifting_annotator_is_paused_and_only_the_work_since_the_change_leave
     # The suspect work went to review.
     assert ReviewTask.objects.filter(reason=ReviewTask.Reason.QC, judgement__in=excluded).exists()
     # No careful annotator has any alert that pauses.
-    assert not Alert.objects.filter(stream=stream, annotator__username__startswith="careful", kind__in=rules.PAUSING_RULES)
+    assert not Alert.objects.filter(
+        stream=stream, annotator__username__startswith="careful", kind__in=rules.PAUSING_RULES
+    )
 
     # The default export leaves the drifted work out and keeps the drifter's earlier work.
     manifest = exporting.write_export(exporting.ExportSpec(stream_ids=(stream.pk,), format="raw"), tmp_path)

@@ -71,8 +71,10 @@ def test_it_updates_gold_accuracy_on_a_golden_submit_in_two_queries(django_asser
         figures = record_judgement_metrics(last)
     assert (figures["gold_accuracy"].value, figures["gold_accuracy"].sample_size) == (0.1667, 6)
     assert figures["gold_accuracy"].flagged
-    assert figures["gold_accuracy"].details["evidence"]["message"].startswith(
-        "1 of 6 golden answers right (16.7%): accuracy below 70% with"
+    assert (
+        figures["gold_accuracy"]
+        .details["evidence"]["message"]
+        .startswith("1 of 6 golden answers right (16.7%): accuracy below 70% with")
     )
     assert figures["gold_accuracy_rolling"].flagged
     rows = MetricSnapshot.objects.filter(stream=stream, annotator=user, metric="gold_accuracy")

@@ -102,7 +102,7 @@ class Command(BaseCommand):
         out: Path = options["out"]
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a directory.")
-        export = exporting.create_export(project=streams[0].project, spec=spec, run=False)
+        export = exporting.create_export(project=streams[0].project, spec=spec, queued=False)
         export = exporting.run_export(export_id=export.pk, out_dir=out.resolve())
         if export.status != Export.Status.DONE:
             raise CommandError(f"Export {export.pk} failed: {export.error}")
