@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from annotation.models import Item
 from dynamic import services as dynamic
+from dynamic import tasks as dynamic_tasks
 from dynamic.models import Conversation, Generation, ModelEndpoint, Turn
 from projects.forms import StreamForm
 from projects.models import Stream
@@ -39,6 +40,7 @@ def _stream(url: str, setting: str) -> Stream:
 def _send(stream: Stream, user: Any, capture: Any) -> Turn:
     with capture(execute=True):
         turn = dynamic.send_message(stream=stream, annotator=user, text=MESSAGE)
+        dynamic_tasks.queue_turn(turn.pk)
     turn.refresh_from_db()
     return turn
 
@@ -134,6 +136,7 @@ def test_block_refuses_the_judgement_until_the_models_are_asked_again(django_cap
         ModelEndpoint.objects.filter(model=GPT).update(parameters={"max_tokens": 5000})
         with django_capture_on_commit_callbacks(execute=True):
             queued = dynamic.retry_generations(turn=turn)
+            dynamic_tasks.queue_turn(turn.pk)
         assert queued == [cut.pk]
         turn.refresh_from_db()
         assert (turn.status, turn.truncated) == (Turn.Status.READY, False)
