@@ -22,7 +22,6 @@ from exports.services import export_dir
 from projects.models import AnnotatorProfile, ApiToken, Membership, Project, Role, Stream, StreamMembership
 from qc.models import Alert, Review, ReviewTask
 from qualification import services as qualification
-from qualification.models import QualificationAttempt, QualificationQuestion
 from tests.factories import UserFactory
 
 Text = Callable[[str], str]
@@ -65,6 +64,23 @@ FIELDS = (
     "token.name",
     "export.error",
 )
+# The fields above that hold at most so many characters (the rest are unbounded text or JSON).
+LIMITS = {
+    "project.name": 200,
+    "stream.name": 200,
+    "dynamic_stream.name": 200,
+    "item.model": 200,
+    "batch.filename": 200,
+    "review.note": 500,
+    "review.reason": 500,
+    "alert.action": 200,
+    "endpoint.name": 100,
+    "endpoint.model": 200,
+    "profile.education": 200,
+    "profile.profession": 200,
+    "profile.domain": 100,
+    "token.name": 100,
+}
 
 
 @dataclass
@@ -86,8 +102,8 @@ class World:
     export: Export
     failed_export: Export
     batch: ImportBatch
-    question: QualificationQuestion
-    attempt: QualificationAttempt
+    question: Any  # QualificationQuestion
+    attempt: Any  # QualificationAttempt
     conversation: Conversation
     turn: Turn
     endpoint: ModelEndpoint
@@ -198,14 +214,23 @@ def build_world(prefix: str, text: Text) -> World:
     golden_item = Item.objects.get(stream=stream, external_id=f"{prefix}-golden")
     question_item = Item.objects.get(stream=stream, external_id=f"{prefix}-question")
 
-    test = qualification.get_or_create_test(stream=stream, max_attempts=2, pass_mark=0.5, is_active=False)
+    # A real attempt by the owner (invited, then testing, then qualified by passing), so the
+    # result page shows the question and its explanation.
+    test = qualification.get_or_create_test(stream=stream, max_attempts=2, pass_mark=0.5, cooldown_hours=0.0)
     question = qualification.add_question(
         test=test, item=question_item, answers=["A"], explanation=t("question.explanation")
     )
+    owner_sm = StreamMembership.objects.get(stream=stream, user=users["owner"])
+    owner_sm.status = StreamMembership.Status.INVITED
+    owner_sm.save(update_fields=["status"])
+    attempt = qualification.start_attempt(stream=stream, user=users["owner"])
+    for entry in attempt.question_order:
+        qualification.answer_question(attempt=attempt, question_id=entry["question"], answer="A")
+    attempt.refresh_from_db()
+    owner_sm.refresh_from_db()
+    assert attempt.passed, attempt.score
+    assert owner_sm.status == StreamMembership.Status.QUALIFIED, owner_sm.status
     now = timezone.now()
-    attempt = QualificationAttempt.objects.create(
-        test=test, user=users["owner"], number=1, submitted_at=now, score=1.0, passed=True, question_order=[]
-    )
 
     assignment = Assignment.objects.create(
         item=item,
