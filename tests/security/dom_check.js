@@ -1,10 +1,10 @@
 // What must not be in the DOM after user text was rendered (tests/security/crawl.py): any on*
-// attribute; javascript:, a payload's xss marker or evil.example in a URL, style or htmx attribute;
+// attribute; javascript:, a payload's xss( or xss-hx marker or evil.example in a URL, style or htmx attribute;
 // script that is not ours; frames, objects, <base>, foreign <link> and <img>, refresh, <style>.
 () => {
   const found = [];
   const urlish = ['href', 'src', 'action', 'formaction', 'data', 'xlink:href', 'srcdoc', 'poster', 'background', 'style'];
-  const bad = (v) => v.includes('xss') || v.includes('evil.example') || v.replace(/[\s\x00-\x1f]/g, '').startsWith('javascript:');
+  const bad = (v) => v.includes('xss(') || v.includes('xss-hx') || v.includes('evil.example') || v.replace(/[\s\x00-\x1f]/g, '').startsWith('javascript:');
   for (const el of document.querySelectorAll('*')) {
     const tag = el.tagName.toLowerCase();
     for (const attr of el.attributes) {

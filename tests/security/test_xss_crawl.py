@@ -1,10 +1,13 @@
-"""XSS: every payload of ``payloads.PAYLOADS`` in every user-controlled field (``world.FIELDS``:
-names, guidelines, prompts, responses, metadata, conversation turns, test questions, review notes,
-endpoint names, profiles...), rendered on every page each role can open, in Chromium with the
-Content-Security-Policy switched off (``bypass_csp``), so the sanitiser and the templates' escaping
-must hold alone. Watched: dialogs, ``window.__xss`` (every payload calls ``xss()``), page errors,
-requests to other hosts, and the DOM (no on* attribute, javascript: URL, foreign script, frame,
-object, base, img or htmx attribute from a payload).
+"""XSS and CSP: every payload of ``payloads.PAYLOADS`` in every user-controlled field
+(``world.FIELDS``: names, guidelines, prompts, responses, conversation turns, test questions,
+review notes, endpoint names, profiles...), rendered on every page each role can open, in Chromium
+with the Content-Security-Policy on. Watched on every page: dialogs, ``window.__xss`` (every payload
+calls ``xss()``), page and console errors, ``securitypolicyviolation`` events, requests to other
+hosts, and the DOM: no on* attribute, javascript: URL, foreign script, frame, object, base, img or
+htmx attribute from a payload. The DOM check is what proves the sanitiser holds without the CSP (a
+payload element that survived is reported even though the CSP would stop it running), and 0 CSP
+violations with this data means nothing on any page even tried to run or load; the planted pages at
+the end prove each watch fires.
 
 Fields that hold few characters get the payloads spread over extra objects of the same kind
 (projects, streams, endpoints, imports, annotators' profiles, reviews, alerts) that the same pages
@@ -136,7 +139,8 @@ def problems(visit: Visit) -> list[str]:
     found += [f"dialog {m!r}" for m in visit.dialogs]
     found += [f"DOM {d}" for d in visit.dom]
     found += [f"fetched {u}" for u in visit.external]
-    found += [f"console {c}" for c in visit.console if "xss" in c.lower()]
+    found += [f"CSP violation {v}" for v in visit.violations]
+    found += [f"console {c}" for c in visit.console]
     return found
 
 
@@ -152,13 +156,13 @@ def test_no_payload_runs_or_survives_on_any_page_for_any_role(
     browser: Browser, live_server: Any, xss_world: World, request: pytest.FixtureRequest
 ) -> None:
     tally = Tally("XSS (payload placements rendered)")
-    pages = Tally("XSS (page loads)")
+    pages = Tally("XSS and CSP (page loads)")
     urls = page_urls(xss_world)
     shown: Counter[str] = Counter()
     roles = xss_world.members()
     with override_settings(QUORUM_ENDPOINT_ALLOWED_HOSTS=[]):
         for role, user in roles.items():
-            context = signed_in_context(browser, live_server.url, user, bypass_csp=True)
+            context = signed_in_context(browser, live_server.url, user)
             try:
                 visits = visit_all(context, live_server.url, role, openable(user, urls))
             finally:
@@ -219,3 +223,15 @@ def test_the_watch_sees_payloads_run_and_survive_on_a_page_that_does_not_escape(
     assert any(f.startswith("DOM script") for f in found)
     assert alert.dialogs == ["xss"]
     assert image.external == ["https://evil.example/t2.png"]
+
+
+def test_the_watch_sees_csp_violations_on_a_page_that_does_not_escape(browser: Browser, live_server: Any) -> None:
+    with override_settings(ROOT_URLCONF=__name__):
+        context = signed_in_context(browser, live_server.url, UserFactory.create())
+        try:
+            [visit] = visit_all(context, live_server.url, "pm", ["/planted/all/"])
+        finally:
+            context.close()
+    assert visit.executed == 0  # the CSP held...
+    assert any("script-src" in v for v in visit.violations), visit.violations  # ...and said so
+    assert any(f.startswith("DOM img[onerror]") for f in problems(visit))
