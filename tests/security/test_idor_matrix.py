@@ -2,10 +2,10 @@
 operation on such a path (read from the OpenAPI schema), requested with a victim project's ids by
 everyone who may not use it: an outsider, the annotator, reviewer and PM of another project, the
 same project's members below the role (or not invited, or not the owner), and nobody signed in.
-Pages are sent GET and POST through a CSRF-checking client, API operations with every method the
-schema lists, through an API token. Expected: 403/404 (405 for a method the view does not take,
-302 to the login page for nobody), no marker of the victim's data in the body, and no change to
-any of the victim's rows.
+Pages are sent GET and POST through a CSRF-checking client, each also as htmx sends it
+(``HX-Request``); API operations with every method the schema lists, through an API token.
+Expected: 403/404 (405 for a method the view does not take, 302 to the login page for nobody), no
+marker of the victim's data in the body, and no change to any of the victim's rows.
 
 A new URL with an id fails ``test_every_pattern_with_an_id_is_classified`` until it is added to
 ``ACCESS`` below, so nobody has to remember to extend this matrix."""
@@ -307,10 +307,12 @@ def methods_for(route: Route, operations: dict[str, set[str]]) -> list[str]:
         return sorted(operations.get(route.openapi_path, set()))
     if route.name.startswith("admin:"):
         return ["GET"]
-    return ["GET", "POST"]
+    # "+htmx": the same request as htmx sends it (HX-Request), which views answer with a fragment.
+    return ["GET", "GET+htmx", "POST", "POST+htmx"]
 
 
 def level_for(route: Route, method: str) -> str:
+    method = method.removesuffix("+htmx")
     level = level_of(route)
     assert level is not None
     if isinstance(level, dict):
@@ -344,10 +346,11 @@ def send(client: Client, route: Route, url: str, method: str) -> Any:
     if route.is_api:
         body = json.dumps(API_BODY)
         return client.generic(method, url, body, content_type="application/json")
-    if method == "GET":
-        return client.get(url)
+    headers = {"HX-Request": "true"} if method.endswith("+htmx") else {}
+    if method.startswith("GET"):
+        return client.get(url, headers=headers)
     token = client.cookies["csrftoken"].value
-    return client.post(url, FORM, HTTP_X_CSRFTOKEN=token)
+    return client.post(url, FORM, headers={**headers, "X-CSRFToken": token})
 
 
 def body_of(response: Any) -> bytes:
@@ -464,7 +467,7 @@ def test_nobody_reaches_another_projects_objects_or_above_their_role(
     changed = [name for name in before if before[name] != after[name]]
     assert changed == [], f"refused requests changed the victim's {changed}"
     assert tally.through == [], "\n".join(tally.through[:50])
-    assert tally.tried >= 1000
+    assert tally.tried >= 3000
 
     # Positive controls: the member who may use each URL gets past the access check with the same
     # ids (not 403/404), so the refusals above were not just wrong ids. Each runs in a transaction
@@ -505,9 +508,9 @@ def test_the_matrix_fails_on_an_unscoped_view_and_on_an_unclassified_url(matrix:
             run_matrix(matrix, [leak], {}, tally)
         finally:
             del ACCESS[leak.name]
-    # GET and POST (with a valid CSRF token, so the POST reaches the view too) for nobody, 4
-    # outsiders and the 4 same-project members below PM: every one read the victim's prompt.
-    assert tally.tried == len(tally.through) == 2 * 9
+    # GET and POST (with a valid CSRF token, so the POST reaches the view too), plain and htmx, for
+    # nobody, 4 outsiders and the 4 same-project members below PM: every one read the prompt.
+    assert tally.tried == len(tally.through) == 4 * 9
     assert all("200 leaked Z9V" in line for line in tally.through)
 
 
