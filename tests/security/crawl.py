@@ -111,8 +111,10 @@ def visit_all(context: BrowserContext, base_url: str, role: str, urls: list[str]
         dialog.dismiss()
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            current["visit"].console.append(message.text)
+        where = message.location.get("url", "")
+        # Chromium asks for /favicon.ico by itself on pages without an icon link (the admin's).
+        if message.type in ("error", "warning") and not where.endswith("/favicon.ico"):
+            current["visit"].console.append(f"{message.text} ({where})")
 
     def on_request(request: Request) -> None:
         if not request.url.startswith(base_url) and not request.url.startswith(("data:", "about:")):
@@ -122,6 +124,14 @@ def visit_all(context: BrowserContext, base_url: str, role: str, urls: list[str]
     page.on("console", on_console)
     page.on("pageerror", lambda exc: current["visit"].console.append(f"pageerror: {exc}"))
     page.on("request", on_request)
+    page.on(
+        "response",
+        lambda response: (
+            current["visit"].console.append(f"HTTP {response.status} {response.url}")
+            if response.status >= 400
+            else None
+        ),
+    )
     visits = []
     for url in urls:
         visit = current["visit"] = Visit(role=role, url=url, status=0)
