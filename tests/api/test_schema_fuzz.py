@@ -108,3 +108,31 @@ def test_it_answers_generated_requests_without_errors_or_schema_violations(
     record(request, tally)
     assert not failures, "\n\n".join(failures)
     assert tally.tried >= 100
+
+
+def test_it_fails_when_a_response_contradicts_the_schema(keep_connection: None) -> None:
+    """The test above can fail: with the schema claiming that a stream is a string, the same run
+    over GET /api/streams/{stream_id}/ reports the real responses as violations."""
+    import copy
+
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    from quorum.wsgi import application
+
+    stream = StreamFactory.create()
+    pm = MembershipFactory.create(project=stream.project, role=Role.PM).user
+    _token, key = ApiToken.generate(user=pm)
+    raw = copy.deepcopy(schemathesis.openapi.from_wsgi("/api/schema/", application).raw_schema)
+    get = raw["paths"]["/api/streams/{stream_id}/"]["get"]
+    get["parameters"] = [{**p, "schema": {"type": "integer", "enum": [stream.pk]}} for p in get.get("parameters", [])]
+    get["responses"]["200"]["content"]["application/json"]["schema"] = {"type": "string"}
+    lying = schemathesis.openapi.from_dict(raw)
+    lying.app, lying.location = application, "/api/schema/"
+    [operation] = [
+        r.ok()
+        for r in lying.get_all_operations()
+        if r.ok().path == "/api/streams/{stream_id}/" and r.ok().method == "get"
+    ]
+    with pytest.raises(BaseException, match=r"found 1 distinct failure") as caught:
+        _check(operation, {"Authorization": f"Token {key}"}, [response_schema_conformance], Tally("planted"))
+    assert "Response violates schema" in str(caught.value.exceptions[0])
