@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -51,3 +52,16 @@ def _empty_cache() -> None:
     for alias in caches:
         if caches[alias].__class__.__name__ == "LocMemCache":
             caches[alias].clear()
+
+
+# The security suites' counts (tried / got through), in the terminal summary: tests/security/tally.py.
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from tests.security import tally
+
+    tally.logreport(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from tests.security import tally
+
+    tally.terminal_summary(terminalreporter)

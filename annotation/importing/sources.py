@@ -28,6 +28,7 @@ from typing import IO, Any
 import orjson
 
 from annotation.importing.records import RecordError, check_characters, has_surrogate, walk_strings
+from quorum.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 
 # Defaults of the caps (settings override them). A longer line is refused without being held in
 # memory (a 2 GB upload of one line must not take 2 GB).
@@ -122,6 +123,11 @@ class Source:
             "(QUORUM_IMPORT_MAX_DECOMPRESSED_BYTES); nothing was imported",
         )
 
+    def line_too_long(self) -> RecordError:
+        return RecordError(
+            "", f"the line is longer than {size_text(self.max_line_bytes)} (QUORUM_IMPORT_MAX_LINE_BYTES)"
+        )
+
     def _jsonl(self) -> Generator[tuple[int, Record]]:
         readline = self.stream.readline
         limit = self.max_line_bytes
@@ -133,10 +139,7 @@ class Source:
                     while (more := readline(1 << 20)) and not more.endswith(b"\n"):
                         pass
                     line_no += 1
-                    yield (
-                        line_no,
-                        RecordError("", f"the line is longer than {size_text(limit)} (QUORUM_IMPORT_MAX_LINE_BYTES)"),
-                    )
+                    yield line_no, self.line_too_long()
                     continue
             except _TooLarge:
                 yield line_no + 1, self.too_large()
@@ -159,7 +162,7 @@ class Source:
         text = io.TextIOWrapper(self.stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         csv.field_size_limit(self.max_line_bytes)
         try:
-            yield from self._csv_rows(csv.reader(text, delimiter=delimiter))
+            yield from self._csv_rows(csv.reader(_BoundedLines(text, self.max_line_bytes), delimiter=delimiter))
         finally:
             text.detach()  # leave the caller's file open
 
@@ -171,6 +174,9 @@ class Source:
         except _TooLarge:
             yield 1, self.too_large()
             return
+        except _LineTooLong:
+            yield 1, self.line_too_long()
+            return
         except csv.Error as exc:
             yield 1, RecordError("", f"invalid CSV: {exc}")
             return
@@ -179,6 +185,9 @@ class Source:
         if duplicates or any(not h for h in header) or any(has_surrogate(h) or "\x00" in h for h in header):
             yield 1, RecordError("", "the header must name each column once, with valid text")
             return
+        # Lines cut short by _BoundedLines are not counted by the reader: ``skipped`` keeps the
+        # numbers right.
+        skipped = 0
         start = reader.line_num + 1
         while True:
             try:
@@ -188,10 +197,15 @@ class Source:
             except _TooLarge:
                 yield start, self.too_large()
                 return
+            except _LineTooLong:
+                skipped += 1
+                yield start, self.line_too_long()
+                start = reader.line_num + skipped + 1
+                continue
             except csv.Error as exc:
                 yield start, RecordError("", f"invalid CSV: {exc}")
                 return
-            line_no, start = start, reader.line_num + 1
+            line_no, start = start, reader.line_num + skipped + 1
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             record: dict[Any, Any] = dict(zip(header, row, strict=False))
@@ -203,6 +217,34 @@ class Source:
                 yield line_no, err
                 continue
             yield line_no, record
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+class _BoundedLines:
+    """The lines of ``text`` for ``csv.reader``, none held longer than ``limit`` characters: a
+    longer line is read on to its end in small pieces and thrown away, and ``_LineTooLong`` is
+    raised for it (the iterator stays usable: the reader goes on with the next line). Without
+    this, the reader would take a whole line into memory however long, before its own field
+    limit applied."""
+
+    def __init__(self, text: io.TextIOWrapper, limit: int) -> None:
+        self._text, self._limit = text, limit
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline(self._limit + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > self._limit and not line.endswith(("\n", "\r")):
+            while (more := self._text.readline(1 << 20)) and not more.endswith(("\n", "\r")):
+                pass
+            raise _LineTooLong
+        return line
 
 
 # orjson reads integers up to 64 bits exactly and turns longer ones into (rounded) floats without
@@ -255,6 +297,11 @@ def parse_json_line(line: bytes, *, first: bool = False) -> Record:
         problem = _check_big_integers(line)
         if problem is not None:
             return problem
+    # orjson reads up to 1,024 levels but writes only 254, so a line nested a few hundred levels
+    # deep used to crash the import when its metadata was stored. The byte count is a cheap bound
+    # on the depth; only lines that could be too deep are walked.
+    if line.count(b"[") + line.count(b"{") > MAX_JSON_DEPTH and json_depth_exceeds(value, MAX_JSON_DEPTH):
+        return RecordError("", f"the line is nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")
     if not isinstance(value, dict):
         if first and isinstance(value, list):
             return RecordError("", "the file is one JSON array; Quorum reads JSON Lines (one object per line)")
@@ -286,6 +333,8 @@ def _describe(line: bytes, message: str) -> RecordError:
             if has_surrogate(s):
                 return RecordError(path, what)
         return RecordError("", what)
+    if "depth limit exceeded" in message:
+        return RecordError("", f"the line is nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")
     return RecordError("", f"invalid JSON: {message}")
 
 
