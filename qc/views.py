@@ -20,6 +20,7 @@ from annotation.models import Item, Judgement
 from projects.access import get_stream_for_pm, get_stream_for_user
 from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
+from qc import charts as qc_charts
 from qc import golden, review, rules
 from qc import selectors as qc_selectors
 from qc import services as qc_services
@@ -45,7 +46,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The stream's QC page: summary, open alerts, the sortable annotator table (from snapshots)."""
     stream = get_stream_for_pm(request, stream_id)
     window = "recent" if request.GET.get("window") == "recent" else "all"
-    stream_figures, rows = qc_selectors.qc_overview(stream, window=window)
+    snapshots = qc_selectors.latest_metrics(stream)
+    stream_figures, rows = qc_selectors.qc_overview(stream, window=window, snapshots=snapshots)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order") == "desc"
     if sort in {metric for metric, _h, _f in qc_selectors.TABLE_COLUMNS}:
@@ -62,6 +64,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "figures": stream_figures,
         "rows": rows,
         "columns": qc_selectors.TABLE_COLUMNS,
+        "groups": qc_selectors.TABLE_GROUPS,
+        "charts": qc_charts.quality_charts(stream, snapshots),
         "sort": sort,
         "descending": descending,
         "progress": annotation_selectors.stream_progress(stream),
