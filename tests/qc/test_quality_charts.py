@@ -93,10 +93,10 @@ def test_history_leaves_out_snapshots_older_than_thirty_days() -> None:
 def test_throughput_counts_each_day_and_fills_days_without_work() -> None:
     stream: Any = StreamFactory()
     now = datetime(2026, 6, 10, 15, tzinfo=UTC)
-    for days, count in ((3, 2), (1, 1)):
+    for ago, count in ((3, 2), (1, 1)):
         for _ in range(count):
             JudgementFactory(
-                assignment__stream=stream, assignment__item__stream=stream, submitted_at=now - timedelta(days=days)
+                assignment__stream=stream, assignment__item__stream=stream, submitted_at=now - timedelta(days=ago)
             )
     days = charts.throughput_per_day(stream, now=now)
     assert [(d["day"], d["n"]) for d in days] == [
