@@ -218,3 +218,27 @@ def test_the_quality_page_costs_a_fixed_number_of_queries(
     compute_stream_metrics(stream=world["stream"])
     with django_assert_num_queries(19):
         assert client.get(url).status_code == 200
+
+
+def test_the_annotator_page_costs_a_fixed_number_of_queries_and_pages_its_judgements(
+    client: Client, world: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    stream, alice = world["stream"], world["people"][0]
+    client.force_login(world["pm"])
+    url = reverse("qc:annotator_qc", args=[stream.pk, alice.pk])
+    client.get(url)
+    # Session, user, stream, role, the annotator (3), figures (2), membership, alerts, count, a
+    # page of judgements, their reviews: none per judgement.
+    with django_assert_num_queries(14):
+        first = client.get(url)
+    assert first.status_code == 200
+    for _ in range(60):
+        JudgementFactory(assignment__stream=stream, assignment__item__stream=stream, assignment__annotator=alice)
+    with django_assert_num_queries(14):
+        page = client.get(url)
+    html = page.content.decode()
+    assert html.count("<time datetime=") >= 50
+    assert "Page 1 of 2" in html
+    older = client.get(url + "?page=2").content.decode()
+    assert "Page 2 of 2" in older
+    assert "chose the response shown first (B in the file)" in older  # the world's first judgements, as alice saw them
