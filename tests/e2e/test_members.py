@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_a_pm_pauses_a_member_in_one_stream_in_place(page: Page, live_server: Any) -> None:
     stream: Any = StreamFactory(status=Stream.Status.ACTIVE, name="German chat")
-    pm = UserFactory(username="boss")
+    pm: Any = UserFactory(username="boss")
     MembershipFactory(project=stream.project, user=pm, role=Role.PM)
     alice = make_annotator(stream, "alice")
     login(page, live_server, pm.username, PASSWORD)
@@ -35,4 +35,4 @@ def test_a_pm_pauses_a_member_in_one_stream_in_place(page: Page, live_server: An
     expect(row).to_contain_text("Spot check")
     assert page.url.endswith("/members/")  # in place: no navigation
     assert StreamMembership.objects.get(stream=stream, user=alice).status == "paused"
-    assert page.console_errors == []  # type: ignore[attr-defined]
+    assert page.console_errors == []
