@@ -11,10 +11,12 @@ Not followed: sign-out, the admin, static files and downloads, and the JSON API 
 except its docs page).
 
 Server time is the app's own ``Server-Timing: app;dur=<ms>`` (``quorum.middleware``). A page over
-``BUDGET_MS`` is asked for once more before it fails: a first visit may pay for a cold cache or a
-template compiled once per process, and the machine running the suite is shared; a page slow
-twice in a row is slow. Pages answering 4xx are listed in the output (a link a role cannot use is
-a bug of its own) but do not fail this test, which is about crashes, errors and speed.
+``BUDGET_MS`` is asked for again (``TRIES`` times in all) and the fastest answer counts, as a
+benchmark takes the best of several runs: a first visit may pay for a cold cache or a template
+compiled once per process, and the machine running the suite may be shared (a load of 9 on 2
+cores doubles a 150 ms page); a page slow three times in a row is slow. Pages answering 4xx, and
+pages wider than the phone's screen, are listed in the output (each a bug of its own) but do not
+fail this test, which is about crashes, errors and speed.
 
 It prints the number of pages visited per role."""
 
@@ -39,6 +41,7 @@ from tests.e2e.conftest import login
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BUDGET_MS = float(os.environ.get("QUORUM_CRAWL_BUDGET_MS", "300"))
+TRIES = 3  # a page over budget is asked for again, up to this many times in all; the fastest counts
 VIEWPORTS = {"1366x768": {"width": 1366, "height": 768}, "390x844": {"width": 390, "height": 844}}
 ROLES = {  # role -> (username, password): the demo's public accounts, and one outsider
     "annotator": ("annotator1", "quorum-annotator1"),
@@ -79,6 +82,7 @@ class Crawl:
     phone_pages: list[str] = field(default_factory=list)  # the first page of each shape (390x844)
     problems: list[str] = field(default_factory=list)
     client_errors: list[str] = field(default_factory=list)  # 4xx: reported, not failed
+    too_wide: list[str] = field(default_factory=list)  # wider than a phone's screen: reported, not failed
 
 
 def _server_ms(headers: dict[str, str]) -> float | None:
@@ -117,11 +121,14 @@ def _visit(page: Page, errors: list[str], url: str) -> Visit:
     response = page.goto(url, wait_until="load")
     assert response is not None, url
     visit = Visit(url=page.url, status=response.status, server_ms=_server_ms(response.headers))
-    if visit.server_ms is not None and visit.server_ms > BUDGET_MS:
-        # Once more before calling it slow: see the module's docstring.
+    for _ in range(TRIES - 1):  # the fastest of TRIES before calling it slow: see the docstring
+        if visit.server_ms is None or visit.server_ms <= BUDGET_MS:
+            break
         response = page.goto(url, wait_until="load")
         assert response is not None, url
-        visit.status, visit.server_ms = response.status, _server_ms(response.headers)
+        again = _server_ms(response.headers)
+        visit.status = response.status
+        visit.server_ms = min(visit.server_ms, again) if again is not None else visit.server_ms
     violations = page.evaluate("window.__cspViolations || []")
     visit.errors = [*errors, *(f"CSP: {v}" for v in violations)]
     return visit
@@ -186,6 +193,9 @@ def crawl_role(open_page: Any, live_server: Any, role: str) -> Crawl:
     crawl.phone_pages = [p for p in crawl.pages if firsts[shape(urlsplit(origin + p).path)] == p]
     for path in crawl.phone_pages:
         _check(crawl, _visit(phone, phone_errors, origin + path), "390x844")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        if width > VIEWPORTS["390x844"]["width"]:
+            crawl.too_wide.append(f"{role} 390x844 {path}: {width} px wide")
     return crawl
 
 
@@ -210,6 +220,8 @@ def test_every_page_of_every_role_loads_clean_and_fast(
         for crawl in crawls:
             for line in crawl.client_errors:
                 print(f"  4xx (not failed): {line}")
+            for line in crawl.too_wide:
+                print(f"  scrolls sideways (not failed): {line}")
     problems = [problem for crawl in crawls for problem in crawl.problems]
     assert not problems, "\n".join(problems)
     pages = {crawl.role: len(crawl.pages) for crawl in crawls}
