@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
-from annotation import tasks
+from annotation import selectors, tasks
 from annotation.models import ImportBatch, Item
 from projects import hooks as projects_hooks
 
@@ -22,6 +22,7 @@ def _with_item_counts(queryset: QuerySet[Any]) -> QuerySet[Any]:
 
 
 def _stream_page(stream: Any) -> dict[str, Any]:
+    """The stream page's item counts, recent imports, progress and estimated finish."""
     counts = Item.objects.filter(stream=stream).aggregate(
         total=Count("id"),
         golden=Count("id", filter=Q(is_golden=True)),
@@ -29,7 +30,13 @@ def _stream_page(stream: Any) -> dict[str, Any]:
         qualification=Count("id", filter=Q(pool=Item.Pool.QUALIFICATION)),
     )
     batches = ImportBatch.objects.filter(stream=stream).select_related("created_by")[:10]
-    return {"counts": counts, "batches": batches}
+    progress = selectors.stream_progress(stream)
+    return {
+        "counts": counts,
+        "batches": batches,
+        "progress": progress,
+        "forecast": selectors.stream_forecast(stream, progress),
+    }
 
 
 def connect() -> None:

@@ -219,6 +219,49 @@ def stream_progress(stream: Stream) -> StreamProgress:
     return StreamProgress(**figures)
 
 
+FORECAST_DAYS = 7  # the recent window the estimated finish extrapolates from
+
+
+@dataclass(frozen=True)
+class StreamForecast:
+    """Throughput and an estimated finish: ``per_day`` is the mean of counted judgements per day
+    over the last ``days`` days (``recent`` in all), ``remaining`` the judgements the items'
+    targets still need; ``finish`` is today + remaining / per_day when anything was judged
+    recently (None otherwise: no rate, no estimate), ``days_left`` the same in days."""
+
+    recent: int
+    days: int
+    last_24h: int
+    remaining: int
+    per_day: float
+    finish: datetime | None
+    days_left: float | None
+
+
+def stream_forecast(stream: Stream, progress: StreamProgress, *, now: datetime | None = None) -> StreamForecast:
+    """The stream page's throughput and estimated finish (a straight line from the last
+    FORECAST_DAYS days' rate; it says nothing about a team that grows or stops). One query."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    row = Judgement.objects.filter(
+        stream=stream, counted=True, submitted_at__gte=now - timedelta(days=FORECAST_DAYS)
+    ).aggregate(recent=Count("id"), day=Count("id", filter=Q(submitted_at__gte=now - timedelta(hours=24))))
+    remaining = max(0, progress.needed - progress.judgements)
+    per_day = row["recent"] / FORECAST_DAYS
+    days_left = remaining / per_day if per_day and remaining else (0.0 if not remaining else None)
+    finish = now + timedelta(days=days_left) if days_left is not None else None
+    return StreamForecast(
+        recent=row["recent"],
+        days=FORECAST_DAYS,
+        last_24h=row["day"],
+        remaining=remaining,
+        per_day=round(per_day, 1),
+        finish=finish,
+        days_left=round(days_left, 1) if days_left is not None else None,
+    )
+
+
 # --- The item as the page shows it --------------------------------------------------------------
 @dataclass(frozen=True)
 class ShownResponse:
@@ -361,3 +404,99 @@ def golden_strategy_check(stream: Stream) -> StrategyCheck:
         QuestionFacts(list(item.golden_answers or []), [response_length(r) for r in item.responses]) for item in items
     ]
     return check_strategies(facts, bar=stream.min_gold_accuracy, mark="pause threshold")
+
+
+# --- The item browser (PMs and reviewers) -------------------------------------------------------
+ITEM_AGREEMENT = ("unanimous", "split", "single", "none")
+ITEM_STATUS = ("open", "complete")
+
+
+def browse_items(
+    stream: Stream,
+    *,
+    q: str = "",
+    agreement: str = "",
+    harmful: str = "",
+    golden: str = "",
+    status: str = "",
+) -> QuerySet[Item]:
+    """The stream's work items for the item browser, each annotated with ``judged`` (current
+    judgements), ``choices`` (distinct answers among them) and ``harmful_flags`` (of those
+    flagged harmful). Filters, each optional:
+
+    - ``q``: text in the item's id, conversation or responses (case-insensitive);
+    - ``agreement``: "unanimous" (≥ 2 judgements, one answer), "split" (≥ 2 different answers),
+      "single" (one judgement), "none" (no judgement yet);
+    - ``harmful``: "yes" (someone flagged it harmful) / "no";
+    - ``golden``: "yes" / "no";
+    - ``status``: "complete" (at its target: the overlap, or adaptive overlap's n when the first n
+      agreed) / "open".
+
+    Values outside these are ignored by the caller's form, never guessed here."""
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    current = Q(judgements__is_current=True)
+    items = Item.objects.filter(stream=stream, pool=Item.Pool.WORK).annotate(
+        judged=Count("judgements", filter=current, distinct=True),
+        choices=Count("judgements__choice", filter=current & Q(judgements__choice__isnull=False), distinct=True),
+        harmful_flags=Count("judgements", filter=current & Q(judgements__flag_harmful=True), distinct=True),
+    )
+    if q:
+        items = items.annotate(
+            context_text=Cast("context", CharField()), responses_text=Cast("responses", CharField())
+        ).filter(Q(external_id__icontains=q) | Q(context_text__icontains=q) | Q(responses_text__icontains=q))
+    if agreement == "unanimous":
+        items = items.filter(judged__gte=2, choices=1)
+    elif agreement == "split":
+        items = items.filter(choices__gte=2)
+    elif agreement == "single":
+        items = items.filter(judged=1)
+    elif agreement == "none":
+        items = items.filter(judged=0)
+    if harmful == "yes":
+        items = items.filter(harmful_flags__gt=0)
+    elif harmful == "no":
+        items = items.filter(harmful_flags=0)
+    if golden in ("yes", "no"):
+        items = items.filter(is_golden=golden == "yes")
+    adaptive = stream.adaptive_overlap and stream.adaptive_min_agree < stream.overlap
+    complete = Q(judgement_count__gte=stream.overlap)
+    if adaptive:
+        complete |= Q(first_agreed=True, judgement_count__gte=stream.adaptive_min_agree)
+    if status == "complete":
+        items = items.filter(complete)
+    elif status == "open":
+        items = items.exclude(complete)
+    return items.defer("responses", "metadata").order_by("pk")
+
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_PLACES = {1: "first", 2: "second", 3: "third", 4: "fourth"}
+
+
+def seen_order(display_order: list[int] | None, n: int) -> list[str]:
+    """The responses' file letters in the order the annotator saw them: [1, 0] -> ["B", "A"]."""
+    order = list(display_order or range(n))
+    return [LETTERS[i] for i in order if 0 <= i < len(LETTERS)]
+
+
+def answer_as_seen(judgement: Judgement) -> str:
+    """The judgement in the annotator's terms: "chose the response shown first (B in the file)".
+    ``choice`` is canonical (A = the file's first response); ``display_order[k]`` is the file
+    index of the response shown in place k + 1."""
+    order = list(judgement.display_order or [])
+    if judgement.choice in ("A", "B"):
+        index = LETTERS.index(judgement.choice)
+        place = f"shown {_PLACES.get(order.index(index) + 1, str(order.index(index) + 1))} " if index in order else ""
+        text = f"chose the response {place}({judgement.choice} in the file)"
+        if judgement.strength:
+            text += f", {judgement.get_strength_display().lower()}"
+        return text
+    if judgement.choice == "tie":
+        return "judged the responses a tie"
+    if judgement.choice == "both_bad":
+        return "judged both responses bad"
+    if judgement.ranking:
+        return "ranked " + " > ".join(" = ".join(LETTERS[i] for i in group) for group in judgement.ranking)
+    return "gave no answer"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from annotation import import_views, views
+from annotation import browse_views, import_views, views
 
 app_name = "annotation"
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("annotate/assignments/<int:assignment_id>/skip/", views.skip, name="skip"),
     path("annotate/assignments/<int:assignment_id>/heartbeat/", views.heartbeat, name="heartbeat"),
     path("streams/<int:stream_id>/import/", import_views.import_upload, name="stream_import"),
+    path("streams/<int:stream_id>/items/", browse_views.item_browser, name="item_browser"),
+    path("streams/<int:stream_id>/items/<int:item_id>/", browse_views.item_detail, name="item_detail"),
     path("streams/<int:stream_id>/imports/<int:batch_id>/", import_views.import_batch, name="import_batch"),
     path(
         "streams/<int:stream_id>/imports/<int:batch_id>/report/",

@@ -19,5 +19,5 @@ stream_overlap_changed: Hook[Callable[[int], None]] = Hook("stream_overlap_chang
 annotate_streams: Hook[Callable[[QuerySet[Any]], QuerySet[Any]]] = Hook("annotate_streams")
 
 # The stream page for PMs and reviewers: each function returns template context for the stream.
-# annotation: item ``counts`` and recent import ``batches``.
+# annotation: item ``counts``, recent import ``batches``, ``progress`` and ``forecast`` (estimated finish).
 stream_page_context: Hook[Callable[[Any], dict[str, Any]]] = Hook("stream_page_context")

@@ -316,17 +316,18 @@ def _member_rows(project: Project, memberships: list[Membership]) -> list[Member
         (sm.user_id, sm.stream_id): sm
         for sm in StreamMembership.objects.filter(stream__project=project, user_id__in=[m.user_id for m in memberships])
     }
-    labels = dict(StreamMembership.Status.choices)
     rows = []
     for membership in memberships:
-        cells = []
-        for stream in streams:
-            sm = by_key.get((membership.user_id, stream.pk))
-            allowed = sm.TRANSITIONS[sm.status] if sm else {StreamMembership.Status.INVITED.value}
-            moves = [(status, labels[status]) for status in labels if status in allowed]
-            cells.append(StreamCell(stream, sm, moves))
+        cells = [_stream_cell(stream, by_key.get((membership.user_id, stream.pk))) for stream in streams]
         rows.append(MemberRow(membership, cells))
     return rows
+
+
+def _stream_cell(stream: Stream, sm: StreamMembership | None) -> StreamCell:
+    """One member in one stream, with the moves the state machine allows from their status."""
+    labels = dict(StreamMembership.Status.choices)
+    allowed = sm.TRANSITIONS[sm.status] if sm else {StreamMembership.Status.INVITED.value}
+    return StreamCell(stream, sm, [(status, labels[status]) for status in labels if status in allowed])
 
 
 def _get_membership(project: Project, membership_id: int) -> Membership:
@@ -359,7 +360,6 @@ def members(request: AuthedRequest, slug: str) -> HttpResponse:
     context = {
         "project": project,
         "rows": _member_rows(project, memberships),
-        "streams": list(project.streams.order_by("-priority", "name")),
         "roles": Role.choices,
     }
     return render(request, "projects/members.html", context)
@@ -423,15 +423,23 @@ def member_remove(request: AuthedRequest, slug: str, membership_id: int) -> Http
     return redirect("members", slug=project.slug)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def member_stream_status(request: AuthedRequest, slug: str, membership_id: int, stream_id: int) -> HttpResponse:
-    """Moves one member along one stream's state machine (invite, qualify, pause, remove, ...)."""
+    """Moves one member along one stream's state machine (invite, qualify, pause, remove, ...).
+    GET: the form with the moves the state machine allows (the members page links each stream's
+    "Change" here; htmx puts the form in place, without JavaScript it is a page of its own), so
+    the members page does not carry a form per member and stream."""
     project = get_project_for_pm(request, slug)
     membership = _get_membership(project, membership_id)
     stream = project.streams.filter(pk=stream_id).first()
     if stream is None:
         raise Http404("No such stream.")
+    if request.method == "GET":
+        sm = StreamMembership.objects.filter(stream=stream, user_id=membership.user_id).first()
+        context = {"project": project, "membership": membership, "cell": _stream_cell(stream, sm)}
+        template = "projects/member_stream_status.html"
+        return render(request, template + "#status-form" if request.htmx else template, context)
     form = StreamStatusForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Unknown status.", status=400, content_type="text/plain")

@@ -206,22 +206,53 @@ def pause_for(*, stream: Stream, annotator: Any) -> Pause:
 
 
 # --- The QC page ------------------------------------------------------------------------------
-# The annotator table's columns, in order: (metric, heading, how to show the value).
+# The annotator table's columns, grouped as the page shows them: (group, [(metric, heading, how to
+# show the value, what the heading means)]). Headings are short so the table fits a 1366 px screen;
+# the meaning is the heading's title and the legend under the table.
+TABLE_GROUPS: list[tuple[str, list[tuple[str, str, str, str]]]] = [
+    (
+        "Accuracy",
+        [
+            ("gold_accuracy", "Gold", "pct", "Golden items answered right, all time"),
+            ("gold_accuracy_rolling", "Gold, last 20", "pct", "Golden items answered right, last 20 answers"),
+            ("agreement", "Agree", "pct", "Agreement with the other annotators' majority on the same items"),
+            ("cohen_kappa", "Kappa", "num", "Cohen's kappa with the other annotators (pairs with 20+ shared items)"),
+        ],
+    ),
+    (
+        "Speed",
+        [
+            ("judgements", "Judged", "int", "Judgements submitted"),
+            ("labeling_time", "Median", "sec", "Median active seconds per item"),
+        ],
+    ),
+    (
+        "Answers",
+        [
+            ("tie_rate", "Ties", "pct", "Share of answers that were a tie"),
+            ("skip_rate", "Skips", "pct", "Share of items skipped"),
+            ("rejection_rate", "Rejected", "pct", "Share of reviewed judgements a reviewer rejected"),
+        ],
+    ),
+    (
+        "Bias",
+        [
+            ("position_bias", "First", "pct", "Non-tie choices that picked the response shown first"),
+            ("length_bias", "Longer", "pct", "Choices between clearly different lengths that picked the longer"),
+            ("straightlining", "Same", "pct", "Share of the most frequent answer"),
+        ],
+    ),
+    (
+        "Harmful",
+        [
+            ("harmful_recall", "Recall", "pct", "Golden items marked harmful that the annotator flagged"),
+            ("harmful_flag_rate", "Flags", "pct", "Share of other items the annotator flagged harmful"),
+        ],
+    ),
+]
+# The same columns, flat: (metric, heading, how to show the value), in the table's order.
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
-    ("judgements", "Judgements", "int"),
-    ("gold_accuracy", "Gold accuracy", "pct"),
-    ("gold_accuracy_rolling", "Gold (last 20)", "pct"),
-    ("agreement", "Agreement", "pct"),
-    ("cohen_kappa", "Kappa (pairs)", "num"),
-    ("labeling_time", "Median time", "sec"),
-    ("tie_rate", "Ties", "pct"),
-    ("skip_rate", "Skips", "pct"),
-    ("rejection_rate", "Rejected", "pct"),
-    ("harmful_recall", "Harmful recall", "pct"),
-    ("harmful_flag_rate", "Harmful flags", "pct"),
-    ("position_bias", "First position", "pct"),
-    ("length_bias", "Longer", "pct"),
-    ("straightlining", "Same answer", "pct"),
+    (metric, heading, kind) for _group, columns in TABLE_GROUPS for metric, heading, kind, _title in columns
 ]
 
 
@@ -238,13 +269,16 @@ class AnnotatorRow:
         return row.value if row is not None else None
 
 
-def qc_overview(stream: Stream, *, window: str = "all") -> tuple[dict[str, MetricSnapshot], list[AnnotatorRow]]:
+def qc_overview(
+    stream: Stream, *, window: str = "all", snapshots: list[MetricSnapshot] | None = None
+) -> tuple[dict[str, MetricSnapshot], list[AnnotatorRow]]:
     """The stream's figures by metric and one row per annotator (figures of ``window``), from
-    the newest snapshots; annotators who are members without figures yet are listed too."""
+    the newest snapshots (``snapshots``: ``latest_metrics(stream)`` when the caller has read them
+    already); annotators who are members without figures yet are listed too."""
     stream_figures: dict[str, MetricSnapshot] = {}
     per: dict[int, dict[str, MetricSnapshot]] = {}
     users: dict[int, Any] = {}
-    for row in latest_metrics(stream):
+    for row in latest_metrics(stream) if snapshots is None else snapshots:
         if row.window != window:
             continue
         if row.annotator_id is None:

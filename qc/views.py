@@ -8,7 +8,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,6 +21,7 @@ from annotation.models import Item, Judgement
 from projects.access import get_stream_for_pm, get_stream_for_user
 from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
+from qc import charts as qc_charts
 from qc import golden, review, rules
 from qc import selectors as qc_selectors
 from qc import services as qc_services
@@ -45,7 +47,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The stream's QC page: summary, open alerts, the sortable annotator table (from snapshots)."""
     stream = get_stream_for_pm(request, stream_id)
     window = "recent" if request.GET.get("window") == "recent" else "all"
-    stream_figures, rows = qc_selectors.qc_overview(stream, window=window)
+    snapshots = qc_selectors.latest_metrics(stream)
+    stream_figures, rows = qc_selectors.qc_overview(stream, window=window, snapshots=snapshots)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order") == "desc"
     if sort in {metric for metric, _h, _f in qc_selectors.TABLE_COLUMNS}:
@@ -62,6 +65,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "figures": stream_figures,
         "rows": rows,
         "columns": qc_selectors.TABLE_COLUMNS,
+        "groups": qc_selectors.TABLE_GROUPS,
+        "charts": qc_charts.quality_charts(stream, snapshots),
         "sort": sort,
         "descending": descending,
         "progress": annotation_selectors.stream_progress(stream),
@@ -92,6 +97,27 @@ def stream_recompute(request: HttpRequest, stream_id: int) -> HttpResponse:
     return redirect("qc:stream_qc", stream_id=stream.pk)
 
 
+ANNOTATOR_PAGE_SIZE = 50
+ANNOTATOR_PAGE_FIELDS = (
+    "id",
+    "item_id",
+    "choice",
+    "strength",
+    "ranking",
+    "display_order",
+    "submitted_at",
+    "active_seconds",
+    "flag_harmful",
+    "flag_pii",
+    "flag_cannot_judge",
+    "gold_correct",
+    "source",
+    "item__id",
+    "item__external_id",
+    "item__context",
+)
+
+
 @login_required
 @require_GET
 def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
@@ -99,12 +125,16 @@ def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResp
     stream = get_stream_for_pm(request, stream_id)
     annotator = _get_annotator_in_stream(stream, user_id)
     figures = qc_selectors.latest_metrics(stream, annotator_id=annotator.pk)
+    # A page of judgements, newest first, with only the columns shown: the items' responses (most
+    # of a row's bytes) stay in the database. 200 full rows took most of this page's 433 ms.
     judgements = (
         Judgement.objects.filter(stream=stream, annotator=annotator, is_current=True)
         .select_related("item")
-        .prefetch_related("reviews")
-        .order_by("-submitted_at", "-id")[:200]
+        .only(*ANNOTATOR_PAGE_FIELDS)
+        .prefetch_related(Prefetch("reviews", queryset=Review.objects.only("judgement_id", "decision", "reason")))
+        .order_by("-submitted_at", "-id")
     )
+    page = Paginator(judgements, ANNOTATOR_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "stream": stream,
         "project": stream.project,
@@ -112,7 +142,8 @@ def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResp
         "membership": StreamMembership.objects.filter(stream=stream, user=annotator).first(),
         "figures": figures,
         "alerts": Alert.objects.filter(stream=stream, annotator=annotator)[:50],
-        "judgements": judgements,
+        "judgements": [(j, describe_judgement(j)) for j in page],
+        "page": page,
         "reason_form": ReasonForm(),
     }
     return render(request, "qc/annotator_qc.html", context)

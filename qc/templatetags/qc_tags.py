@@ -7,6 +7,8 @@ from typing import Any
 
 from django import template
 
+from qc.rules import RULE_LABELS
+
 register = template.Library()
 
 
@@ -38,3 +40,17 @@ def flagged(row: Any) -> bool:
 def compact_json(value: Any) -> str:
     """Figure details as compact JSON (escaped by the template like any text)."""
     return json.dumps(value, separators=(", ", ": "), default=str)
+
+
+@register.filter
+def rule_label(kind: str) -> str:
+    """A rule's or metric's name in words (``qc.rules.RULE_LABELS``); a key without a label reads
+    as its words ("agreement_low" -> "Agreement low")."""
+    kind = str(kind or "")
+    return RULE_LABELS.get(kind) or kind.replace("_", " ").strip().capitalize()
+
+
+@register.filter
+def rule_labels(kinds: Any) -> str:
+    """Several rule or metric keys in words, joined by "; "."""
+    return "; ".join(rule_label(kind) for kind in kinds or [])
