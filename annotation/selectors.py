@@ -475,6 +475,11 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _PLACES = {1: "first", 2: "second", 3: "third", 4: "fourth"}
 
 
+def shown_place(position: int) -> str:
+    """1 → "first", 2 → "second"…: where a response was shown."""
+    return _PLACES.get(position, f"{position}th")
+
+
 def seen_order(display_order: list[int] | None, n: int) -> list[str]:
     """The responses' file letters in the order the annotator saw them: [1, 0] -> ["B", "A"]."""
     order = list(display_order or range(n))
@@ -488,7 +493,7 @@ def answer_as_seen(judgement: Judgement) -> str:
     order = list(judgement.display_order or [])
     if judgement.choice in ("A", "B"):
         index = LETTERS.index(judgement.choice)
-        place = f"shown {_PLACES.get(order.index(index) + 1, str(order.index(index) + 1))} " if index in order else ""
+        place = f"shown {shown_place(order.index(index) + 1)} " if index in order else ""
         text = f"chose the response {place}({judgement.choice} in the file)"
         if judgement.strength:
             text += f", {judgement.get_strength_display().lower()}"
@@ -498,5 +503,11 @@ def answer_as_seen(judgement: Judgement) -> str:
     if judgement.choice == "both_bad":
         return "judged both responses bad"
     if judgement.ranking:
-        return "ranked " + " > ".join(" = ".join(LETTERS[i] for i in group) for group in judgement.ranking)
+        groups = (
+            " = ".join(
+                f"shown {shown_place(order.index(i) + 1)} ({LETTERS[i]})" if i in order else LETTERS[i] for i in group
+            )
+            for group in judgement.ranking
+        )
+        return "ranked " + " > ".join(groups)
     return "gave no answer"

@@ -263,37 +263,8 @@ def review_queue(request: HttpRequest, stream_id: int) -> HttpResponse:
     return render(request, "qc/review.html", _review_context(request, stream, task, ReviewForm()))
 
 
-def _shown(position: int) -> str:
-    return {1: "first", 2: "second", 3: "third"}.get(position, f"{position}th")
-
-
-def describe_judgement(judgement: Judgement) -> str:
-    """The annotator's answer in the terms they saw it: "chose the response shown first (B in the
-    file)". ``choice`` is canonical (A = the file's first response); ``display_order[k]`` is the
-    file index of the response shown in place k + 1."""
-    order = list(judgement.display_order or [])
-    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    if judgement.choice in ("A", "B"):
-        index = letters.index(judgement.choice)
-        where = f"shown {_shown(order.index(index) + 1)} " if index in order else ""
-        text = f"chose the response {where}({judgement.choice} in the file)"
-        if judgement.strength:
-            text += f", {judgement.get_strength_display().lower()}"
-        return text
-    if judgement.choice == "tie":
-        return "judged the responses a tie"
-    if judgement.choice == "both_bad":
-        return "judged both responses bad"
-    if judgement.ranking:
-        groups = []
-        for group in judgement.ranking:
-            groups.append(
-                " = ".join(
-                    f"shown {_shown(order.index(i) + 1)} ({letters[i]})" if i in order else letters[i] for i in group
-                )
-            )
-        return "ranked " + " > ".join(groups)
-    return "gave no answer"
+# The annotator's answer in the terms they saw it ("chose the response shown first (B in the file)").
+describe_judgement = annotation_selectors.answer_as_seen
 
 
 def _review_context(
@@ -313,7 +284,7 @@ def _review_context(
         context["responses"] = [
             {
                 "file_label": letters[index],
-                "shown": _shown(place + 1),
+                "shown": annotation_selectors.shown_place(place + 1),
                 "chosen": judgement.choice == letters[index],
                 "html": render_markdown(str(r.get("text", "")) if isinstance(r, dict) else str(r)),
             }
