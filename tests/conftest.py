@@ -6,6 +6,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+# The browser fixtures, once for the whole suite (tests/browser.py says why).
+from tests.browser import browser, page  # noqa: F401
+
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 

@@ -1,4 +1,4 @@
-"""Playwright fixtures for browser tests, driving Debian's Chromium (never `playwright install`).
+"""Helpers for browser tests (the ``browser`` and ``page`` fixtures: tests/browser.py).
 
 Use with pytest-django's ``live_server`` and ``transactional_db`` (the server thread must see the
 test's rows), and mark the tests ``browser``::
@@ -13,20 +13,13 @@ test's rows), and mark the tests ``browser``::
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Page
 
-# Playwright's sync API runs an event loop in this thread; Django would otherwise refuse ORM calls
-# made from the test (factories, assertions) as "async unsafe".
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+# The browser and page fixtures are in tests/browser.py, registered once in tests/conftest.py.
 
 
 def screenshot_path(name: str) -> Path:
@@ -38,37 +31,6 @@ def screenshot_path(name: str) -> Path:
     folder = Path(tempfile.gettempdir()) / "quorum-e2e-screenshots"
     folder.mkdir(exist_ok=True)
     return folder / name
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("browser tests need Debian's Chromium on PATH (apt-get install chromium); it is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context and page. ``page.console_errors`` collects console errors (a CSP
-    violation shows up there), so a test can assert that there are none."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.console_errors = errors  # read by tests: assert page.console_errors == []
-    yield page
-    context.close()
 
 
 def login(page: Page, live_server: Any, username: str, password: str) -> None:

@@ -81,6 +81,8 @@ ACCESS: dict[str, Level] = {
     "annotation:stream_import": PM,
     "annotation:import_batch": PM,
     "annotation:import_report_file": PM,
+    "annotation:item_browser": REVIEWER,
+    "annotation:item_detail": REVIEWER,
     # qualification
     "qualification:test": INVITED,
     "qualification:test_start": INVITED,
