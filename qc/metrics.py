@@ -206,22 +206,29 @@ def value_counts(units: IntArray, values: IntArray, n_units: int, n_values: int)
 
 
 def krippendorff_alpha(
-    counts: IntArray, *, level: Literal["nominal", "ordinal", "interval"], value_domain: Sequence[float]
+    counts: IntArray,
+    *,
+    level: Literal["nominal", "ordinal", "interval"],
+    value_domain: Sequence[float],
+    m: IntArray | None = None,
 ) -> tuple[float | None, int]:
     """Krippendorff's alpha over the units with at least two values, and the number of pairable
     values. None when it is undefined: no pairable unit, or every pairable value the same (no
-    variation to disagree on).
+    variation to disagree on). ``m``: the units' totals (``counts.sum(axis=1)``) when known.
 
     Alpha = 1 − Σ o·δ² / Σ e·δ² from the coincidence matrix ``o`` (``coincidences``), the expected
     coincidences e_ck = (n_c·n_k − [c = k]·n_c) / (n − 1) and the level's distance δ²
     (``alpha_distances``): Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability" — the
     definition of the ``krippendorff`` package, which the tests check it against, computed in one
     matrix product over the units instead of a units × values × values array."""
-    pairable = counts[counts.sum(axis=1) >= 2]
-    n = int(pairable.sum())
-    if n == 0 or int((pairable.sum(axis=0) > 0).sum()) < 2:
+    if m is None:
+        m = counts.sum(axis=1)
+    pairable = m >= 2
+    n_v = pairable.astype(np.int64) @ counts  # pairable values per value, exactly
+    n = int(n_v.sum())
+    if n == 0 or int((n_v > 0).sum()) < 2:
         return None, n
-    return alpha_from_coincidences(coincidences(pairable), level=level, value_domain=value_domain), n
+    return alpha_from_coincidences(coincidences(counts, m=m), level=level, value_domain=value_domain), n
 
 
 def alpha_distances(
@@ -259,10 +266,11 @@ def alpha_from_coincidences(
     return _finite(1.0 - float((o * distance).sum()) / expected)
 
 
-def coincidences(counts: npt.NDArray[Any]) -> FloatArray:
+def coincidences(counts: npt.NDArray[Any], *, m: npt.NDArray[Any] | None = None) -> FloatArray:
     """Krippendorff's coincidence matrix of a units × values count matrix (units with fewer than
-    two values contribute nothing): o_ck = Σ_u (n_uc·n_uk − [c = k]·n_uc) / (m_u − 1)."""
-    m = counts.sum(axis=1).astype(np.float64)
+    two values contribute nothing): o_ck = Σ_u (n_uc·n_uk − [c = k]·n_uc) / (m_u − 1), m_u the
+    unit's values (``counts.sum(axis=1)``, passed in when known)."""
+    m = (counts.sum(axis=1) if m is None else m).astype(np.float64)
     weight = np.divide(1.0, m - 1, out=np.zeros_like(m), where=m >= 2)
     weighted = counts * weight[:, None]
     return np.asarray(weighted.T @ counts - np.diag(weighted.sum(axis=0)), dtype=np.float64)
@@ -310,6 +318,7 @@ def logistic_by_group(
     step. Returns (n_groups, 1 + k): intercept then one coefficient per column of ``x``."""
     design = np.column_stack([np.ones(len(y)), x])
     k = design.shape[1]
+    columns = [np.ascontiguousarray(design[:, j]) for j in range(k)]
     ridge = np.full(k, 1.0 / c)
     ridge[0] = 0.0
     w = np.zeros((n_groups, k))
@@ -317,12 +326,13 @@ def logistic_by_group(
         z = np.einsum("ij,ij->i", design, w[group])
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
         residual = p - y
-        grad = np.column_stack([_bincount(group, design[:, j] * residual, n_groups) for j in range(k)]) + w * ridge
+        grad = np.column_stack([_bincount(group, column * residual, n_groups) for column in columns]) + w * ridge
         weight = p * (1 - p)
         hessian = np.empty((n_groups, k, k))
         for row in range(k):
+            weighted = weight * columns[row]
             for col in range(k):
-                hessian[:, row, col] = _bincount(group, weight * design[:, row] * design[:, col], n_groups)
+                hessian[:, row, col] = _bincount(group, weighted * columns[col], n_groups)
         hessian += np.diag(ridge + 1e-9)  # a group without data stays at zero instead of failing
         step = np.linalg.solve(hessian, grad[:, :, None])[:, :, 0]
         w -= step
@@ -480,14 +490,21 @@ def _alphas(data: StreamData, thresholds: Thresholds) -> list[Figure]:
         attribute = data.rubric_attribute[responses_ok]
         unit = item * slots + attribute * 2 + data.rubric_response[responses_ok]
         value = data.rubric_value[responses_ok]
-        # Only units rated at least twice matter: compact them before counting.
-        unique_units, compact = np.unique(unit, return_inverse=True)
-        counts = value_counts(compact, value, len(unique_units), 5)
-        interval, n_interval = krippendorff_alpha(counts, level="interval", value_domain=range(5))
-        units = int((counts.sum(axis=1) >= 2).sum())
-        unit_attribute = (unique_units % slots) // 2
+        # Units never rated add nothing: count over every possible unit while they are not many
+        # more than the ratings, else over the units rated (compacted by a sort).
+        if data.n_items * slots <= 2 * len(unit):
+            counts = value_counts(unit, value, data.n_items * slots, 5)
+            unit_attribute = (np.arange(len(counts)) % slots) // 2
+        else:
+            unique_units, compact = np.unique(unit, return_inverse=True)
+            counts = value_counts(compact, value, len(unique_units), 5)
+            unit_attribute = (unique_units % slots) // 2
+        m = counts.sum(axis=1)
+        units = int((m >= 2).sum())
+        interval, n_interval = krippendorff_alpha(counts, level="interval", value_domain=range(5), m=m)
         for index, name in enumerate(data.rubric_attributes):
-            alpha, n = krippendorff_alpha(counts[unit_attribute == index], level="interval", value_domain=range(5))
+            mine = unit_attribute == index
+            alpha, n = krippendorff_alpha(counts[mine], level="interval", value_domain=range(5), m=m[mine])
             per_attribute[name] = {"value": _round(alpha), "sample_size": n}
     figures.append(
         Figure("alpha_interval", _round(interval), n_interval, details={"units": units, "attributes": per_attribute})

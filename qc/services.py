@@ -266,8 +266,9 @@ def _columns(queryset: QuerySet[Any] | tuple[str, Sequence[Any]], types: Sequenc
     return [records[f"f{index}"].astype(_WIRE[name][1][1:]) for index, name in enumerate(types)]
 
 
-# A rubric rating counts when it is an integer 0–4: a JSON number whose text is 0..4 (a JSON 3.0,
-# "3" or true is not a rating). Each attribute's list is taken from the JSON once (LATERAL).
+# A rubric rating counts when it is an integer 0–4 in the attribute's list: a JSON number whose
+# text is 0..4 (a JSON 3.0, "3" or true is not a rating). Each attribute's list is taken from the
+# JSON once (LATERAL); one that is not a list gives none (PostgreSQL reads `'3'::jsonb -> 0` as 3).
 _RATING_SQL = """CASE (x.a{a} -> {r})::text WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 2 WHEN '3' THEN 3
     WHEN '4' THEN 4 ELSE -1 END"""
 _RUBRIC_SQL_SQLITE = """
@@ -296,9 +297,12 @@ def _rubric_ratings(stream: Stream, attributes: list[str], n_responses: int) -> 
             "WHERE j.stream_id = %s AND j.is_current"
         ).format(
             ", ".join(_RATING_SQL.format(a=int(a), r=int(response)) for _position, a, response in slots),
-            ", ".join(f"j.rubric -> %s AS a{a}" for a in range(len(names))),
+            ", ".join(
+                f"CASE WHEN jsonb_typeof(j.rubric -> %s) = 'array' THEN j.rubric -> %s END AS a{a}"
+                for a in range(len(names))
+            ),
         )
-        params = [*names, stream.pk]
+        params = [*(name for name in names for _ in range(2)), stream.pk]
         judgement_id, *ratings = _columns((sql, params), ["int8", *["int2"] * len(slots)])
         values = np.column_stack(ratings) if ratings else np.zeros((len(judgement_id), 0), dtype=np.int16)
         del ratings
