@@ -631,18 +631,7 @@ def _pairwise_kappa(data: StreamData) -> Part:
     kappas: list[float] = []
     n_stream = 0
     if len(pair_a):
-        # label[a, i] for the annotators in a pair; a dense lookup by (annotator, item) pair id.
-        lookup = {}
-        order = np.lexsort((item, annotator))
-        for a_index in np.unique(annotator):
-            sel = order[annotator[order] == a_index]
-            lookup[int(a_index)] = (item[sel], choice[sel])
-        confusions = np.zeros((len(pair_a), 16))
-        for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
-            items_a, labels_a = lookup[a]
-            items_b, labels_b = lookup[b]
-            _common, ia, ib = np.intersect1d(items_a, items_b, assume_unique=True, return_indices=True)
-            confusions[p] = np.bincount(labels_a[ia] * 4 + labels_b[ib], minlength=16)
+        confusions = _pair_confusions(item, choice, annotator, n_a, pair_a, pair_b)
         for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
             kappa = kappa_from_confusion(confusions[p].reshape(4, 4))
             n = int(confusions[p].sum())
@@ -678,6 +667,40 @@ def _pairwise_kappa(data: StreamData) -> Part:
         },
     )
     return [stream], figures
+
+
+def _pair_confusions(
+    item: IntArray, choice: IntArray, annotator: IntArray, n_annotators: int, pair_a: IntArray, pair_b: IntArray
+) -> FloatArray:
+    """The 4 × 4 confusion matrix (flattened: a's choice × 4 + b's) of each annotator pair
+    (``pair_a[p]`` < ``pair_b[p]``) over the items both judged. Built from the pairs of judgements
+    within each item (sorted by item, then annotator) with one ``bincount``, not a set
+    intersection per annotator pair."""
+    order = np.lexsort((annotator, item))
+    item, choice, annotator = item[order], choice[order], annotator[order]
+    wanted = pair_a.astype(np.int64) * n_annotators + pair_b
+    by_key = np.argsort(wanted, kind="stable")
+    sorted_keys = wanted[by_key]
+    confusions = np.zeros(len(wanted) * 16, dtype=np.int64)
+    # Judgement i pairs with i + offset while both are of one item; only the judgements whose item
+    # went on at the last offset can go on at the next, so the work is the number of pairs.
+    first = np.arange(len(item))
+    offset = 1
+    while len(first):
+        first = first[first + offset < len(item)]
+        first = first[item[first] == item[first + offset]]
+        second = first + offset
+        other = annotator[first] != annotator[second]  # the same annotator twice is no pair
+        a, b = annotator[first[other]], annotator[second[other]]
+        keys = a * n_annotators + b
+        position = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+        found = sorted_keys[position] == keys
+        confusions += np.bincount(
+            by_key[position[found]] * 16 + choice[first[other][found]] * 4 + choice[second[other][found]],
+            minlength=len(confusions),
+        )
+        offset += 1
+    return confusions.reshape(-1, 16).astype(np.float64)
 
 
 def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:

@@ -276,50 +276,54 @@ _RUBRIC_SQL_SQLITE = """
     WHERE j.stream_id = %s AND j.is_current AND r.type = 'array' AND e.type = 'integer' AND e.value BETWEEN 0 AND 4"""
 
 
-def _rubric_ratings(stream: Stream, attributes: list[str], n_responses: int) -> np.ndarray[Any, Any]:
-    """Every rubric rating of the stream's current judgements as rows (judgement id, attribute
-    index, response index, rating): ratings of the stream's attributes (an attribute named twice
-    counts at its first place) that are integers 0–4, for responses 0..``n_responses`` − 1.
+def _rubric_ratings(
+    stream: Stream, attributes: list[str], n_responses: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The rubric ratings of the stream's current judgements as a matrix: the judgement ids, and
+    per judgement one rating (0–4) or −1 per slot; then each slot's attribute index and response
+    index. Slots run over the stream's attributes (one named twice counts at its first place) in
+    order, and for each over responses 0..``n_responses`` − 1. A rating is an integer 0–4.
 
-    PostgreSQL reads one row per judgement: its id and a rating (or −1) per attribute × response
-    slot, taken from the JSON by the database; SQLite unnests the JSON."""
+    PostgreSQL takes them from the JSON (one row per judgement); SQLite unnests the JSON."""
     first: dict[str, int] = {}
     for position, name in enumerate(attributes):
         first.setdefault(name, position)
-    if not first or n_responses <= 0:
-        return np.zeros((0, 4), dtype=np.int64)
+    names = list(first)
+    slot_attribute = np.repeat(np.asarray([first[name] for name in names], dtype=np.int64), n_responses)
+    slot_response = np.tile(np.arange(max(n_responses, 0), dtype=np.int64), len(names))
+    if not len(slot_attribute):
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.int16), slot_attribute, slot_response
     if connection.vendor == "postgresql":
-        names = list(first)
-        slots = [(first[name], a, response) for a, name in enumerate(names) for response in range(n_responses)]
         # Fixed SQL and integer indexes; attribute names are parameters.
         sql = (  # noqa: S608
             "SELECT j.id, {} FROM annotation_judgement j CROSS JOIN LATERAL (SELECT {}) x "
             "WHERE j.stream_id = %s AND j.is_current"
         ).format(
-            ", ".join(_RATING_SQL.format(a=int(a), r=int(response)) for _position, a, response in slots),
+            ", ".join(
+                _RATING_SQL.format(a=int(a), r=int(response))
+                for a in range(len(names))
+                for response in range(n_responses)
+            ),
             ", ".join(
                 f"CASE WHEN jsonb_typeof(j.rubric -> %s) = 'array' THEN j.rubric -> %s END AS a{a}"
                 for a in range(len(names))
             ),
         )
         params = [*(name for name in names for _ in range(2)), stream.pk]
-        judgement_id, *ratings = _columns((sql, params), ["int8", *["int2"] * len(slots)])
-        values = np.column_stack(ratings) if ratings else np.zeros((len(judgement_id), 0), dtype=np.int16)
-        del ratings
-        row, slot = np.nonzero(values >= 0)  # by judgement, then slot: attribute, response
-        slot_position = np.asarray([position for position, _name, _response in slots], dtype=np.int64)
-        slot_response = np.asarray([response for _position, _name, response in slots], dtype=np.int64)
-        return np.column_stack(
-            [judgement_id[row], slot_position[slot], slot_response[slot], values[row, slot].astype(np.int64)]
-        )
+        judgement_id, *ratings = _columns((sql, params), ["int8", *["int2"] * len(slot_attribute)])
+        return judgement_id, np.column_stack(ratings), slot_attribute, slot_response
     with connection.cursor() as cursor:
         cursor.execute(_RUBRIC_SQL_SQLITE, [stream.pk])
         rows = [
-            (j, first[key], response, value)
+            (j, names.index(key) * n_responses + response, value)
             for j, key, response, value in cursor.fetchall()
             if key in first and response < n_responses
         ]
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+    found = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    judgement_id, row = np.unique(found[:, 0], return_inverse=True)
+    values = np.full((len(judgement_id), len(slot_attribute)), -1, dtype=np.int16)
+    values[row.reshape(-1), found[:, 1]] = found[:, 2]
+    return judgement_id, values, slot_attribute, slot_response
 
 
 def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int], tuple[Any, Any, Any]]:
@@ -402,12 +406,14 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
 
     rubric_attributes = [str(name) for name in (stream.rubric or [])]
     n_responses = int(num_responses.max()) if len(num_responses) else 0
-    ratings = _rubric_ratings(stream, rubric_attributes, n_responses)
-    rating_row = np.searchsorted(judgement_ids, ratings[:, 0]).clip(max=max(len(judgement_ids) - 1, 0))
-    rated = (judgement_ids[rating_row] == ratings[:, 0]) if len(judgement_ids) else np.zeros(len(ratings), bool)
-    ratings, rating_row = ratings[rated], rating_row[rated]
-    by_row = np.lexsort((ratings[:, 2], ratings[:, 1], rating_row))  # judgement, attribute, response
-    ratings, rating_row = ratings[by_row], rating_row[by_row]
+    rated_ids, ratings, slot_attribute, slot_response = _rubric_ratings(stream, rubric_attributes, n_responses)
+    rating_row = np.searchsorted(judgement_ids, rated_ids).clip(max=max(len(judgement_ids) - 1, 0))
+    rated = (judgement_ids[rating_row] == rated_ids) if len(judgement_ids) else np.zeros(len(rated_ids), bool)
+    rating_row, ratings = rating_row[rated], ratings[rated]
+    by_row = np.argsort(rating_row, kind="stable")
+    rating_row, ratings = rating_row[by_row], ratings[by_row]
+    rated_row, slot = np.nonzero(ratings >= 0)  # by judgement, then slot: attribute, response
+    del rated, by_row
 
     skips = _skips(stream, since, annotator_index)
     reviews = _reviews(stream, since, annotator_index)
@@ -430,10 +436,10 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         item_harmful=item_harmful.astype(bool),
         len_a=len_a.astype(np.int64),
         len_b=len_b.astype(np.int64),
-        rubric_row=rating_row.astype(np.int64),
-        rubric_attribute=ratings[:, 1].astype(np.int64),
-        rubric_response=ratings[:, 2].astype(np.int64),
-        rubric_value=ratings[:, 3].astype(np.int64),
+        rubric_row=rating_row[rated_row].astype(np.int64),
+        rubric_attribute=slot_attribute[slot],
+        rubric_response=slot_response[slot],
+        rubric_value=ratings[rated_row, slot].astype(np.int64),
         rubric_attributes=rubric_attributes,
         n_annotators=n_annotators,
         skipped=skipped_all,

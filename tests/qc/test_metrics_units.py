@@ -287,3 +287,33 @@ def _stream_data(
         reviewed=np.zeros(n_annotators, dtype=np.int64),
         rejected=np.zeros(n_annotators, dtype=np.int64),
     )
+
+
+def test_it_computes_each_pairs_kappa_like_scikit_learn_on_their_shared_items() -> None:
+    # Items judged by 2 to 5 of 6 annotators: every pair sharing enough items gets the kappa of
+    # scikit-learn on exactly the items both judged (the confusions come from one bincount).
+    rng = np.random.default_rng(12)
+    n_items, n_annotators = 300, 6
+    rows = []
+    for unit in range(n_items):
+        truth = int(rng.integers(0, 4))
+        for who in rng.choice(n_annotators, int(rng.integers(2, 6)), replace=False):
+            rows.append((unit, int(who), truth if rng.random() < 0.7 else int(rng.integers(0, 4))))
+    item, annotator, choice = (np.asarray(column, dtype=np.int64) for column in zip(*rows, strict=True))
+    data = _stream_data(annotator=annotator, item=item, active_seconds=np.full(len(item), 10.0), n_items=n_items)
+    data.choice = choice
+    _stream, per_annotator = metrics._pairwise_kappa(data)
+    checked = 0
+    for a in range(n_annotators):
+        partners = {p["annotator"]: p for p in per_annotator[a][0].details["pairs"]}
+        for b in range(n_annotators):
+            both = sorted(set(item[annotator == a]) & set(item[annotator == b])) if a != b else []
+            if len(both) < metrics.KAPPA_MIN_SHARED:
+                assert b not in partners
+                continue
+            label = {(int(i), int(who)): int(c) for i, who, c in zip(item, annotator, choice, strict=True)}
+            expected = cohen_kappa_score([label[i, a] for i in both], [label[i, b] for i in both], labels=[0, 1, 2, 3])
+            assert partners[b]["shared"] == len(both)
+            assert partners[b]["kappa"] == round(float(expected), 4)
+            checked += 1
+    assert checked >= 20
