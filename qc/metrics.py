@@ -486,10 +486,13 @@ def _alphas(data: StreamData, thresholds: Thresholds) -> list[Figure]:
     units = 0
     responses_ok = rows & (data.rubric_response < 2)
     if responses_ok.any():
-        item = data.item[data.rubric_row[responses_ok]]
-        attribute = data.rubric_attribute[responses_ok]
-        unit = item * slots + attribute * 2 + data.rubric_response[responses_ok]
+        # unit = item × slots + attribute × 2 + response, built in place (one array per rating).
+        unit = data.item[data.rubric_row[responses_ok]]
+        unit *= slots
+        unit += data.rubric_attribute[responses_ok] * 2
+        unit += data.rubric_response[responses_ok]
         value = data.rubric_value[responses_ok]
+        del responses_ok
         # Units never rated add nothing: count over every possible unit while they are not many
         # more than the ratings, else over the units rated (compacted by a sort).
         if data.n_items * slots <= 2 * len(unit):
