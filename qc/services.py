@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, FloatField, Func, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
@@ -267,63 +268,58 @@ def _columns(queryset: QuerySet[Any] | tuple[str, Sequence[Any]], types: Sequenc
 
 
 # A rubric rating counts when it is an integer 0–4 in the attribute's list: a JSON number whose
-# text is 0..4 (a JSON 3.0, "3" or true is not a rating). Each attribute's list is taken from the
-# JSON once (LATERAL); one that is not a list gives none (PostgreSQL reads `'3'::jsonb -> 0` as 3).
-_RATING_SQL = """CASE (x.a{a} -> {r})::text WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 2 WHEN '3' THEN 3
-    WHEN '4' THEN 4 ELSE -1 END"""
+# text is 0..4 (a JSON 3.0, "3" or true is not a rating); an attribute whose value is not a list
+# gives none (PostgreSQL reads `'3'::jsonb -> 0` as 3).
+_RATING_SQL = """CASE (CASE WHEN jsonb_typeof("annotation_judgement"."rubric" -> %s) = 'array'
+    THEN "annotation_judgement"."rubric" -> %s END -> {r})::text
+    WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 2 WHEN '3' THEN 3 WHEN '4' THEN 4 ELSE -1 END"""
 _RUBRIC_SQL_SQLITE = """
     SELECT j.id, r.key, e.key, e.value FROM annotation_judgement j, json_each(j.rubric) r, json_each(r.value) e
     WHERE j.stream_id = %s AND j.is_current AND r.type = 'array' AND e.type = 'integer' AND e.value BETWEEN 0 AND 4"""
 
 
-def _rubric_ratings(
-    stream: Stream, attributes: list[str], n_responses: int
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """The rubric ratings of the stream's current judgements as a matrix: the judgement ids, and
-    per judgement one rating (0–4) or −1 per slot; then each slot's attribute index and response
-    index. Slots run over the stream's attributes (one named twice counts at its first place) in
-    order, and for each over responses 0..``n_responses`` − 1. A rating is an integer 0–4.
-
-    PostgreSQL takes them from the JSON (one row per judgement); SQLite unnests the JSON."""
+def _rubric_slots(attributes: list[str], n_responses: int) -> tuple[list[str], metrics.IntArray, metrics.IntArray]:
+    """The rubric's rating slots: the attribute names (one named twice counts at its first
+    place), and per slot its attribute index in ``attributes`` and its response index. Slots run
+    over the attributes in order, and for each over responses 0..``n_responses`` − 1."""
     first: dict[str, int] = {}
     for position, name in enumerate(attributes):
         first.setdefault(name, position)
     names = list(first)
-    slot_attribute = np.repeat(np.asarray([first[name] for name in names], dtype=np.int64), n_responses)
+    slot_attribute = np.repeat(np.asarray([first[name] for name in names], dtype=np.int64), max(n_responses, 0))
     slot_response = np.tile(np.arange(max(n_responses, 0), dtype=np.int64), len(names))
-    if not len(slot_attribute):
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.int16), slot_attribute, slot_response
-    if connection.vendor == "postgresql":
-        # Fixed SQL and integer indexes; attribute names are parameters.
-        sql = (  # noqa: S608
-            "SELECT j.id, {} FROM annotation_judgement j CROSS JOIN LATERAL (SELECT {}) x "
-            "WHERE j.stream_id = %s AND j.is_current"
-        ).format(
-            ", ".join(
-                _RATING_SQL.format(a=int(a), r=int(response))
-                for a in range(len(names))
-                for response in range(n_responses)
-            ),
-            ", ".join(
-                f"CASE WHEN jsonb_typeof(j.rubric -> %s) = 'array' THEN j.rubric -> %s END AS a{a}"
-                for a in range(len(names))
-            ),
-        )
-        params = [*(name for name in names for _ in range(2)), stream.pk]
-        judgement_id, *ratings = _columns((sql, params), ["int8", *["int2"] * len(slot_attribute)])
-        return judgement_id, np.column_stack(ratings), slot_attribute, slot_response
+    return names, slot_attribute, slot_response
+
+
+def _rating_columns(names: list[str], n_responses: int) -> list[RawSQL]:
+    """PostgreSQL: one column per rubric slot (``_rubric_slots``) of the judgement query, the
+    rating 0–4 or −1, taken from the JSON by the database."""
+    return [
+        # Fixed SQL and an integer index; the attribute name is a parameter.
+        RawSQL(_RATING_SQL.format(r=int(response)), [name, name], output_field=IntegerField())  # noqa: S611
+        for name in names
+        for response in range(n_responses)
+    ]
+
+
+def _rubric_ratings_sqlite(stream: Stream, names: list[str], n_responses: int) -> tuple[metrics.IntArray, Any]:
+    """SQLite: the judgement ids with a rubric rating, and per such judgement one rating or −1 per
+    slot (``_rubric_slots``), from the JSON unnested by SQLite."""
+    n_slots = len(names) * max(n_responses, 0)
+    if not n_slots:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.int16)
     with connection.cursor() as cursor:
         cursor.execute(_RUBRIC_SQL_SQLITE, [stream.pk])
         rows = [
             (j, names.index(key) * n_responses + response, value)
             for j, key, response, value in cursor.fetchall()
-            if key in first and response < n_responses
+            if key in names and response < n_responses
         ]
     found = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     judgement_id, row = np.unique(found[:, 0], return_inverse=True)
-    values = np.full((len(judgement_id), len(slot_attribute)), -1, dtype=np.int16)
+    values = np.full((len(judgement_id), n_slots), -1, dtype=np.int16)
     values[row.reshape(-1), found[:, 1]] = found[:, 2]
-    return judgement_id, values, slot_attribute, slot_response
+    return judgement_id, values
 
 
 def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int], tuple[Any, Any, Any]]:
@@ -351,6 +347,11 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     by_pk = np.argsort(item_ids, kind="stable")  # searchsorted below needs them ascending
     item_ids, item_golden, item_harmful = item_ids[by_pk], item_golden[by_pk].astype(bool), item_harmful[by_pk]
     len_a, len_b = len_a[by_pk], len_b[by_pk]
+    rubric_attributes = [str(name) for name in (stream.rubric or [])]
+    n_responses = int(num_responses.max()) if len(num_responses) else 0
+    names, slot_attribute, slot_response = _rubric_slots(rubric_attributes, n_responses)
+    # PostgreSQL reads the rubric ratings with the judgements (one scan); SQLite unnests them apart.
+    rating_columns = _rating_columns(names, n_responses) if connection.vendor == "postgresql" else []
     choice_code = Case(
         *(When(choice=name, then=Value(code)) for name, code in metrics.CHOICE_CODE.items()),
         default=Value(metrics.NO_CHOICE),
@@ -367,6 +368,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         submitted_at,
         flag_harmful,
         gold_correct,
+        *slot_values,
     ) = _columns(
         Judgement.objects.filter(stream=stream, is_current=True).values_list(
             "id",
@@ -384,8 +386,21 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
                 default=Value(_NO_ID),
                 output_field=IntegerField(),
             ),
+            *rating_columns,
         ),
-        ["int8", "int8", "int8", "int2", "int2", "int4", "float8", "float8", "int2", "int2"],
+        [
+            "int8",
+            "int8",
+            "int8",
+            "int2",
+            "int2",
+            "int4",
+            "float8",
+            "float8",
+            "int2",
+            "int2",
+            *["int2"] * len(rating_columns),
+        ],
     )
     # Judgements of qualification-pool items (not in item_ids) are not QC figures; the rest in
     # judgement id order, one order whatever the database sent.
@@ -404,16 +419,18 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     # only for items golden at the time): not scored against the answer.
     gold_correct = np.where(item_golden[position], gold_correct[rows], _NO_ID).astype(np.int64)
 
-    rubric_attributes = [str(name) for name in (stream.rubric or [])]
-    n_responses = int(num_responses.max()) if len(num_responses) else 0
-    rated_ids, ratings, slot_attribute, slot_response = _rubric_ratings(stream, rubric_attributes, n_responses)
-    rating_row = np.searchsorted(judgement_ids, rated_ids).clip(max=max(len(judgement_ids) - 1, 0))
-    rated = (judgement_ids[rating_row] == rated_ids) if len(judgement_ids) else np.zeros(len(rated_ids), bool)
-    rating_row, ratings = rating_row[rated], ratings[rated]
-    by_row = np.argsort(rating_row, kind="stable")
-    rating_row, ratings = rating_row[by_row], ratings[by_row]
+    if connection.vendor == "postgresql":  # one rating or −1 per slot, beside each judgement
+        ratings = np.column_stack(slot_values)[rows] if slot_values else np.zeros((len(rows), 0), dtype=np.int16)
+        rating_row = np.arange(len(rows))
+    else:
+        rated_ids, ratings = _rubric_ratings_sqlite(stream, names, n_responses)
+        rating_row = np.searchsorted(judgement_ids, rated_ids).clip(max=max(len(judgement_ids) - 1, 0))
+        rated = (judgement_ids[rating_row] == rated_ids) if len(judgement_ids) else np.zeros(len(rated_ids), bool)
+        rating_row, ratings = rating_row[rated], ratings[rated]
+        by_row = np.argsort(rating_row, kind="stable")
+        rating_row, ratings = rating_row[by_row], ratings[by_row]
+    del slot_values
     rated_row, slot = np.nonzero(ratings >= 0)  # by judgement, then slot: attribute, response
-    del rated, by_row
 
     skips = _skips(stream, since, annotator_index)
     reviews = _reviews(stream, since, annotator_index)
