@@ -292,7 +292,8 @@ def main() -> None:
         target = "≤ 5 s at 100k" if out["judgements"] <= 200_000 else "≤ 30 s and ≤ 1 GB at 1M"
         print(f"compute_stream_metrics {out['wall'][best]:.2f} s (target {target})")
         print(f"compute_cpu {out['cpu'][best]:.2f} s (this process, the best run)")
-        print(f"database_cpu {'n/a' if db_cpu is None else f'{db_cpu:.2f}'} s (its PostgreSQL backend, same run)")
+        db = "n/a" if db_cpu is None else f"{db_cpu:.2f}"
+        print(f"database_cpu {db} s (its PostgreSQL backend, same run; parallel workers not counted)")
         print(f"qc_rules {out['rules_seconds']:.2f} s ({out['alerts']} alerts)")
         print(f"rss_before {out['rss_before']:.0f} MB (the measuring process after start-up)")
         print(f"peak_rss {out['peak_rss']:.0f} MB (the measuring process: every run)")

@@ -236,9 +236,9 @@ def _columns(queryset: QuerySet[Any] | tuple[str, Sequence[Any]], types: Sequenc
     native dtype of ``types`` (``_WIRE``: int2, int4, int8, float8). NULL must not occur
     (COALESCE in the query).
 
-    PostgreSQL packs each row into one ``bytea`` of the columns' binary forms (``int4send``...) and
-    sends them through a server-side cursor, ``_FETCH_ROWS`` at a time (the COPY protocol would
-    cost a Python call per row); numpy reads the bytes as a record array. Other databases (SQLite:
+    PostgreSQL packs each row into one ``bytea`` of the columns' binary forms (``int4send``...);
+    they are joined ``_FETCH_ROWS`` rows at a time (the COPY protocol would cost a Python call per
+    row) and numpy reads the bytes as a record array. Other databases (SQLite:
     the embedded demo) are read in chunks of tuples."""
     if isinstance(queryset, tuple):
         sql, params = queryset
@@ -258,7 +258,9 @@ def _columns(queryset: QuerySet[Any] | tuple[str, Sequence[Any]], types: Sequenc
     statement = f"SELECT {record} FROM ({sql}) AS q({', '.join(names)})"  # noqa: S608
     dtype = np.dtype([(f"f{index}", _WIRE[name][1]) for index, name in enumerate(types)])
     parts: list[bytes] = []
-    with transaction.atomic(), connection.chunked_cursor() as cursor:  # a server-side cursor, no WITH HOLD
+    # A plain cursor, not a server-side one: PostgreSQL may then scan a big table with parallel
+    # workers (a cursor never does); the records cost about 2 × their bytes while they arrive.
+    with connection.cursor() as cursor:
         cursor.execute(statement, params)
         while rows := cursor.fetchmany(_FETCH_ROWS):
             parts.append(b"".join([row[0] for row in rows]))
