@@ -15,7 +15,7 @@ EMBEDDED := env -u QUORUM_ENV -u DEBUG -u DATABASE_URL -u REDIS_URL -u CELERY_TA
 	-u ALLOWED_HOSTS -u SECURE_SSL_REDIRECT -u EMAIL_HOST -u NUM_PROXIES -u TRUST_X_FORWARDED_PROTO \
 	-u DJANGO_SETTINGS_MODULE
 
-.PHONY: run install install-dev migrate demo serve test lint format pytest bench bench-import bench-export bench-http bench-adaptive clean
+.PHONY: run install install-dev migrate demo serve test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -89,6 +89,9 @@ bench-http: install-dev
 
 bench-adaptive: install-dev
 	env -u DATABASE_URL $(PY) bench/adaptive_overlap.py $(BENCH_ARGS)
+
+bench-qc: install-dev
+	env -u DATABASE_URL $(PY) bench/qc_recompute.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import krippendorff
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
@@ -214,23 +213,71 @@ def value_counts(units: IntArray, values: IntArray, n_units: int, n_values: int)
 
 
 def krippendorff_alpha(
-    counts: IntArray, *, level: Literal["nominal", "ordinal", "interval"], value_domain: Sequence[float]
+    counts: IntArray,
+    *,
+    level: Literal["nominal", "ordinal", "interval"],
+    value_domain: Sequence[float],
+    m: IntArray | None = None,
 ) -> tuple[float | None, int]:
-    """Krippendorff's alpha (the ``krippendorff`` package) over the units with at least two
-    values, and the number of pairable values. None when it is undefined: no pairable unit, or
-    every pairable value the same (no variation to disagree on)."""
-    pairable = counts[counts.sum(axis=1) >= 2]
-    n = int(pairable.sum())
-    if n == 0 or int((pairable.sum(axis=0) > 0).sum()) < 2:
+    """Krippendorff's alpha over the units with at least two values, and the number of pairable
+    values. None when it is undefined: no pairable unit, or every pairable value the same (no
+    variation to disagree on). ``m``: the units' totals (``counts.sum(axis=1)``) when known.
+
+    Alpha = 1 − Σ o·δ² / Σ e·δ² from the coincidence matrix ``o`` (``coincidences``), the expected
+    coincidences e_ck = (n_c·n_k − [c = k]·n_c) / (n − 1) and the level's distance δ²
+    (``alpha_distances``): Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability" — the
+    definition of the ``krippendorff`` package, which the tests check it against, computed in one
+    matrix product over the units instead of a units × values × values array."""
+    if m is None:
+        m = counts.sum(axis=1)
+    pairable = m >= 2
+    n_v = pairable.astype(np.int64) @ counts  # pairable values per value, exactly
+    n = int(n_v.sum())
+    if n == 0 or int((n_v > 0).sum()) < 2:
         return None, n
-    value = krippendorff.alpha(value_counts=pairable, value_domain=list(value_domain), level_of_measurement=level)
-    return _finite(value), n
+    return alpha_from_coincidences(coincidences(counts, m=m), level=level, value_domain=value_domain), n
 
 
-def coincidences(counts: npt.NDArray[Any]) -> FloatArray:
+def alpha_distances(
+    level: Literal["nominal", "ordinal", "interval"], value_domain: Sequence[float], n_v: FloatArray
+) -> FloatArray:
+    """Krippendorff's squared distance δ²(c, k) between the values of ``value_domain`` (ordered):
+    nominal 0 / 1; interval (c − k)²; ordinal (Σ_{g=c..k} n_g − (n_c + n_k) / 2)², with n_g the
+    pairable values equal to g (``n_v``, the coincidence matrix's column sums)."""
+    values = np.asarray(value_domain, dtype=np.float64)
+    if level == "nominal":
+        return np.asarray(values[:, None] != values[None, :], dtype=np.float64)
+    if level == "interval":
+        return np.asarray((values[:, None] - values[None, :]) ** 2, dtype=np.float64)
+    index = np.arange(len(values))
+    low, high = np.minimum.outer(index, index), np.maximum.outer(index, index)
+    cumulative = np.concatenate([[0.0], np.cumsum(n_v)])
+    between = cumulative[high + 1] - cumulative[low]
+    return np.asarray((between - (n_v[low] + n_v[high]) / 2) ** 2, dtype=np.float64)
+
+
+def alpha_from_coincidences(
+    o: FloatArray, *, level: Literal["nominal", "ordinal", "interval"], value_domain: Sequence[float]
+) -> float | None:
+    """Krippendorff's alpha of a coincidence matrix (see ``krippendorff_alpha``); None when no
+    pairable values disagree by chance (the expected disagreement is 0)."""
+    n_v = o.sum(axis=0)
+    n = float(n_v.sum())
+    if n <= 1:
+        return None
+    expected_coincidences = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1)
+    distance = alpha_distances(level, value_domain, n_v)
+    expected = float((expected_coincidences * distance).sum())
+    if expected <= 0:
+        return None
+    return _finite(1.0 - float((o * distance).sum()) / expected)
+
+
+def coincidences(counts: npt.NDArray[Any], *, m: npt.NDArray[Any] | None = None) -> FloatArray:
     """Krippendorff's coincidence matrix of a units × values count matrix (units with fewer than
-    two values contribute nothing)."""
-    m = counts.sum(axis=1).astype(np.float64)
+    two values contribute nothing): o_ck = Σ_u (n_uc·n_uk − [c = k]·n_uc) / (m_u − 1), m_u the
+    unit's values (``counts.sum(axis=1)``, passed in when known)."""
+    m = (counts.sum(axis=1) if m is None else m).astype(np.float64)
     weight = np.divide(1.0, m - 1, out=np.zeros_like(m), where=m >= 2)
     weighted = counts * weight[:, None]
     return np.asarray(weighted.T @ counts - np.diag(weighted.sum(axis=0)), dtype=np.float64)
@@ -272,20 +319,27 @@ def logistic_by_group(
     """One L2-penalised logistic regression per group, fitted together by Newton's method.
 
     Minimises, per group, C·Σ log-loss + ½‖w‖² (the intercept unpenalised): the objective of
-    ``sklearn.linear_model.LogisticRegression(C=c)``, which a test checks. Fitting all groups at
-    once in numpy keeps a 500-annotator stream at a few milliseconds. Returns (n_groups, 1 + k):
-    intercept then one coefficient per column of ``x``."""
+    ``sklearn.linear_model.LogisticRegression(C=c)``, which a test checks. All groups are fitted
+    at once: each Newton step sums the gradient and the k × k Hessian per group with one
+    ``bincount`` per entry (no n × k × k array), so a million rows take well under a second a
+    step. Returns (n_groups, 1 + k): intercept then one coefficient per column of ``x``."""
     design = np.column_stack([np.ones(len(y)), x])
     k = design.shape[1]
+    columns = [np.ascontiguousarray(design[:, j]) for j in range(k)]
     ridge = np.full(k, 1.0 / c)
     ridge[0] = 0.0
     w = np.zeros((n_groups, k))
     for _ in range(iterations):
         z = np.einsum("ij,ij->i", design, w[group])
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
-        grad = _sum_by_group(group, design * (p - y)[:, None], n_groups) + w * ridge
-        curvature = (p * (1 - p))[:, None, None] * design[:, :, None] * design[:, None, :]
-        hessian = _sum_by_group(group, curvature.reshape(len(y), k * k), n_groups).reshape(n_groups, k, k)
+        residual = p - y
+        grad = np.column_stack([_bincount(group, column * residual, n_groups) for column in columns]) + w * ridge
+        weight = p * (1 - p)
+        hessian = np.empty((n_groups, k, k))
+        for row in range(k):
+            weighted = weight * columns[row]
+            for col in range(k):
+                hessian[:, row, col] = _bincount(group, weighted * columns[col], n_groups)
         hessian += np.diag(ridge + 1e-9)  # a group without data stays at zero instead of failing
         step = np.linalg.solve(hessian, grad[:, :, None])[:, :, 0]
         w -= step
@@ -294,9 +348,16 @@ def logistic_by_group(
     return w
 
 
+def _bincount(group: IntArray, weights: FloatArray, n_groups: int) -> FloatArray:
+    """Σ weights per group, as float64 (``np.bincount`` adds in row order, like ``np.add.at``)."""
+    return np.bincount(group, weights=weights, minlength=n_groups).astype(np.float64, copy=False)[:n_groups]
+
+
 def _sum_by_group(group: IntArray, values: FloatArray, n_groups: int) -> FloatArray:
+    """Σ values (rows × columns) per group: one ``bincount`` per column."""
     out = np.zeros((n_groups, values.shape[1]))
-    np.add.at(out, group, values)
+    for column in range(values.shape[1]):
+        out[:, column] = _bincount(group, values[:, column], n_groups)
     return out
 
 
@@ -468,18 +529,28 @@ def _alphas(data: StreamData, thresholds: Thresholds) -> list[Figure]:
     units = 0
     responses_ok = rows & (data.rubric_response < 2)
     if responses_ok.any():
-        item = data.item[data.rubric_row[responses_ok]]
-        attribute = data.rubric_attribute[responses_ok]
-        unit = item * slots + attribute * 2 + data.rubric_response[responses_ok]
+        # unit = item × slots + attribute × 2 + response, built in place (one array per rating).
+        unit = data.item[data.rubric_row[responses_ok]]
+        unit *= slots
+        unit += data.rubric_attribute[responses_ok] * 2
+        unit += data.rubric_response[responses_ok]
         value = data.rubric_value[responses_ok]
-        # Only units rated at least twice matter: compact them before counting.
-        unique_units, compact = np.unique(unit, return_inverse=True)
-        counts = value_counts(compact, value, len(unique_units), 5)
-        interval, n_interval = krippendorff_alpha(counts, level="interval", value_domain=range(5))
-        units = int((counts.sum(axis=1) >= 2).sum())
-        unit_attribute = (unique_units % slots) // 2
+        del responses_ok
+        # Units never rated add nothing: count over every possible unit while they are not many
+        # more than the ratings, else over the units rated (compacted by a sort).
+        if data.n_items * slots <= 2 * len(unit):
+            counts = value_counts(unit, value, data.n_items * slots, 5)
+            unit_attribute = (np.arange(len(counts)) % slots) // 2
+        else:
+            unique_units, compact = np.unique(unit, return_inverse=True)
+            counts = value_counts(compact, value, len(unique_units), 5)
+            unit_attribute = (unique_units % slots) // 2
+        m = counts.sum(axis=1)
+        units = int((m >= 2).sum())
+        interval, n_interval = krippendorff_alpha(counts, level="interval", value_domain=range(5), m=m)
         for index, name in enumerate(data.rubric_attributes):
-            alpha, n = krippendorff_alpha(counts[unit_attribute == index], level="interval", value_domain=range(5))
+            mine = unit_attribute == index
+            alpha, n = krippendorff_alpha(counts[mine], level="interval", value_domain=range(5), m=m[mine])
             per_attribute[name] = {"value": _round(alpha), "sample_size": n}
     figures.append(
         Figure("alpha_interval", _round(interval), n_interval, details={"units": units, "attributes": per_attribute})
@@ -610,18 +681,7 @@ def _pairwise_kappa(data: StreamData) -> Part:
     kappas: list[float] = []
     n_stream = 0
     if len(pair_a):
-        # label[a, i] for the annotators in a pair; a dense lookup by (annotator, item) pair id.
-        lookup = {}
-        order = np.lexsort((item, annotator))
-        for a_index in np.unique(annotator):
-            sel = order[annotator[order] == a_index]
-            lookup[int(a_index)] = (item[sel], choice[sel])
-        confusions = np.zeros((len(pair_a), 16))
-        for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
-            items_a, labels_a = lookup[a]
-            items_b, labels_b = lookup[b]
-            _common, ia, ib = np.intersect1d(items_a, items_b, assume_unique=True, return_indices=True)
-            confusions[p] = np.bincount(labels_a[ia] * 4 + labels_b[ib], minlength=16)
+        confusions = _pair_confusions(item, choice, annotator, n_a, pair_a, pair_b)
         for p, (a, b) in enumerate(zip(pair_a.tolist(), pair_b.tolist(), strict=True)):
             kappa = kappa_from_confusion(confusions[p].reshape(4, 4))
             n = int(confusions[p].sum())
@@ -657,6 +717,40 @@ def _pairwise_kappa(data: StreamData) -> Part:
         },
     )
     return [stream], figures
+
+
+def _pair_confusions(
+    item: IntArray, choice: IntArray, annotator: IntArray, n_annotators: int, pair_a: IntArray, pair_b: IntArray
+) -> FloatArray:
+    """The 4 × 4 confusion matrix (flattened: a's choice × 4 + b's) of each annotator pair
+    (``pair_a[p]`` < ``pair_b[p]``) over the items both judged. Built from the pairs of judgements
+    within each item (sorted by item, then annotator) with one ``bincount``, not a set
+    intersection per annotator pair."""
+    order = np.lexsort((annotator, item))
+    item, choice, annotator = item[order], choice[order], annotator[order]
+    wanted = pair_a.astype(np.int64) * n_annotators + pair_b
+    by_key = np.argsort(wanted, kind="stable")
+    sorted_keys = wanted[by_key]
+    confusions = np.zeros(len(wanted) * 16, dtype=np.int64)
+    # Judgement i pairs with i + offset while both are of one item; only the judgements whose item
+    # went on at the last offset can go on at the next, so the work is the number of pairs.
+    first = np.arange(len(item))
+    offset = 1
+    while len(first):
+        first = first[first + offset < len(item)]
+        first = first[item[first] == item[first + offset]]
+        second = first + offset
+        other = annotator[first] != annotator[second]  # the same annotator twice is no pair
+        a, b = annotator[first[other]], annotator[second[other]]
+        keys = a * n_annotators + b
+        position = np.searchsorted(sorted_keys, keys).clip(max=len(sorted_keys) - 1)
+        found = sorted_keys[position] == keys
+        confusions += np.bincount(
+            by_key[position[found]] * 16 + choice[first[other][found]] * 4 + choice[second[other][found]],
+            minlength=len(confusions),
+        )
+        offset += 1
+    return confusions.reshape(-1, 16).astype(np.float64)
 
 
 def _gold_accuracy(data: StreamData, thresholds: Thresholds) -> Part:
@@ -812,7 +906,7 @@ def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
 
     too_fast = (data.active_seconds < thresholds.min_seconds) | (ratio < 1.0)
 
-    def figure(rows: BoolArray, flag: bool) -> Figure:
+    def figure(rows: BoolArray | IntArray, flag: bool) -> Figure:
         seconds = data.active_seconds[rows]
         if not len(seconds):
             return Figure("labeling_time", None, 0, details={"min_seconds": thresholds.min_seconds})
@@ -860,11 +954,11 @@ def _labeling_time(data: StreamData, thresholds: Thresholds) -> Part:
     order = np.argsort(data.annotator[timed], kind="stable")
     timed_rows = np.flatnonzero(timed)[order]
     starts = np.searchsorted(data.annotator[timed_rows], np.arange(data.n_annotators + 1))
-    per_annotator = []
-    for index in range(data.n_annotators):
-        rows = np.zeros(data.n, dtype=bool)
-        rows[timed_rows[starts[index] : starts[index + 1]]] = True
-        per_annotator.append([figure(rows, flag=True)])
+    # Each annotator's timed rows, ascending (the order a boolean mask selects them in): a slice of
+    # one stable sort instead of a mask over every judgement per annotator.
+    per_annotator = [
+        [figure(timed_rows[starts[index] : starts[index + 1]], flag=True)] for index in range(data.n_annotators)
+    ]
     return [figure(timed, flag=False)], per_annotator
 
 

@@ -13,8 +13,8 @@ each past day only the day's last run is kept (history for charts), and nothing 
 
 from __future__ import annotations
 
-import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, FloatField, Func, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
@@ -205,10 +206,12 @@ def _snapshot(
 
 
 class _Epoch(Func):
-    """POSIX seconds (float) of a datetime column, computed by the database."""
+    """POSIX seconds (float) of a datetime column, computed by the database. PostgreSQL:
+    ``date_part`` gives the double at once (``EXTRACT`` computes a numeric first, several times
+    slower over a million rows; the values are the same)."""
 
     output_field = FloatField()
-    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+    template = "date_part('epoch', %(expressions)s)"
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)")
@@ -218,66 +221,109 @@ def _as_int(condition: Q) -> Case:
     return Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField())
 
 
-def _copy_out(cursor: Any, statement: str, n_columns: int, dtype: Any) -> np.ndarray[Any, Any]:
-    """PostgreSQL: the rows of ``statement`` (numbers, no NULL) by ``COPY ... TO STDOUT``, parsed by
-    pandas' C reader into a (rows × columns) array of ``dtype``."""
-    import pandas
-
-    buffer = io.BytesIO()
-    with cursor.copy(f"COPY ({statement}) TO STDOUT") as copy:
-        for block in copy:
-            buffer.write(block)
-    if not buffer.tell():
-        return np.zeros((0, n_columns), dtype=dtype)
-    buffer.seek(0)
-    frame = pandas.read_csv(buffer, sep="\t", header=None, dtype=dtype, engine="c")
-    return frame.to_numpy(dtype=dtype).reshape(-1, n_columns)
+# How ``_columns`` sends a column from PostgreSQL: the type it is cast to, the function that turns
+# it into its binary form, and that form as a numpy dtype (big-endian).
+_WIRE = {
+    "int2": ("int2send", ">i2"),
+    "int4": ("int4send", ">i4"),
+    "int8": ("int8send", ">i8"),
+    "float8": ("float8send", ">f8"),
+}
+_FETCH_ROWS = 50_000
 
 
-def _columns(queryset: QuerySet[Any], n_columns: int) -> np.ndarray[Any, Any]:
-    """The rows of a ``values_list`` queryset of numbers as a float64 matrix (rows × columns),
-    read without a Python object per value: PostgreSQL sends them by COPY and pandas' C parser
-    reads them; other databases are read in chunks. NULL must not occur (COALESCE in the query)."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            return _copy_out(cursor, cursor.mogrify(sql, params), n_columns, np.float64)
-        cursor.execute(sql, params)
+def _columns(queryset: QuerySet[Any] | tuple[str, Sequence[Any]], types: Sequence[str]) -> list[np.ndarray[Any, Any]]:
+    """The rows of a ``values_list`` queryset (or an SQL statement and its parameters) of numbers
+    as one array per column, read without a Python object per value, and with each column's
+    native dtype of ``types`` (``_WIRE``: int2, int4, int8, float8). NULL must not occur
+    (COALESCE in the query).
+
+    PostgreSQL packs each row into one ``bytea`` of the columns' binary forms (``int4send``...);
+    they are joined ``_FETCH_ROWS`` rows at a time (the COPY protocol would cost a Python call per
+    row) and numpy reads the bytes as a record array. Other databases (SQLite:
+    the embedded demo) are read in chunks of tuples."""
+    if isinstance(queryset, tuple):
+        sql, params = queryset
+    else:
+        sql, params = queryset.query.sql_with_params()
+    if connection.vendor != "postgresql":
         chunks = []
-        while rows := cursor.fetchmany(20_000):
-            chunks.append(np.asarray(rows, dtype=np.float64).reshape(-1, n_columns))
-    return np.concatenate(chunks) if chunks else np.zeros((0, n_columns), dtype=np.float64)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(20_000):
+                chunks.append(np.asarray(rows, dtype=np.float64).reshape(-1, len(types)))
+        matrix = np.concatenate(chunks) if chunks else np.zeros((0, len(types)))
+        return [matrix[:, index].astype(_WIRE[name][1][1:]) for index, name in enumerate(types)]
+    names = [f"c{index}" for index in range(len(types))]
+    record = " || ".join(f"{_WIRE[name][0]}({field}::{name})" for field, name in zip(names, types, strict=True))
+    # Composed of the queryset's own SQL and fixed names; every value stays a parameter.
+    statement = f"SELECT {record} FROM ({sql}) AS q({', '.join(names)})"  # noqa: S608
+    dtype = np.dtype([(f"f{index}", _WIRE[name][1]) for index, name in enumerate(types)])
+    parts: list[bytes] = []
+    # A plain cursor, not a server-side one: PostgreSQL may then scan a big table with parallel
+    # workers (a cursor never does); the records cost about 2 × their bytes while they arrive.
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            parts.append(b"".join([row[0] for row in rows]))
+    records = np.frombuffer(b"".join(parts), dtype=dtype)
+    del parts
+    return [records[f"f{index}"].astype(_WIRE[name][1][1:]) for index, name in enumerate(types)]
 
 
-# The rubric ratings unnested by the database (``_rubric_ratings``): judgement id, attribute index,
-# response index, rating; integers 0–4 only (a JSON 3.0 or true is not a rating).
-_RUBRIC_SQL_POSTGRESQL = """
-    SELECT j.id, array_position(%s::text[], r.key) - 1, e.ordinality - 1, (e.value #>> '{}')::int
-    FROM annotation_judgement j
-    CROSS JOIN LATERAL jsonb_each(j.rubric) r
-    CROSS JOIN LATERAL jsonb_array_elements(
-        CASE WHEN jsonb_typeof(r.value) = 'array' THEN r.value ELSE '[]'::jsonb END
-    ) WITH ORDINALITY e
-    WHERE j.stream_id = %s AND j.is_current AND r.key = ANY(%s::text[])
-      AND jsonb_typeof(e.value) = 'number' AND (e.value #>> '{}') IN ('0', '1', '2', '3', '4')"""
+# A rubric rating counts when it is an integer 0–4 in the attribute's list: a JSON number whose
+# text is 0..4 (a JSON 3.0, "3" or true is not a rating); an attribute whose value is not a list
+# gives none (PostgreSQL reads `'3'::jsonb -> 0` as 3).
+_RATING_SQL = """CASE (CASE WHEN jsonb_typeof("annotation_judgement"."rubric" -> %s) = 'array'
+    THEN "annotation_judgement"."rubric" -> %s END -> {r})::text
+    WHEN '0' THEN 0 WHEN '1' THEN 1 WHEN '2' THEN 2 WHEN '3' THEN 3 WHEN '4' THEN 4 ELSE -1 END"""
 _RUBRIC_SQL_SQLITE = """
     SELECT j.id, r.key, e.key, e.value FROM annotation_judgement j, json_each(j.rubric) r, json_each(r.value) e
     WHERE j.stream_id = %s AND j.is_current AND r.type = 'array' AND e.type = 'integer' AND e.value BETWEEN 0 AND 4"""
 
 
-def _rubric_ratings(stream: Stream, attributes: list[str]) -> np.ndarray[Any, Any]:
-    """Every rubric rating of the stream's current judgements as rows (judgement id, attribute
-    index, response index, rating): ratings of the stream's attributes that are integers 0–4."""
-    if not attributes:
-        return np.zeros((0, 4), dtype=np.int64)
+def _rubric_slots(attributes: list[str], n_responses: int) -> tuple[list[str], metrics.IntArray, metrics.IntArray]:
+    """The rubric's rating slots: the attribute names (one named twice counts at its first
+    place), and per slot its attribute index in ``attributes`` and its response index. Slots run
+    over the attributes in order, and for each over responses 0..``n_responses`` − 1."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(attributes):
+        first.setdefault(name, position)
+    names = list(first)
+    slot_attribute = np.repeat(np.asarray([first[name] for name in names], dtype=np.int64), max(n_responses, 0))
+    slot_response = np.tile(np.arange(max(n_responses, 0), dtype=np.int64), len(names))
+    return names, slot_attribute, slot_response
+
+
+def _rating_columns(names: list[str], n_responses: int) -> list[RawSQL]:
+    """PostgreSQL: one column per rubric slot (``_rubric_slots``) of the judgement query, the
+    rating 0–4 or −1, taken from the JSON by the database."""
+    return [
+        # Fixed SQL and an integer index; the attribute name is a parameter.
+        RawSQL(_RATING_SQL.format(r=int(response)), [name, name], output_field=IntegerField())  # noqa: S611
+        for name in names
+        for response in range(n_responses)
+    ]
+
+
+def _rubric_ratings_sqlite(stream: Stream, names: list[str], n_responses: int) -> tuple[metrics.IntArray, Any]:
+    """SQLite: the judgement ids with a rubric rating, and per such judgement one rating or −1 per
+    slot (``_rubric_slots``), from the JSON unnested by SQLite."""
+    n_slots = len(names) * max(n_responses, 0)
+    if not n_slots:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.int16)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            statement = cursor.mogrify(_RUBRIC_SQL_POSTGRESQL, [attributes, stream.pk, attributes])
-            return _copy_out(cursor, statement, 4, np.int64)
         cursor.execute(_RUBRIC_SQL_SQLITE, [stream.pk])
-        index = {name: position for position, name in enumerate(attributes)}
-        rows = [(j, index[key], response, value) for j, key, response, value in cursor.fetchall() if key in index]
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+        rows = [
+            (j, names.index(key) * n_responses + response, value)
+            for j, key, response, value in cursor.fetchall()
+            if key in names and response < n_responses
+        ]
+    found = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    judgement_id, row = np.unique(found[:, 0], return_inverse=True)
+    values = np.full((len(judgement_id), n_slots), -1, dtype=np.int16)
+    values[row.reshape(-1), found[:, 1]] = found[:, 2]
+    return judgement_id, values
 
 
 def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int], tuple[Any, Any, Any]]:
@@ -285,30 +331,49 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     (ascending), and the recent window's per-annotator skip and review counts.
 
     Reads columns of numbers computed by the database (choice codes, the first display index,
-    POSIX times, rubric ratings unnested by SQL) straight into arrays: no Python object per
-    judgement, so a stream of a million judgements loads in seconds and a few hundred MB."""
+    POSIX times, rubric ratings taken from the JSON by SQL) straight into arrays of compact
+    types (``_columns``): no Python object per judgement, so a stream of a million judgements
+    loads in a few seconds and about 200 MB."""
     judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True)
-    item_rows = _columns(
+    item_ids, item_golden, item_harmful, len_a, len_b, num_responses = _columns(
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK)
         .filter(Exists(judged))
-        .order_by("pk")
         .values_list(
             "pk",
             _as_int(Q(is_golden=True)),
             _as_int(Q(is_golden=True, golden_harmful=True)),
             Coalesce(Length(KT("responses__0__text")), Value(0)),
             Coalesce(Length(KT("responses__1__text")), Value(0)),
+            "num_responses",
         ),
-        5,
+        ["int8", "int2", "int2", "int4", "int4", "int2"],
     )
-    item_ids = item_rows[:, 0].astype(np.int64)
-    item_golden = item_rows[:, 1].astype(bool)
+    by_pk = np.argsort(item_ids, kind="stable")  # searchsorted below needs them ascending
+    item_ids, item_golden, item_harmful = item_ids[by_pk], item_golden[by_pk].astype(bool), item_harmful[by_pk]
+    len_a, len_b = len_a[by_pk], len_b[by_pk]
+    rubric_attributes = [str(name) for name in (stream.rubric or [])]
+    n_responses = int(num_responses.max()) if len(num_responses) else 0
+    names, slot_attribute, slot_response = _rubric_slots(rubric_attributes, n_responses)
+    # PostgreSQL reads the rubric ratings with the judgements (one scan); SQLite unnests them apart.
+    rating_columns = _rating_columns(names, n_responses) if connection.vendor == "postgresql" else []
     choice_code = Case(
         *(When(choice=name, then=Value(code)) for name, code in metrics.CHOICE_CODE.items()),
         default=Value(metrics.NO_CHOICE),
         output_field=IntegerField(),
     )
-    rows = _columns(
+    (
+        judgement_ids,
+        judgement_item,
+        judgement_annotator,
+        choice,
+        strength,
+        first_shown,
+        active_seconds,
+        submitted_at,
+        flag_harmful,
+        gold_correct,
+        *slot_values,
+    ) = _columns(
         Judgement.objects.filter(stream=stream, is_current=True).values_list(
             "id",
             "item_id",
@@ -325,31 +390,51 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
                 default=Value(_NO_ID),
                 output_field=IntegerField(),
             ),
+            *rating_columns,
         ),
-        10,
+        [
+            "int8",
+            "int8",
+            "int8",
+            "int2",
+            "int2",
+            "int4",
+            "float8",
+            "float8",
+            "int2",
+            "int2",
+            *["int2"] * len(rating_columns),
+        ],
     )
-    # Judgements of qualification-pool items (not in item_ids) are not QC figures.
-    position = np.searchsorted(item_ids, rows[:, 1].astype(np.int64)).clip(max=max(len(item_ids) - 1, 0))
-    keep = (item_ids[position] == rows[:, 1]) if len(item_ids) else np.zeros(len(rows), dtype=bool)
-    rows, position = rows[keep], position[keep]
-    order = np.argsort(rows[:, 0], kind="stable")  # by judgement id: one order whatever the database sent
-    rows, position = rows[order], position[order]
-    judgement_ids = rows[:, 0].astype(np.int64)
-    annotator_ids_array, annotator = np.unique(rows[:, 2].astype(np.int64), return_inverse=True)
+    # Judgements of qualification-pool items (not in item_ids) are not QC figures; the rest in
+    # judgement id order, one order whatever the database sent.
+    position = np.searchsorted(item_ids, judgement_item).clip(max=max(len(item_ids) - 1, 0))
+    keep = (item_ids[position] == judgement_item) if len(item_ids) else np.zeros(len(judgement_item), dtype=bool)
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(judgement_ids[rows], kind="stable")]
+    del keep, judgement_item
+    judgement_ids, position = judgement_ids[rows], position[rows]
+    annotator_ids_array, annotator = np.unique(judgement_annotator[rows], return_inverse=True)
+    del judgement_annotator
     annotator_index = {int(user_id): index for index, user_id in enumerate(annotator_ids_array)}
-    active_seconds = rows[:, 6].copy()
+    active_seconds = active_seconds[rows]
     active_seconds[active_seconds < 0] = np.nan
     # Not golden, or judged before the PM made the item golden (the submit stores gold_correct
     # only for items golden at the time): not scored against the answer.
-    gold_correct = np.where(item_golden[position], rows[:, 9], _NO_ID).astype(np.int64)
+    gold_correct = np.where(item_golden[position], gold_correct[rows], _NO_ID).astype(np.int64)
 
-    rubric_attributes = [str(name) for name in (stream.rubric or [])]
-    ratings = _rubric_ratings(stream, rubric_attributes)
-    rating_row = np.searchsorted(judgement_ids, ratings[:, 0]).clip(max=max(len(judgement_ids) - 1, 0))
-    rated = (judgement_ids[rating_row] == ratings[:, 0]) if len(judgement_ids) else np.zeros(len(ratings), bool)
-    ratings, rating_row = ratings[rated], rating_row[rated]
-    by_row = np.lexsort((ratings[:, 2], ratings[:, 1], rating_row))  # judgement, attribute, response
-    ratings, rating_row = ratings[by_row], rating_row[by_row]
+    if connection.vendor == "postgresql":  # one rating or −1 per slot, beside each judgement
+        ratings = np.column_stack(slot_values)[rows] if slot_values else np.zeros((len(rows), 0), dtype=np.int16)
+        rating_row = np.arange(len(rows))
+    else:
+        rated_ids, ratings = _rubric_ratings_sqlite(stream, names, n_responses)
+        rating_row = np.searchsorted(judgement_ids, rated_ids).clip(max=max(len(judgement_ids) - 1, 0))
+        rated = (judgement_ids[rating_row] == rated_ids) if len(judgement_ids) else np.zeros(len(rated_ids), bool)
+        rating_row, ratings = rating_row[rated], ratings[rated]
+        by_row = np.argsort(rating_row, kind="stable")
+        rating_row, ratings = rating_row[by_row], ratings[by_row]
+    del slot_values
+    rated_row, slot = np.nonzero(ratings >= 0)  # by judgement, then slot: attribute, response
 
     skips = _skips(stream, since, annotator_index)
     reviews = _reviews(stream, since, annotator_index)
@@ -361,21 +446,21 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     data = metrics.StreamData(
         item=position.astype(np.int64),
         annotator=annotator.astype(np.int64).reshape(-1),
-        choice=rows[:, 3].astype(np.int64),
-        strength=rows[:, 4].astype(np.int64),
-        first_shown=rows[:, 5].astype(np.int64),
+        choice=choice[rows].astype(np.int64),
+        strength=strength[rows].astype(np.int64),
+        first_shown=first_shown[rows].astype(np.int64),
         active_seconds=active_seconds,
-        submitted_at=rows[:, 7].copy(),
-        flag_harmful=rows[:, 8].astype(bool),
+        submitted_at=submitted_at[rows],
+        flag_harmful=flag_harmful[rows].astype(bool),
         gold_correct=gold_correct,
         item_golden=item_golden,
-        item_harmful=item_rows[:, 2].astype(bool),
-        len_a=item_rows[:, 3].astype(np.int64),
-        len_b=item_rows[:, 4].astype(np.int64),
-        rubric_row=rating_row.astype(np.int64),
-        rubric_attribute=ratings[:, 1].astype(np.int64),
-        rubric_response=ratings[:, 2].astype(np.int64),
-        rubric_value=ratings[:, 3].astype(np.int64),
+        item_harmful=item_harmful.astype(bool),
+        len_a=len_a.astype(np.int64),
+        len_b=len_b.astype(np.int64),
+        rubric_row=rating_row[rated_row].astype(np.int64),
+        rubric_attribute=slot_attribute[slot],
+        rubric_response=slot_response[slot],
+        rubric_value=ratings[rated_row, slot].astype(np.int64),
         rubric_attributes=rubric_attributes,
         n_annotators=n_annotators,
         skipped=skipped_all,

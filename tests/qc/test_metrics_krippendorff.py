@@ -7,7 +7,7 @@ missing values. Published: interval 0.849, ordinal 0.815 (nominal 0.743), the va
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -137,3 +137,43 @@ def test_it_computes_the_contribution_alpha_from_coincidences_like_the_package()
     o = metrics.coincidences(counts)
     alpha, _n = metrics.krippendorff_alpha(counts, level="nominal", value_domain=[0, 1, 2])
     assert metrics.nominal_alpha_from_coincidences(o) == pytest.approx(alpha)
+
+
+@pytest.mark.parametrize(
+    ("level", "domain"),
+    [("nominal", [0, 1, 2]), ("ordinal", [1, 2, 3, 4, 5]), ("interval", [0, 1, 2, 3, 4]), ("ordinal", [1, 2])],
+)
+def test_it_computes_alpha_like_the_package_on_random_value_counts(
+    level: Literal["nominal", "ordinal", "interval"], domain: list[int]
+) -> None:
+    # qc.metrics computes alpha from the coincidence matrix itself (a units × values × values
+    # array of the package took 1.5 GB at a million judgements); the package stays the oracle.
+    import krippendorff
+
+    rng = np.random.default_rng(11)
+    for trial in range(25):
+        units = int(rng.integers(5, 400))
+        # Units of 0..5 values, some of one value only (not pairable), leaning to a unit's "truth".
+        truth = rng.integers(0, len(domain), units)
+        m = rng.integers(0, 6, units)
+        counts = np.zeros((units, len(domain)), dtype=np.int64)
+        for unit in range(units):
+            agree = rng.random(int(m[unit])) < 0.3 + 0.6 * trial / 25
+            values = np.where(agree, truth[unit], rng.integers(0, len(domain), int(m[unit])))
+            np.add.at(counts[unit], values, 1)
+        alpha, n = metrics.krippendorff_alpha(counts, level=level, value_domain=domain)
+        pairable = counts[counts.sum(axis=1) >= 2]
+        assert n == int(pairable.sum())
+        expected = krippendorff.alpha(value_counts=pairable, value_domain=domain, level_of_measurement=level)
+        assert alpha == pytest.approx(float(expected), rel=1e-12, abs=1e-12)
+
+
+def test_it_leaves_alpha_undefined_without_variation_or_pairs() -> None:
+    same = np.array([[3, 0, 0], [2, 0, 0], [1, 0, 0]])
+    assert metrics.krippendorff_alpha(same, level="nominal", value_domain=[0, 1, 2]) == (None, 5)
+    single = np.array([[1, 0, 0], [0, 1, 0]])
+    assert metrics.krippendorff_alpha(single, level="interval", value_domain=[0, 1, 2]) == (None, 0)
+    assert metrics.krippendorff_alpha(np.zeros((0, 5), dtype=np.int64), level="ordinal", value_domain=range(5)) == (
+        None,
+        0,
+    )

@@ -198,3 +198,129 @@ def test_it_recomputes_active_streams_periodically() -> None:
     assert recompute_metrics.delay().get() == 1  # eager in tests
     assert MetricSnapshot.objects.filter(stream=active, metric="run").exists()
     assert not MetricSnapshot.objects.filter(stream=paused).exists()
+
+
+def _logistic_with_add_at(
+    group: metrics.IntArray, x: metrics.FloatArray, y: metrics.FloatArray, n_groups: int, *, iterations: int = 30
+) -> metrics.FloatArray:
+    """The implementation ``logistic_by_group`` replaced (an n × k × k curvature array summed with
+    ``np.add.at``), kept as the oracle of the faster one."""
+    design = np.column_stack([np.ones(len(y)), x])
+    k = design.shape[1]
+    ridge = np.full(k, 1.0 / metrics.LOGIT_C)
+    ridge[0] = 0.0
+    w = np.zeros((n_groups, k))
+    for _ in range(iterations):
+        z = np.einsum("ij,ij->i", design, w[group])
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+        grad = np.zeros((n_groups, k))
+        np.add.at(grad, group, design * (p - y)[:, None])
+        grad += w * ridge
+        curvature = (p * (1 - p))[:, None, None] * design[:, :, None] * design[:, None, :]
+        hessian = np.zeros((n_groups, k * k))
+        np.add.at(hessian, group, curvature.reshape(len(y), k * k))
+        hessian = hessian.reshape(n_groups, k, k) + np.diag(ridge + 1e-9)
+        step = np.linalg.solve(hessian, grad[:, :, None])[:, :, 0]
+        w -= step
+        if np.abs(step).max(initial=0.0) < 1e-8:
+            break
+    return w
+
+
+def test_it_fits_the_same_coefficients_as_the_curvature_array_it_replaced() -> None:
+    rng = np.random.default_rng(8)
+    n, n_groups = 20_000, 37  # group 36 has no rows: it stays at zero
+    group = rng.integers(0, n_groups - 1, n)
+    x = np.column_stack([rng.choice([-0.5, 0.5], n), rng.uniform(-1, 1, n)])
+    slope = rng.normal(0, 2, (n_groups, 2))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(slope[group] * x).sum(axis=1)))).astype(float)
+    fitted = metrics.logistic_by_group(group, x, y, n_groups)
+    assert np.array_equal(fitted, _logistic_with_add_at(group, x, y, n_groups))
+    assert not fitted[n_groups - 1].any()
+
+
+def test_it_times_each_annotator_from_their_own_judgements() -> None:
+    # The per-annotator rows come from one sort (not a mask per annotator): the figures must be
+    # those of each annotator's own judgements, unknown times left out.
+    rng = np.random.default_rng(4)
+    n, n_annotators, n_items = 3000, 7, 400
+    annotator = rng.integers(0, n_annotators - 1, n)  # the last annotator has no judgement
+    seconds = rng.gamma(2.0, 10.0, n)
+    seconds[rng.random(n) < 0.1] = np.nan
+    data = _stream_data(annotator=annotator, item=rng.integers(0, n_items, n), active_seconds=seconds, n_items=n_items)
+    _stream, per_annotator = metrics._labeling_time(data, metrics.Thresholds(min_sample=10))
+    floor = metrics.reading_seconds(data.len_a + data.len_b)[data.item]
+    for index in range(n_annotators):
+        figure = per_annotator[index][0]
+        mine = (annotator == index) & ~np.isnan(seconds)
+        if not mine.any():
+            assert (figure.value, figure.sample_size) == (None, 0)
+            continue
+        p10, median, p90 = np.percentile(seconds[mine], [10, 50, 90])
+        assert (figure.value, figure.sample_size) == (round(median, 2), int(mine.sum()))
+        assert (figure.details["p10"], figure.details["p90"]) == (round(p10, 2), round(p90, 2))
+        ratio = float(np.median(seconds[mine] / floor[mine]))
+        assert figure.details["reading_ratio_median"] == round(ratio, 3)
+
+
+def _stream_data(
+    *, annotator: metrics.IntArray, item: metrics.IntArray, active_seconds: metrics.FloatArray, n_items: int
+) -> metrics.StreamData:
+    n = len(annotator)
+    n_annotators = int(annotator.max()) + 2
+    rng = np.random.default_rng(0)
+    empty = np.zeros(0, dtype=np.int64)
+    return metrics.StreamData(
+        item=item,
+        annotator=annotator,
+        choice=rng.integers(0, 4, n),
+        strength=np.zeros(n, dtype=np.int64),
+        first_shown=rng.integers(0, 2, n),
+        active_seconds=active_seconds,
+        submitted_at=np.arange(n, dtype=np.float64),
+        flag_harmful=np.zeros(n, dtype=bool),
+        gold_correct=np.full(n, -1, dtype=np.int64),
+        item_golden=np.zeros(n_items, dtype=bool),
+        item_harmful=np.zeros(n_items, dtype=bool),
+        len_a=rng.integers(100, 3000, n_items),
+        len_b=rng.integers(100, 3000, n_items),
+        rubric_row=empty,
+        rubric_attribute=empty,
+        rubric_response=empty,
+        rubric_value=empty,
+        rubric_attributes=[],
+        n_annotators=n_annotators,
+        skipped=np.zeros(n_annotators, dtype=np.int64),
+        reviewed=np.zeros(n_annotators, dtype=np.int64),
+        rejected=np.zeros(n_annotators, dtype=np.int64),
+    )
+
+
+def test_it_computes_each_pairs_kappa_like_scikit_learn_on_their_shared_items() -> None:
+    # Items judged by 2 to 5 of 6 annotators: every pair sharing enough items gets the kappa of
+    # scikit-learn on exactly the items both judged (the confusions come from one bincount).
+    rng = np.random.default_rng(12)
+    n_items, n_annotators = 300, 6
+    rows = []
+    for unit in range(n_items):
+        truth = int(rng.integers(0, 4))
+        for who in rng.choice(n_annotators, int(rng.integers(2, 6)), replace=False):
+            rows.append((unit, int(who), truth if rng.random() < 0.7 else int(rng.integers(0, 4))))
+    item, annotator, choice = (np.asarray(column, dtype=np.int64) for column in zip(*rows, strict=True))
+    data = _stream_data(annotator=annotator, item=item, active_seconds=np.full(len(item), 10.0), n_items=n_items)
+    data.choice = choice
+    _stream, per_annotator = metrics._pairwise_kappa(data)
+    checked = 0
+    for a in range(n_annotators):
+        partners = {p["annotator"]: p for p in per_annotator[a][0].details["pairs"]}
+        for b in range(n_annotators):
+            both = sorted(set(item[annotator == a]) & set(item[annotator == b])) if a != b else []
+            if len(both) < metrics.KAPPA_MIN_SHARED:
+                assert b not in partners
+                continue
+            label = {(int(i), int(who)): int(c) for i, who, c in zip(item, annotator, choice, strict=True)}
+            expected = cohen_kappa_score([label[i, a] for i in both], [label[i, b] for i in both], labels=[0, 1, 2, 3])
+            assert partners[b]["shared"] == len(both)
+            assert partners[b]["kappa"] == round(float(expected), 4)
+            checked += 1
+    assert checked >= 20
