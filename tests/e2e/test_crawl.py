@@ -14,7 +14,8 @@ Server time is the app's own ``Server-Timing: app;dur=<ms>`` (``quorum.middlewar
 ``BUDGET_MS`` is asked for again (``TRIES`` times in all) and the fastest answer counts, as a
 benchmark takes the best of several runs: a first visit may pay for a cold cache or a template
 compiled once per process, and the machine running the suite may be shared (a load of 9 on 2
-cores doubles a 150 ms page); a page slow three times in a row is slow. Pages answering 4xx, and
+cores doubles a 150 ms page; in `make test` the other pytest worker runs browsers and servers
+too), half a second apart; a page slow five times in a row is slow. Pages answering 4xx, and
 pages wider than the phone's screen, are listed in the output (each a bug of its own) but do not
 fail this test, which is about crashes, errors and speed.
 
@@ -41,7 +42,8 @@ from tests.e2e.conftest import login
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BUDGET_MS = float(os.environ.get("QUORUM_CRAWL_BUDGET_MS", "300"))
-TRIES = 3  # a page over budget is asked for again, up to this many times in all; the fastest counts
+TRIES = 5  # a page over budget is asked for again, up to this many times in all; the fastest counts
+PAUSE_S = 0.5  # between tries: a spike of the other test worker passes
 VIEWPORTS = {"1366x768": {"width": 1366, "height": 768}, "390x844": {"width": 390, "height": 844}}
 ROLES = {  # role -> (username, password): the demo's public accounts, and one outsider
     "annotator": ("annotator1", "quorum-annotator1"),
@@ -124,6 +126,7 @@ def _visit(page: Page, errors: list[str], url: str) -> Visit:
     for _ in range(TRIES - 1):  # the fastest of TRIES before calling it slow: see the docstring
         if visit.server_ms is None or visit.server_ms <= BUDGET_MS:
             break
+        time.sleep(PAUSE_S)
         response = page.goto(url, wait_until="load")
         assert response is not None, url
         again = _server_ms(response.headers)

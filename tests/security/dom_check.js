@@ -1,6 +1,6 @@
 // What must not be in the DOM after user text was rendered (tests/security/crawl.py): any on*
 // attribute; javascript:, a payload's xss( or xss-hx marker or evil.example in a URL, style or htmx attribute;
-// script that is not ours (/static/, and the admin's /admin/jsi18n/); frames, objects, <base>, foreign <link> and <img>, refresh, <style>.
+// script that is not ours (/static/, the admin's /admin/jsi18n/, json_script data); frames, objects, <base>, foreign <link> and <img>, refresh, <style>.
 () => {
   const found = [];
   const urlish = ['href', 'src', 'action', 'formaction', 'data', 'xlink:href', 'srcdoc', 'poster', 'background', 'style'];
@@ -13,7 +13,10 @@
       if (name.startsWith('on')) found.push(tag + '[' + name + ']');
       else if ((urlish.includes(name) || htmx) && bad(value)) found.push(tag + '[' + name + '=' + value.slice(0, 60) + ']');
     }
-    if (tag === 'script' && !/^(\/static\/|\/admin\/jsi18n\/$)/.test(el.getAttribute('src') || '')) found.push('script ' + el.outerHTML.slice(0, 60));
+    // Data for our scripts (Django's json_script: an id, type application/json, inert, its text with
+    // <, > and & escaped as \u003C...) is not a script; anything else without our src is.
+    const data = el.getAttribute('type') === 'application/json' && el.id && !el.textContent.includes('<');
+    if (tag === 'script' && !data && !/^(\/static\/|\/admin\/jsi18n\/$)/.test(el.getAttribute('src') || '')) found.push('script ' + el.outerHTML.slice(0, 60));
     if (['iframe', 'frame', 'object', 'embed', 'base', 'link'].includes(tag) && !(el.getAttribute('href') || '').startsWith('/static/')) found.push(tag);
     if (tag === 'img' && !/^(\/static\/|data:)/.test(el.getAttribute('src') || '')) found.push('img ' + el.outerHTML.slice(0, 60));
     if (tag === 'meta' && el.getAttribute('http-equiv')) found.push('meta http-equiv');
