@@ -362,6 +362,7 @@ def test_an_export_whose_worker_keeps_dying_fails_with_the_reason(
     stream = StreamFactory.create()
     _insert_judged_items(stream, 20000)
     export = _export_of(stream)
+    jobs.worker()  # the tests may run in any order: never rely on an earlier test's worker
     jobs.send("exports.tasks.run_export_task", export.pk)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         kill(_stop_when_running(jobs, export, attempt=attempt))
