@@ -6,6 +6,13 @@ It is not a language model. For each request it finds the AlpacaEval instruction
 last user message (TF-IDF cosine similarity) and replays the answer of generator 1 (GPT-4 Turbo)
 or generator 2 (Mixtral-8x7B), depending on the model asked for, word by word.
 
+It also has a **heuristic demo judge** (model ``demo-heuristic-judge``), for the model judges of
+``judging/``: given a judging prompt with ``[Response A]`` and ``[Response B]`` sections (the
+default judge prompt's), it prefers the response that shares more words with the question, has
+some substance and does not refuse, and answers ``Verdict: A|B|tie`` with a reason that says it is
+a heuristic demo judge. On a close call it leans to the response shown first, as real judges
+often do, so some of its verdicts change when the order is swapped.
+
 Endpoints: ``GET /v1/models``; ``POST /v1/chat/completions`` with ``stream`` true (server-sent
 events: role chunk, content chunks, a chunk with ``finish_reason``, a usage chunk when
 ``stream_options.include_usage``, ``[DONE]``) or false (one ``chat.completion``). ``max_tokens``
@@ -33,6 +40,8 @@ MODELS = {
     "demo-replay-gpt4-turbo": ("output_1", "GPT-4 Turbo answers from AlpacaEval, replayed"),
     "demo-replay-mixtral": ("output_2", "Mixtral-8x7B-Instruct answers from AlpacaEval, replayed"),
 }
+JUDGE_MODEL = "demo-heuristic-judge"
+JUDGE_DESCRIPTION = "A heuristic demo judge (not a language model): word overlap, substance, refusals"
 OWNER = "quorum-demo-replay"
 _TOKEN = re.compile(r"\s*\S+")
 
@@ -80,7 +89,14 @@ class Behaviour:
     error_body: str = "upstream exploded: internal trace id 0xDEADBEEF at /srv/model/secret_path.py"
     api_key: str | None = None  # require "Authorization: Bearer <key>"
     redirect_to: str | None = None  # answer completions with a 307 to this URL
+    error_times: int | None = None  # with error_status: fail only the first n completions
+    omit_usage: bool = False  # never report token usage
+    # The judge model's manner: "heuristic" (the demo judge), "first" (always the response shown
+    # first: position bias), "longer" (always the longer response: consistent across the swap).
+    judge: str = "heuristic"
     seen_keys: list[str] = field(default_factory=list)  # Authorization headers received
+    errors_sent: int = 0
+    completions: int = 0  # completion requests answered (errors included)
 
 
 class DemoModelServer(ThreadingHTTPServer):
@@ -135,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/v1/models":
-            data = [{"id": name, "object": "model", "created": 0, "owned_by": OWNER} for name in MODELS]
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": OWNER} for name in [*MODELS, JUDGE_MODEL]]
             self._json(200, {"object": "list", "data": data})
         else:
             self._error(404, "Not found. This demo replay model serves /v1/models and /v1/chat/completions.")
@@ -148,6 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Not found.")
             return
         behaviour.seen_keys.append(self.headers.get("Authorization", ""))
+        behaviour.completions += 1
         if behaviour.redirect_to:
             self.send_response(307)
             self.send_header("Location", behaviour.redirect_to)
@@ -157,7 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.api_key and self.headers.get("Authorization") != f"Bearer {behaviour.api_key}":
             self._error(401, "Incorrect API key provided.")
             return
-        if behaviour.error_status:
+        if behaviour.error_status and (behaviour.error_times is None or behaviour.errors_sent < behaviour.error_times):
+            behaviour.errors_sent += 1
             body = behaviour.error_body.encode()
             self.send_response(behaviour.error_status)
             self.send_header("Content-Type", "text/plain")
@@ -171,11 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "The body is not JSON.")
             return
         model = request.get("model")
-        if model not in MODELS:
-            self._error(404, f"The model {model!r} does not exist. Models: {', '.join(MODELS)}.")
+        if model not in MODELS and model != JUDGE_MODEL:
+            self._error(404, f"The model {model!r} does not exist. Models: {', '.join([*MODELS, JUDGE_MODEL])}.")
             return
         messages = request.get("messages") or []
-        answer = self.server.corpus.answer(model, _last_user_message(messages))
+        if model == JUDGE_MODEL:
+            answer = judge_answer(_last_user_message(messages), manner=behaviour.judge)
+        else:
+            answer = self.server.corpus.answer(model, _last_user_message(messages))
         tokens = _TOKEN.findall(answer)
         max_tokens = request.get("max_tokens") or request.get("max_completion_tokens")
         finish = "stop"
@@ -189,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         ident = f"chatcmpl-demo-{uuid.uuid4().hex[:16]}"
         if request.get("stream"):
-            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+            include_usage = bool((request.get("stream_options") or {}).get("include_usage")) and not behaviour.omit_usage
             self._stream(ident, model, tokens, finish, usage if include_usage else None)
             return
         time.sleep(behaviour.first_token_delay + behaviour.token_delay * len(tokens) / 10)
@@ -248,6 +269,56 @@ class _Handler(BaseHTTPRequestHandler):
             send("[DONE]")
         except (BrokenPipeError, ConnectionResetError):
             return  # the client went away (a timeout on its side): nothing to tell it
+
+
+# --- The heuristic demo judge ---------------------------------------------------------------------
+_SECTION = {
+    "question": re.compile(r"\[Conversation\]\s*(.*?)\s*\[Response A\]", re.DOTALL),
+    "A": re.compile(r"\[Response A\]\s*(.*?)\s*(?:\[End of Response A\]|\[Response B\])", re.DOTALL),
+    "B": re.compile(r"\[Response B\]\s*(.*?)\s*(?:\[End of Response B\]|$)", re.DOTALL),
+}
+_WORD = re.compile(r"[a-z0-9']+")
+_REFUSALS = ("i'm sorry", "i am sorry", "i cannot", "i can't", "as an ai", "i am unable", "i'm unable")
+CLOSE_CALL = 0.1  # scores within 10% of each other: the demo judge leans to the first response shown
+
+
+def _score(question_words: set[str], text: str) -> tuple[float, int, int]:
+    words = _WORD.findall(text.lower())
+    overlap = len(question_words & {w for w in words if len(w) > 3})
+    substance = min(len(words), 300) / 100  # up to 3 points for up to 300 words; longer earns nothing
+    refusal = 3.0 if any(phrase in text.lower()[:300] for phrase in _REFUSALS) else 0.0
+    return overlap + substance - refusal, overlap, len(words)
+
+
+def judge_answer(prompt: str, *, manner: str = "heuristic") -> str:
+    """The heuristic demo judge's answer to a judging prompt (see the module's docstring):
+    ``Verdict: A|B|tie`` and a ``Reason:`` line that says what it is."""
+    found = {name: pattern.search(prompt) for name, pattern in _SECTION.items()}
+    a, b = (found[k].group(1) if found[k] else None for k in ("A", "B"))  # type: ignore[union-attr]
+    if a is None or b is None:
+        return (
+            "Verdict: tie\nReason: Heuristic demo judge: no [Response A] and [Response B] sections in the prompt, "
+            "so nothing to compare."
+        )
+    if manner == "first":
+        return "Verdict: A\nReason: Demo judge with a position bias: it always prefers the response shown first."
+    if manner == "longer":
+        verdict = "A" if len(a) > len(b) else "B" if len(b) > len(a) else "tie"
+        return f"Verdict: {verdict}\nReason: Demo judge: it always prefers the longer response."
+    question = found["question"].group(1) if found["question"] else ""
+    question_words = {w for w in _WORD.findall(question.lower()) if len(w) > 3}
+    (score_a, overlap_a, words_a), (score_b, overlap_b, words_b) = _score(question_words, a), _score(question_words, b)
+    top = max(abs(score_a), abs(score_b), 1e-9)
+    facts = (
+        f"A shares {overlap_a} of the question's words and has {words_a} words; "
+        f"B shares {overlap_b} and has {words_b}"
+    )
+    if abs(score_a - score_b) / top < CLOSE_CALL:
+        verdict, why = "A", "a close call, and like many judges it leans to the first response shown"
+    else:
+        verdict = "A" if score_a > score_b else "B"
+        why = f"{verdict} scores higher on overlap, substance and not refusing"
+    return f"Verdict: {verdict}\nReason: Heuristic demo judge (not a language model): {facts}; {why}."
 
 
 def load_corpus(data_dir: Path) -> ReplayCorpus:

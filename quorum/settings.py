@@ -252,6 +252,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "dynamic.tasks.sweep_stale_generations",
         "schedule": float(QUORUM_JOB_SWEEP_SECONDS),
     },
+    # Model judges: runs for the new items of judges that follow their stream, runs waiting for a
+    # worker (or, in the embedded mode, run here a time slice each), runs whose worker died.
+    "judging-run-judges": {"task": "judging.tasks.run_judges", "schedule": 30.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / "var" / "celerybeat-schedule"))
 
@@ -351,6 +354,13 @@ QUORUM_ENDPOINT_CONNECT_TIMEOUT = env_int("QUORUM_ENDPOINT_CONNECT_TIMEOUT", 10,
 # Embedded mode (eager Celery): generations run in a thread of the web process so tokens still
 # stream into the page. Off: an eager task runs inside the request (tests), or a worker runs it.
 QUORUM_GENERATE_IN_THREAD = env_bool("QUORUM_GENERATE_IN_THREAD", CELERY_TASK_ALWAYS_EAGER)
+# Model judges (judging/): a transient failure (timeout, 429, 5xx) is asked again up to
+# QUORUM_JUDGE_RETRIES times, after 1x, 2x, 4x... QUORUM_JUDGE_BACKOFF_MS milliseconds. A run works for at
+# most QUORUM_JUDGE_SLICE_SECONDS at a time, then goes back to the queue (the periodic job or the
+# worker picks it up again), so one long run never holds a worker or the embedded scheduler.
+QUORUM_JUDGE_RETRIES = env_int("QUORUM_JUDGE_RETRIES", 3, minimum=0, maximum=10)
+QUORUM_JUDGE_BACKOFF_MS = env_int("QUORUM_JUDGE_BACKOFF_MS", 2000, minimum=0, maximum=300_000)
+QUORUM_JUDGE_SLICE_SECONDS = env_int("QUORUM_JUDGE_SLICE_SECONDS", 300, minimum=5, maximum=3000)
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_HOST set: SMTP. Unset: messages are written to the console (the process's log).
