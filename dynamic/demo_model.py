@@ -210,7 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         ident = f"chatcmpl-demo-{uuid.uuid4().hex[:16]}"
         if request.get("stream"):
-            include_usage = bool((request.get("stream_options") or {}).get("include_usage")) and not behaviour.omit_usage
+            include_usage = (
+                bool((request.get("stream_options") or {}).get("include_usage")) and not behaviour.omit_usage
+            )
             self._stream(ident, model, tokens, finish, usage if include_usage else None)
             return
         time.sleep(behaviour.first_token_delay + behaviour.token_delay * len(tokens) / 10)
@@ -310,8 +312,7 @@ def judge_answer(prompt: str, *, manner: str = "heuristic") -> str:
     (score_a, overlap_a, words_a), (score_b, overlap_b, words_b) = _score(question_words, a), _score(question_words, b)
     top = max(abs(score_a), abs(score_b), 1e-9)
     facts = (
-        f"A shares {overlap_a} of the question's words and has {words_a} words; "
-        f"B shares {overlap_b} and has {words_b}"
+        f"A shares {overlap_a} of the question's words and has {words_a} words; B shares {overlap_b} and has {words_b}"
     )
     if abs(score_a - score_b) / top < CLOSE_CALL:
         verdict, why = "A", "a close call, and like many judges it leans to the first response shown"

@@ -131,7 +131,7 @@ class JudgeRun(models.Model):
         return self.consistent + self.inconsistent + self.errors
 
     def status_text(self) -> str:
-        """"stopped: budget", "done", "running"...: what the page says."""
+        """ "stopped: budget", "done", "running"...: what the page says."""
         if self.status == self.Status.STOPPED and self.stop_reason:
             return self.get_stop_reason_display()
         return self.get_status_display()

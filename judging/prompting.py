@@ -82,7 +82,9 @@ def render_context(context: list[dict[str, Any]]) -> str:
     return "\n\n".join(blocks) or "(no conversation)"
 
 
-def render(template: str, *, guidelines: str, context: list[dict[str, Any]], responses: list[Any], order: tuple[int, int]) -> str:
+def render(
+    template: str, *, guidelines: str, context: list[dict[str, Any]], responses: list[Any], order: tuple[int, int]
+) -> str:
     """The prompt for one display order: ``order[0]`` is shown as A, ``order[1]`` as B. Values are
     put in once (a response that contains ``{{ response_b }}`` is not filled again)."""
 

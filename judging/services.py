@@ -332,8 +332,10 @@ def record_outcome(*, judge: Judge, run: JudgeRun, outcome: Outcome, now: dateti
             "retries": F("retries") + outcome.retries,
             "tokens": F("tokens") + outcome.tokens,
         }
-        last = (outcome.error, outcome.error_detail) if outcome.error else (outcome.retry_errors or [None])[-1]
-        if last:
+        last = (outcome.error, outcome.error_detail) if outcome.error else None
+        if last is None and outcome.retry_errors:
+            last = outcome.retry_errors[-1]
+        if last is not None:
             run_update["last_error"], run_update["last_error_detail"] = last[0][:500], last[1]
         complete = len(outcome.asks) == len(prompting.SHOWN_ORDERS)
         if outcome.error or complete:
@@ -343,10 +345,15 @@ def record_outcome(*, judge: Judge, run: JudgeRun, outcome: Outcome, now: dateti
             except IntegrityError:
                 verdict = None  # judged already
             if verdict is not None:
-                counter = {"consistent": "consistent", "inconsistent": "inconsistent", "error": "errors"}[verdict.status]
+                counter = {"consistent": "consistent", "inconsistent": "inconsistent", "error": "errors"}[
+                    verdict.status
+                ]
                 run_update[counter] = F(counter) + 1
         JudgeRun.objects.filter(pk=run.pk).update(**run_update)
     return verdict
+
+
+_RUN_COUNTER = {"consistent": "consistent", "inconsistent": "inconsistent", "error": "errors"}
 
 
 def _store_verdict(*, judge: Judge, run: JudgeRun, outcome: Outcome, now: datetime) -> Verdict:
@@ -377,7 +384,8 @@ def _store_verdict(*, judge: Judge, run: JudgeRun, outcome: Outcome, now: dateti
         created_at=now,
     )
     if status == Verdict.Status.CONSISTENT:
-        assert shown_ab is not None and shown_ab.answer is not None
+        assert shown_ab is not None
+        assert shown_ab.answer is not None
         verdict.judgement = _store_judgement(
             judge=judge, item=item, choice=shown_ab.canonical, reason=shown_ab.answer.reason, outcome=outcome, now=now
         )

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("annotation.urls")),
     path("", include("qualification.urls")),
     path("", include("dynamic.urls")),
+    path("", include("judging.urls")),
     path("", include("qc.urls")),
     path("", include("exports.urls")),
     path("", include("projects.urls")),
