@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -240,6 +242,14 @@ class ResponseTooLarge(Exception):
     pass
 
 
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context (the CA bundle, no environment) shared by every client: loading the bundle
+    takes a third of a second of CPU, too much to pay per request when a judge asks about
+    thousands of items. An ``SSLContext`` may be shared between threads once configured."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with the guarded backend (no proxy, no environment), a size cap, and the
     key binding: every request — the first and each redirect hop — keeps its ``Authorization``
@@ -247,11 +257,11 @@ class GuardedTransport(httpx.HTTPTransport):
     otherwise the header is dropped before anything is sent. Without a key, no request carries one."""
 
     def __init__(self, *, max_bytes: int, key: EndpointKey | None = None) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False)
         self._max_bytes = max_bytes
         self._key = key
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=10,
             max_keepalive_connections=5,
             keepalive_expiry=5.0,
