@@ -12,7 +12,9 @@ RESPONSES = [{"text": "first response"}, {"text": "second response"}]
 
 def test_it_fills_both_orders() -> None:
     template = "G={{guidelines}} C={{ context }} A={{ response_a }} B={{ response_b }}"
-    shown = render(template, guidelines="be kind", context=[{"role": "user", "content": "hi"}], responses=RESPONSES, order=(0, 1))
+    shown = render(
+        template, guidelines="be kind", context=[{"role": "user", "content": "hi"}], responses=RESPONSES, order=(0, 1)
+    )
     swapped = render(template, guidelines="", context=[], responses=RESPONSES, order=(1, 0))
     assert shown == "G=be kind C=User: hi A=first response B=second response"
     assert swapped == "G=(none given) C=(no conversation) A=second response B=first response"
@@ -20,9 +22,9 @@ def test_it_fills_both_orders() -> None:
 
 def test_it_does_not_fill_placeholders_inside_responses() -> None:
     responses = [{"text": "I say {{ response_b }}"}, {"text": "other"}]
-    assert render("{{ response_a }}|{{ response_b }}", guidelines="", context=[], responses=responses, order=(0, 1)) == (
-        "I say {{ response_b }}|other"
-    )
+    assert render(
+        "{{ response_a }}|{{ response_b }}", guidelines="", context=[], responses=responses, order=(0, 1)
+    ) == ("I say {{ response_b }}|other")
 
 
 def test_it_keeps_json_braces_and_reports_unknown_placeholders() -> None:

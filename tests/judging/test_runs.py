@@ -3,6 +3,8 @@ consistent judge, a position-biased one, one that fails, one that is slow, and t
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
@@ -10,7 +12,7 @@ from django.test import override_settings
 from annotation.models import Assignment, Item, Judgement
 from dynamic.demo_model import Behaviour
 from judging import services
-from judging.models import Judge, JudgeRun, Verdict
+from judging.models import JudgeRun, Verdict
 from tests.judging.helpers import items, judged_stream, run
 from tests.model_servers import model_server
 
@@ -128,7 +130,8 @@ def test_a_slow_judge_times_out_and_is_retried() -> None:
     verdict = Verdict.objects.get()
     assert verdict.status == Verdict.Status.ERROR
     assert verdict.attempts == 2
-    assert "did not" in verdict.error and "1 s" in verdict.error
+    assert "did not" in verdict.error
+    assert "1 s" in verdict.error
 
 
 def test_the_budget_stops_the_run() -> None:
@@ -174,8 +177,6 @@ def test_tokens_are_estimated_when_the_endpoint_reports_no_usage() -> None:
 def test_several_items_are_asked_at_once() -> None:
     with model_server(Behaviour(token_delay=0, first_token_delay=0.3, judge="longer")) as server:
         judge = judged_stream(server.url, n_items=8, concurrency=4)
-        import time
-
         started = time.monotonic()
         run(judge)
         elapsed = time.monotonic() - started
@@ -242,7 +243,8 @@ def test_one_open_run_per_judge() -> None:
         judge = judged_stream(server.url)
     first, created = services.start_run(judge=judge)
     second, created_again = services.start_run(judge=judge)
-    assert created and not created_again
+    assert created
+    assert not created_again
     assert first.pk == second.pk
     assert services.stop_run(run=first)
     assert JudgeRun.objects.get().status_text() == "stopped by a project manager"
@@ -257,7 +259,3 @@ def test_the_unsafe_address_is_refused_at_connect_time() -> None:
     verdict = Verdict.objects.get()
     assert verdict.status == Verdict.Status.ERROR
     assert verdict.error == "This model endpoint's address is not allowed."
-
-
-def test_judge_model_is_in_the_list() -> None:
-    assert Judge._meta.get_field("follow").default is True

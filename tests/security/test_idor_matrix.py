@@ -31,6 +31,7 @@ from rest_framework.test import APIClient
 from annotation.models import Assignment, ImportBatch, Item, Judgement
 from dynamic.models import Conversation, ModelEndpoint, Turn
 from exports.models import Export
+from judging.models import Judge, JudgeRun, Verdict
 from projects.models import ApiToken, Membership, Project, Stream, StreamMembership
 from qc.models import Alert, Review, ReviewTask
 from qualification.models import QualificationAttempt, QualificationQuestion, QualificationTest
@@ -106,6 +107,11 @@ ACCESS: dict[str, Level] = {
     "dynamic:endpoint_create": PM,
     "dynamic:endpoint_edit": PM,
     "dynamic:endpoint_test": PM,
+    # judging
+    "judging:judge": PM,
+    "judging:judge_run": PM,
+    "judging:judge_stop": PM,
+    "judging:judge_retry": PM,
     # qc
     "qc:stream_qc": PM,
     "qc:stream_recompute": PM,
@@ -404,6 +410,9 @@ def fingerprint(world: World) -> dict[str, str]:
         "Conversation": Conversation.objects.filter(stream__in=streams),
         "Turn": Turn.objects.filter(conversation__stream__in=streams),
         "ModelEndpoint": ModelEndpoint.objects.filter(project=project),
+        "Judge": Judge.objects.filter(stream__in=streams),
+        "JudgeRun": JudgeRun.objects.filter(judge__stream__in=streams),
+        "Verdict": Verdict.objects.filter(judge__stream__in=streams),
         "ApiToken": ApiToken.objects.filter(user__in=list(world.members().values())).exclude(name="idor"),
     }
     prints = {}

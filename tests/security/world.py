@@ -19,6 +19,8 @@ from annotation.models import Assignment, ImportBatch, Item, Judgement
 from dynamic.models import Conversation, ConversationCandidate, Generation, ModelEndpoint, StreamEndpoint, Turn
 from exports.models import Export
 from exports.services import export_dir
+from judging import services as judging_services
+from judging.models import JudgeRun, Verdict
 from projects.models import AnnotatorProfile, ApiToken, Membership, Project, Role, Stream, StreamMembership
 from qc.models import Alert, Review, ReviewTask
 from qualification import services as qualification
@@ -63,6 +65,9 @@ FIELDS = (
     "profile.domain",
     "token.name",
     "export.error",
+    "verdict.reason",
+    "verdict.reason_swapped",
+    "judge_run.error",
 )
 # The fields above that hold at most so many characters (the rest are unbounded text or JSON).
 LIMITS = {
@@ -316,6 +321,21 @@ def build_world(prefix: str, text: Text) -> World:
         domains=[t("profile.domain")[:100]],
     )
     token, _key = ApiToken.generate(user=users["owner"], name=t("token.name")[:100])
+
+    # A model judge on the static stream: its reasons and errors are model text.
+    judge = judging_services.attach_judge(stream=stream, endpoint=endpoint, created_by=users["pm"])
+    judge_run = JudgeRun.objects.create(
+        judge=judge, status=JudgeRun.Status.RUNNING, last_error=t("judge_run.error")[:500],
+        last_error_detail=t("judge_run.error"), heartbeat_at=now, started_at=now,
+    )  # fmt: skip
+    Verdict.objects.create(
+        judge=judge, item=item, run=judge_run, status=Verdict.Status.CONSISTENT, answer_shown_ab="A",
+        answer_shown_ba="A", reason_shown_ab=t("verdict.reason"), reason_shown_ba=t("verdict.reason"),
+    )  # fmt: skip
+    Verdict.objects.create(
+        judge=judge, item=golden_item, run=judge_run, status=Verdict.Status.INCONSISTENT, answer_shown_ab="A",
+        answer_shown_ba="B", reason_shown_ab=t("verdict.reason"), reason_shown_ba=t("verdict.reason_swapped"),
+    )  # fmt: skip
     return World(
         project=project,
         stream=stream,
