@@ -267,7 +267,8 @@ class JudgementList(generics.ListAPIView[Judgement]):
         filters = parse_query(self.request, _JudgementQuery)
         if self.blind and "annotator" in filters:
             raise PermissionDenied("Filtering by annotator needs the PM role: reviews are blind.")
-        qs = Judgement.objects.filter(stream=stream)
+        # People's judgements: a model judge's (source "model") are listed on the judge's page.
+        qs = Judgement.objects.filter(stream=stream).exclude(source=Judgement.Source.MODEL)
         if filters.pop("current", True):
             qs = qs.filter(is_current=True)
         if "submitted_after" in filters:

@@ -265,6 +265,9 @@ def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
     )
     # The demo's simulated judgements (qc.demo) show the QC pages; they are never training data.
     qs = qs.exclude(source=Judgement.Source.SIMULATED)
+    # A model judge's verdicts are not people's preferences: left out (they are counted=False
+    # too; the explicit rule keeps them out whatever a later change does to counted).
+    qs = qs.exclude(source=Judgement.Source.MODEL)
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:
