@@ -165,7 +165,7 @@ def runs_to_queue(*, now: datetime | None = None) -> list[int]:
 
 def sweep_stale_runs(*, now: datetime | None = None) -> list[int]:
     """Running runs whose heartbeat is older than ``QUORUM_JOB_STALE_SECONDS`` lost their worker:
-    back to pending for another attempt (returned, for the caller to queue), or failed with the
+    back to pending for another attempt (returned; ``runs_to_queue`` hands them out), or failed with the
     reason after ``QUORUM_JOB_MAX_ATTEMPTS`` runs. The verdicts written so far stay."""
     now = now or timezone.now()
     requeue = []
@@ -173,7 +173,7 @@ def sweep_stale_runs(*, now: datetime | None = None) -> list[int]:
     for run in stale:
         rows = JudgeRun.objects.filter(pk=run.pk, status=JudgeRun.Status.RUNNING, attempts=run.attempts)
         if run.attempts < jobs.max_attempts():
-            if rows.update(status=JudgeRun.Status.PENDING, queued_at=now):
+            if rows.update(status=JudgeRun.Status.PENDING, queued_at=None):
                 requeue.append(run.pk)
         else:
             reason = jobs.lost_reason(heartbeat_at=run.heartbeat_at, attempts=run.attempts)
