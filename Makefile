@@ -43,11 +43,12 @@ demo: migrate
 # QUORUM_ENDPOINT_ALLOWED_HOSTS allows exactly its address.
 # Fixed: the demo's endpoints (load_demo.DEMO_MODEL_URL) point at this port.
 override DEMO_MODEL_PORT := 8001
-# The periodic jobs (CELERY_BEAT_SCHEDULE: QC figures and rules, lease expiry, expired tests) run
-# beside it too, in `manage.py run_periodic` (no Redis, no celery beat), stopped with the server.
+# The periodic jobs (CELERY_BEAT_SCHEDULE: QC figures and rules, lease expiry, expired tests, the
+# model judge's runs) run beside it too, in `manage.py run_periodic` (no Redis, no celery beat),
+# stopped with the server; it may reach the demo model too (the judge asks it).
 SERVE = @echo ""; echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C stops it)."; \
 	$(EMBEDDED) $(PY) manage.py serve_demo_model --port $(DEMO_MODEL_PORT) & demo_model=$$!; \
-	$(EMBEDDED) $(PY) manage.py run_periodic & periodic=$$!; \
+	$(EMBEDDED) QUORUM_ENDPOINT_ALLOWED_HOSTS=127.0.0.1:$(DEMO_MODEL_PORT) $(PY) manage.py run_periodic & periodic=$$!; \
 	trap 'kill $$demo_model $$periodic 2>/dev/null' EXIT INT TERM; \
 	$(EMBEDDED) QUORUM_ENDPOINT_ALLOWED_HOSTS=127.0.0.1:$(DEMO_MODEL_PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -81,6 +81,7 @@ class JudgeRun(models.Model):
         ERRORS = "errors", "stopped: the endpoint keeps failing"
         PM = "pm", "stopped by a project manager"
         INACTIVE = "inactive", "stopped: the judge or its endpoint is switched off"
+        UNREACHABLE = "unreachable", "stopped: the endpoint cannot be reached"
 
     judge = models.ForeignKey(Judge, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx2 as httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
@@ -218,6 +219,9 @@ class Outcome:
     error_detail: str = ""
     retry_errors: list[tuple[str, str]] = field(default_factory=list)  # (message, detail) of retried failures
     out_of_budget: bool = False
+    # The endpoint could not be reached even after the retries: the item is left for a later
+    # run (no verdict), and the run stops.
+    unreachable: bool = False
 
     @property
     def tokens(self) -> int:
@@ -276,6 +280,7 @@ def ask_item(*, endpoint: ModelEndpoint, template: str, guidelines: str, item: I
                     time.sleep(delays.pop(0))
                     continue
                 outcome.error, outcome.error_detail = exc.message, exc.detail
+                outcome.unreachable = _unreachable(exc)
                 return outcome
             _count_tokens(outcome, budget, prompt, result)
             try:
@@ -287,6 +292,19 @@ def ask_item(*, endpoint: ModelEndpoint, template: str, guidelines: str, item: I
             outcome.asks.append(Ask(order=order, answer=answer, canonical=prompting.canonical(answer.shown, order)))
             break
     return outcome
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Nothing answered at all (connection refused, no route): the endpoint is down, which says
+    nothing about the item."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, httpx.ConnectError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _count_tokens(outcome: Outcome, budget: Budget, prompt: str, result: llm.ChatResult) -> None:
@@ -338,7 +356,7 @@ def record_outcome(*, judge: Judge, run: JudgeRun, outcome: Outcome, now: dateti
         if last is not None:
             run_update["last_error"], run_update["last_error_detail"] = last[0][:500], last[1]
         complete = len(outcome.asks) == len(prompting.SHOWN_ORDERS)
-        if outcome.error or complete:
+        if (outcome.error and not outcome.unreachable) or complete:
             try:
                 with transaction.atomic():
                     verdict = _store_verdict(judge=judge, run=run, outcome=outcome, now=now)
@@ -534,6 +552,8 @@ def _judge_items(judge: Judge, run: JudgeRun, deadline: float, beat: jobs.Heartb
             for future in done:
                 outcome = future.result()
                 verdict = record_outcome(judge=judge, run=run, outcome=outcome)
+                if outcome.unreachable and not reason:
+                    reason = JudgeRun.StopReason.UNREACHABLE
                 streak = streak + 1 if verdict is not None and verdict.status == Verdict.Status.ERROR else 0
                 if streak >= ERROR_STREAK and not reason:
                     reason = JudgeRun.StopReason.ERRORS

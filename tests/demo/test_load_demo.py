@@ -187,3 +187,21 @@ def test_it_builds_tests_and_golden_sets_that_no_trivial_strategy_passes() -> No
     assert golden_streams == 2
     assert out.count("None reaches the pass mark 60%") == 5
     assert out.count("None reaches the pause threshold 70%") == 2
+
+
+def test_it_attaches_the_heuristic_demo_judge_to_one_stream() -> None:
+    from demo.management.commands.load_demo import DEMO_MODEL_URL, JUDGE_BUDGET_REQUESTS, JUDGE_STREAM
+    from dynamic.demo_model import JUDGE_MODEL
+    from judging.models import Judge
+
+    out = load()
+    judge = Judge.objects.select_related("endpoint", "user", "stream").get()
+    assert judge.stream.slug == JUDGE_STREAM
+    assert (judge.endpoint.model, judge.endpoint.base_url) == (JUDGE_MODEL, DEMO_MODEL_URL)
+    assert judge.follow
+    assert judge.budget_requests == JUDGE_BUDGET_REQUESTS
+    assert not judge.user.is_active
+    assert not Membership.objects.filter(user=judge.user).exists()
+    assert f"/streams/{judge.stream_id}/judge/" in out
+    load()
+    assert Judge.objects.count() == 1

@@ -259,3 +259,18 @@ def test_the_unsafe_address_is_refused_at_connect_time() -> None:
     verdict = Verdict.objects.get()
     assert verdict.status == Verdict.Status.ERROR
     assert verdict.error == "This model endpoint's address is not allowed."
+
+
+def test_an_endpoint_that_cannot_be_reached_stops_the_run_and_leaves_the_items() -> None:
+    with model_server() as server:
+        url = server.url
+    # The server is gone: the port refuses connections.
+    with override_settings(QUORUM_ENDPOINT_ALLOWED_HOSTS=[url.split("/")[2]]):
+        judge = judged_stream(url, n_items=3, concurrency=1)
+        assert run(judge) == JudgeRun.Status.STOPPED
+    stopped = JudgeRun.objects.get()
+    assert stopped.status_text() == "stopped: the endpoint cannot be reached"
+    assert stopped.requests == 3  # one try and two retries
+    assert stopped.last_error == "Could not reach the model endpoint."
+    assert not Verdict.objects.exists()
+    assert services.pending_items(judge).count() == 3

@@ -28,6 +28,9 @@ from annotation.models import Item
 from demo import balance
 from demo import simulate as qc_demo
 from dynamic import services as dynamic_services
+from dynamic.demo_model import JUDGE_MODEL
+from judging import services as judging
+from judging.models import Judge
 from projects import services
 from projects.models import Project, Role, Stream, StreamMembership
 from qc import golden
@@ -58,6 +61,11 @@ TEST_QUESTIONS = 10
 # which answers with AlpacaEval's GPT-4 Turbo or Mixtral output for the nearest instruction.
 DYNAMIC_SLUG = "live-chat"
 DEMO_MODEL_URL = "http://127.0.0.1:8001/v1"
+# A model judge on one stream: the demo model server's heuristic judge (not a language model),
+# following the stream, with a budget that stops it part of the way through (docs/judging.md).
+JUDGE_STREAM = "oasst"
+JUDGE_ENDPOINT = "Heuristic demo judge"
+JUDGE_BUDGET_REQUESTS = 300
 # The replay answers whole: its longest answer (Mixtral, 2,481 tokens as the replay counts them,
 # one a word) fits well under this. A limit below it (it was 400) cut 391 of the 1,610 answers
 # off at the limit, and every cut-off answer is marked and may not continue the conversation.
@@ -160,11 +168,18 @@ class Command(BaseCommand):
             self._tests(streams)
             # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
             simulated = {s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS}
+            judged = self._judge(project, streams, pm=accounts["pm"][0])
         self._print(project, streams, imported, accounts)
         self._print_strategies(streams)
         for slug, made in simulated.items():
             if made:
                 self.stdout.write(f"  QC demo: {made} simulated judgements (accounts sim-*) in {slug}.")
+        if judged is not None:
+            self.stdout.write(
+                f"  Model judge: the heuristic demo judge follows {judged.stream.slug} "
+                f"(budget {judged.budget_requests} requests); verdicts appear within a minute of the start at "
+                f"{settings.QUORUM_DEMO_BASE_URL.rstrip('/')}{reverse('judging:judge', args=[judged.stream_id])}"
+            )
 
     def _accounts(self) -> dict[str, tuple[Any, bool]]:
         accounts = {}
@@ -293,6 +308,33 @@ class Command(BaseCommand):
         if not stream.endpoints.exists():
             dynamic_services.set_stream_endpoints(stream=stream, weights=weights)
         return stream
+
+    def _judge(self, project: Project, streams: list[Stream], *, pm: Any) -> Judge | None:
+        """The demo model server's heuristic judge on JUDGE_STREAM, following it: the periodic job
+        of ``make run`` judges its items once the model server is up (no run is started here)."""
+        stream = next((s for s in streams if s.slug == JUDGE_STREAM), None)
+        if stream is None:
+            return None
+        existing = Judge.objects.filter(stream=stream).first()
+        if existing is not None:
+            return existing
+        endpoint = project.endpoints.filter(name=JUDGE_ENDPOINT).first() or dynamic_services.create_endpoint(
+            project=project,
+            name=JUDGE_ENDPOINT,
+            base_url=DEMO_MODEL_URL,
+            model=JUDGE_MODEL,
+            parameters={"temperature": 0, "max_tokens": 200},
+            timeout_seconds=30,
+        )
+        return judging.attach_judge(
+            stream=stream,
+            endpoint=endpoint,
+            created_by=pm,
+            budget_requests=JUDGE_BUDGET_REQUESTS,
+            budget_tokens=2_000_000,
+            concurrency=4,
+            follow=True,
+        )
 
     def _items(self, data_dir: Path, streams: list[Stream]) -> dict[str, ImportReport]:
         """Imports each stream's items unless it has some already."""
