@@ -34,7 +34,7 @@ def items(stream: Stream, n: int, *, longer_first: bool = True, **fields: Any) -
 def judged_stream(url: str, *, n_items: int = 4, timeout_seconds: int = 10, **judge_fields: Any) -> Judge:
     """An active stream with ``n_items`` items (the longer response first) and a judge on the
     demo judge model at ``url``."""
-    stream: Stream = StreamFactory(status=Stream.Status.ACTIVE, guidelines="Prefer the more helpful answer.")
+    stream = StreamFactory.create(status=Stream.Status.ACTIVE, guidelines="Prefer the more helpful answer.")
     items(stream, n_items)
     model_endpoint = endpoint(stream.project, url, name="judge", model=JUDGE_MODEL, timeout_seconds=timeout_seconds)
     judge_fields.setdefault("concurrency", 2)

@@ -97,7 +97,7 @@ def _everything_a_person_is_measured_by(stream: Stream, people: list[Any], clien
 
 
 def test_a_judges_judgements_change_no_human_figure_progress_queue_or_export() -> None:
-    stream: Stream = StreamFactory(
+    stream = StreamFactory.create(
         status=Stream.Status.ACTIVE, overlap=3, golden_rate=0.0, review_rate=0.3, min_sample=2
     )
     items(stream, 8)

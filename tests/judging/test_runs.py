@@ -203,7 +203,7 @@ def test_golden_items_are_scored() -> None:
         items(judge.stream, 1, is_golden=True, golden_answers=["A"])
         items(judge.stream, 1, is_golden=True, golden_answers=["B"])
         run(judge)
-    assert sorted(Judgement.objects.values_list("gold_correct", flat=True)) == [False, True]
+    assert sorted(bool(c) for c in Judgement.objects.values_list("gold_correct", flat=True)) == [False, True]
 
 
 def test_a_run_stops_when_the_endpoint_keeps_failing() -> None:
