@@ -209,3 +209,16 @@ def test_model_text_is_escaped() -> None:
     assert "<script>alert" not in text
     assert "<img src=x" not in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
+
+
+def test_the_item_page_shows_the_judges_judgement_as_the_model_judge() -> None:
+    with model_server(Behaviour(token_delay=0, judge="longer")) as server:
+        stream, pm, model_endpoint = _stream_with_endpoint(server.url)
+        (item,) = items(stream, 1)
+        judge = services.attach_judge(stream=stream, endpoint=model_endpoint)
+        started, _ = services.start_run(judge=judge)
+        services.run_judge(run_id=started.pk)
+    text = _client(pm).get(reverse("annotation:item_detail", args=[stream.pk, item.pk])).content.decode()
+    assert "Model judge" in text
+    assert "not counted" in text
+    assert "judge:" not in text  # the service user's name is not shown as a person's
