@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
 from annotation import services as annotation_services
@@ -33,6 +35,29 @@ from annotation.models import Item
 from judging.models import Judge, Verdict
 
 PICKS = ("A", "B", "tie")
+# The streams whose judge has the suggest or the escalate use on, cached (the item page and the
+# submit ask on every item: a stream without a judge must cost them no query). Cleared when a
+# judge is saved or deleted (``on_judge_saved``, ``on_judge_deleted``); the timeout is a backstop
+# for a change made without ``save()``.
+USES_CACHE_KEY = "judging:uses-by-stream"
+USES_CACHE_SECONDS = 600
+
+
+def uses_by_stream() -> dict[int, tuple[bool, bool]]:
+    """{stream id: (suggest, escalate)} for every judge with either use on. One query on a miss."""
+    found = cache.get(USES_CACHE_KEY)
+    if found is None:
+        found = {
+            stream_id: (suggest, escalate)
+            for stream_id, suggest, escalate in Judge.objects.filter(Q(use_suggest=True) | Q(use_escalate=True))
+            .values_list("stream_id", "use_suggest", "use_escalate")
+        }
+        cache.set(USES_CACHE_KEY, found, USES_CACHE_SECONDS)
+    return dict(found)
+
+
+def forget_uses() -> None:
+    cache.delete(USES_CACHE_KEY)
 
 
 # --- Suggest ------------------------------------------------------------------------------------
@@ -53,7 +78,10 @@ def suggestion_for(*, assignment: Any, stream: Any) -> str | None:
     canonical answer "A" / "B" / "tie" when the stream's suggest use is on and a swap-consistent
     verdict on the item existed when the item was served to the annotator; "" when such a verdict
     exists but the item is in the hold-out; None otherwise. "Existed when served" makes the page
-    and the submit agree for one assignment, however long it stays open. One query."""
+    and the submit agree for one assignment, however long it stays open. One query on a stream
+    whose judge suggests, none elsewhere (``uses_by_stream``)."""
+    if not uses_by_stream().get(stream.pk, (False, False))[0]:
+        return None
     row = (
         Verdict.objects.filter(
             judge__stream_id=stream.pk,
@@ -79,7 +107,10 @@ def _answer_text(answer: str) -> str:
 def overruled(*, stream: Any, agreed: Mapping[int, Any]) -> dict[int, Overruled]:
     """``annotation.hooks.first_agreement_overruled``: of the items whose first n judgements
     agreed, those where the stream's judge (escalate use on) gave a different swap-consistent
-    answer. Rankings are not judged (their agreed answer is a group, not a choice). One query."""
+    answer. Rankings are not judged (their agreed answer is a group, not a choice). One query on a
+    stream whose judge escalates, none elsewhere."""
+    if not uses_by_stream().get(stream.pk, (False, False))[1]:
+        return {}
     rows = Verdict.objects.filter(
         judge__stream_id=stream.pk,
         judge__use_escalate=True,
@@ -143,8 +174,16 @@ def on_verdict_saved(sender: Any, instance: Verdict, **kwargs: Any) -> None:
 
 
 def on_judge_saved(sender: Any, instance: Judge, update_fields: Any = None, **kwargs: Any) -> None:
-    """``post_save`` of ``Judge``: turning the escalate use on re-decides the items it already
-    contradicts (not on saves that only record spend)."""
+    """``post_save`` of ``Judge``: the cached uses are forgotten (now and after COMMIT, so no
+    reader caches the old ones in between), and turning the escalate use on re-decides the items
+    it already contradicts (not on saves that only record spend)."""
+    forget_uses()
+    transaction.on_commit(forget_uses)
     if not instance.use_escalate or (update_fields is not None and "use_escalate" not in update_fields):
         return
     transaction.on_commit(lambda: escalate_existing(instance))
+
+
+def on_judge_deleted(sender: Any, instance: Judge, **kwargs: Any) -> None:
+    forget_uses()
+    transaction.on_commit(forget_uses)

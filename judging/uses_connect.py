@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 from annotation import hooks as annotation_hooks
 from judging import uses
@@ -17,5 +17,6 @@ def connect() -> None:
     annotation_hooks.first_agreement_overruled.register(uses.overruled)
     post_save.connect(uses.on_verdict_saved, sender=Verdict, dispatch_uid="judging.uses.on_verdict_saved")
     post_save.connect(uses.on_judge_saved, sender=Judge, dispatch_uid="judging.uses.on_judge_saved")
+    post_delete.connect(uses.on_judge_deleted, sender=Judge, dispatch_uid="judging.uses.on_judge_deleted")
     # Suggest: the judge's pick on the item page, and stored with the judgement.
     annotation_hooks.item_suggestion.register(uses.suggestion_for)
