@@ -49,8 +49,9 @@ def uses_by_stream() -> dict[int, tuple[bool, bool]]:
     if found is None:
         found = {
             stream_id: (suggest, escalate)
-            for stream_id, suggest, escalate in Judge.objects.filter(Q(use_suggest=True) | Q(use_escalate=True))
-            .values_list("stream_id", "use_suggest", "use_escalate")
+            for stream_id, suggest, escalate in Judge.objects.filter(
+                Q(use_suggest=True) | Q(use_escalate=True)
+            ).values_list("stream_id", "use_suggest", "use_escalate")
         }
         cache.set(USES_CACHE_KEY, found, USES_CACHE_SECONDS)
     return dict(found)

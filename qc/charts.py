@@ -153,6 +153,7 @@ def throughput_per_day(stream: Stream, *, now: datetime | None = None) -> list[d
     since = now - timedelta(days=HISTORY_DAYS)
     counts = dict(
         Judgement.objects.filter(stream=stream, submitted_at__gte=since)
+        .exclude(source=Judgement.Source.MODEL)
         .annotate(day=TruncDate("submitted_at"))
         .values_list("day")
         .annotate(n=Count("id"))
@@ -178,7 +179,11 @@ def labeling_time_histogram(stream: Stream) -> list[dict[str, Any]]:
         if index + 1 < len(edges):
             cond &= Q(active_seconds__lt=edges[index + 1])
         aggregates[f"b{index}"] = Count("id", filter=cond)
-    counts = Judgement.objects.filter(stream=stream, is_current=True).aggregate(**aggregates)
+    counts = (
+        Judgement.objects.filter(stream=stream, is_current=True)
+        .exclude(source=Judgement.Source.MODEL)
+        .aggregate(**aggregates)
+    )
     out = []
     for index, low in enumerate(edges):
         high = edges[index + 1] if index + 1 < len(edges) else None

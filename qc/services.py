@@ -334,7 +334,8 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     POSIX times, rubric ratings taken from the JSON by SQL) straight into arrays of compact
     types (``_columns``): no Python object per judgement, so a stream of a million judgements
     loads in a few seconds and about 200 MB."""
-    judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True)
+    # People only: a model judge's judgements (source "model") are measured apart (qc.judge_quality).
+    judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True).exclude(source=Judgement.Source.MODEL)
     item_ids, item_golden, item_harmful, len_a, len_b, num_responses = _columns(
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK)
         .filter(Exists(judged))
@@ -374,7 +375,9 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         gold_correct,
         *slot_values,
     ) = _columns(
-        Judgement.objects.filter(stream=stream, is_current=True).values_list(
+        Judgement.objects.filter(stream=stream, is_current=True)
+        .exclude(source=Judgement.Source.MODEL)
+        .values_list(
             "id",
             "item_id",
             "annotator_id",

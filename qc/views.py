@@ -395,7 +395,10 @@ def golden_item(request: HttpRequest, stream_id: int, item_id: int) -> HttpRespo
             for i, r in enumerate(item.responses)
             if isinstance(r, dict)
         ],
-        "counts": Judgement.objects.filter(item=item, is_current=True).values("choice").annotate(n=Count("id")),
+        "counts": Judgement.objects.filter(item=item, is_current=True)
+        .exclude(source=Judgement.Source.MODEL)
+        .values("choice")
+        .annotate(n=Count("id")),
     }
     return render(request, "qc/golden_item.html", context, status=400 if request.method == "POST" else 200)
 

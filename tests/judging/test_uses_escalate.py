@@ -49,7 +49,8 @@ def test_it_escalates_when_the_verdict_comes_after_the_item_stopped(
     assert counts(item) == (2, 2, True, False)
     assert ItemEscalation.objects.get(item=item).other_answer == "tie"
     assignment = claim_next(stream=stream, annotator=make_annotator(stream))
-    assert assignment is not None and assignment.item_id == item.pk
+    assert assignment is not None
+    assert assignment.item_id == item.pk
 
 
 def test_an_escalated_item_fills_to_the_overlap_and_closes(django_capture_on_commit_callbacks: Any) -> None:
@@ -70,7 +71,9 @@ def test_an_escalated_item_fills_to_the_overlap_and_closes(django_capture_on_com
         ({}, ("B", "B")),  # the use is off (the default)
     ],
 )
-def test_it_does_not_escalate(uses: dict[str, bool], verdict: tuple[str, str], django_capture_on_commit_callbacks: Any) -> None:
+def test_it_does_not_escalate(
+    uses: dict[str, bool], verdict: tuple[str, str], django_capture_on_commit_callbacks: Any
+) -> None:
     stream = adaptive_stream(overlap=4, n=2)
     item = ItemFactory.create(stream=stream)
     with django_capture_on_commit_callbacks(execute=True):

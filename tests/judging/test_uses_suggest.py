@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.db.models import F
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,7 +76,7 @@ def test_it_suggests_only_with_the_use_on_a_consistent_verdict_from_before_the_i
 
 def test_the_page_shows_the_pick_in_display_terms_and_the_submit_records_it(client: Client) -> None:
     stream: Any = StreamFactory(overlap=3)
-    shown, hidden = split_items(stream, 0.5)
+    shown, _hidden = split_items(stream, 0.5)
     judge = make_judge(stream, use_suggest=True, suggest_holdout=0.5)
     add_verdict(judge, shown[0], "A")
     alice = make_annotator(stream)
@@ -95,7 +95,7 @@ def test_the_page_shows_the_pick_in_display_terms_and_the_submit_records_it(clie
 
 def test_a_held_out_item_shows_nothing_and_records_the_hold_out(client: Client) -> None:
     stream: Any = StreamFactory(overlap=3)
-    shown, hidden = split_items(stream, 0.5)
+    _shown, hidden = split_items(stream, 0.5)
     judge = make_judge(stream, use_suggest=True, suggest_holdout=0.5)
     add_verdict(judge, hidden[0], "A")
     bob = make_annotator(stream)
