@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from annotation.models import Item, ItemEscalation
+from projects.models import Role
 from tests.annotation.conftest import claim_next, make_annotator
 from tests.annotation.test_adaptive_overlap import adaptive_stream, counts
 from tests.annotation.test_exclusion import work
-from tests.factories import ItemFactory
+from tests.factories import ItemFactory, MembershipFactory, UserFactory
 from tests.judging.uses_helpers import add_verdict, make_judge
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +111,17 @@ def test_turning_the_use_on_reopens_items_it_contradicts(django_capture_on_commi
         judge.save()
     assert counts(contradicted)[2:] == (True, False)
     assert counts(confirmed)[2:] == (False, True)
+
+
+def test_the_item_page_says_why_it_was_escalated(client: Any) -> None:
+    stream = adaptive_stream(overlap=4, n=2)
+    item = ItemFactory.create(stream=stream)
+    add_verdict(make_judge(stream, use_escalate=True), item, "B")
+    two_agree(stream, item, "A")
+    pm = UserFactory.create()
+    MembershipFactory(project=stream.project, user=pm, role=Role.PM)
+    client.force_login(pm)
+    html = client.get(reverse("annotation:item_detail", args=[stream.pk, item.pk])).content.decode()
+    assert 'id="escalation"' in html
+    assert "the model judge chose response B in both display orders" in html
+    assert "model judge</span>" in html  # the judge's own judgement, labelled
