@@ -661,7 +661,7 @@ def _add_model_votes(
         )
         for item_id, choice in rows.iterator(chunk_size=CHUNK_SIZE):
             task = (item_id, 0, 1)
-            if task in collected.task_index:
+            if choice and task in collected.task_index:
                 collected.add(task, judge.user_id, choice)
                 stats.model_votes[stream_id] += 1
 

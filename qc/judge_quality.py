@@ -90,8 +90,8 @@ class JudgeData:
     counted, current, not excluded choices as (item id, choice, suggestion shown), and the items'
     facts."""
 
-    verdicts: list[VerdictRow]
-    human: list[tuple[int, str, str | None]]
+    verdicts: Sequence[VerdictRow]
+    human: Sequence[tuple[int, str, str | None]]
     items: Mapping[int, ItemFacts]
     escalations: int = 0
     details: dict[str, Any] = field(default_factory=dict)

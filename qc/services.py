@@ -108,7 +108,7 @@ def _load_judge(stream: Stream) -> judge_quality.JudgeData | None:
     ]
     # The people's choices on the items the judge judged (its comparisons are on the same items).
     judged = Verdict.objects.filter(judge=judge, item_id=OuterRef("item_id"))
-    human = list(
+    human_rows = list(
         Judgement.objects.filter(
             stream=stream,
             is_current=True,
@@ -121,6 +121,7 @@ def _load_judge(stream: Stream) -> judge_quality.JudgeData | None:
         .exclude(source=Judgement.Source.MODEL)
         .values_list("item_id", "choice", "suggestion")
     )
+    human = [(item_id, str(choice), suggestion) for item_id, choice, suggestion in human_rows]
     items = {
         pk: judge_quality.ItemFacts(bool(golden), list(answers or []), int(len_a or 0), int(len_b or 0))
         for pk, golden, answers, len_a, len_b in Item.objects.filter(stream=stream)

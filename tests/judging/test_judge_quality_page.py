@@ -29,11 +29,11 @@ def world() -> dict[str, Any]:
     judge = make_judge(stream, use_suggest=True)
     answers = [("A", "A", "A"), ("B", "B", "A"), ("A", "A", "B"), ("B", "B", "B")]  # alice, bob, judge
     for a, b, verdict in answers:
-        item = ItemFactory(stream=stream)
+        item = ItemFactory.create(stream=stream)
         JudgementFactory(assignment__item=item, assignment__annotator=alice, choice=a)
         JudgementFactory(assignment__item=item, assignment__annotator=bob, choice=b)
         add_verdict(judge, item, verdict)
-    add_verdict(judge, ItemFactory(stream=stream), "A", "B")  # inconsistent
+    add_verdict(judge, ItemFactory.create(stream=stream), "A", "B")  # inconsistent
     compute_stream_metrics(stream=stream)
     return {"stream": stream, "pm": pm, "alice": alice, "judge": judge}
 
