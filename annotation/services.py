@@ -825,11 +825,11 @@ def submit_judgement(
                 golden_answers=item.golden_answers or (),
                 golden_harmful=item.golden_harmful,
             )
-        # What a model's suggestion showed on this page, if anything (the judge's suggest use): the
-        # same answer the page got from the hook for this assignment. No query without a listener.
-        suggestion = (
-            hooks.item_suggestion.first(assignment=locked, stream=stream) if hooks.item_suggestion.functions else None
-        )
+        # What a model's suggestion showed on the item page, if anything (the judge's suggest use):
+        # the same answer the page got from the hook for this assignment. Only the web page shows
+        # one (the API and the dynamic chat do not). No query without a listener.
+        shows = source == Judgement.Source.WEB and hooks.item_suggestion.functions
+        suggestion = hooks.item_suggestion.first(assignment=locked, stream=stream) if shows else None
         window = max(0.0, (now - locked.served_at).total_seconds())
         if active_seconds is not None:
             active_seconds = min(max(0.0, float(active_seconds)), window)

@@ -122,3 +122,17 @@ def test_no_judge_records_no_suggestion(client: Client) -> None:
         {"token": services.lease_token(assignment), "choice": "A", "strength": "1"},
     )
     assert Judgement.objects.get(assignment=assignment).suggestion is None
+
+
+def test_an_api_submit_records_no_suggestion() -> None:
+    """The API does not show the pick, so its judgements were not shown one."""
+    stream: Any = StreamFactory(overlap=3)
+    shown, _hidden = split_items(stream, 0.5)
+    add_verdict(make_judge(stream, use_suggest=True, suggest_holdout=0.5), shown[0], "A")
+    assignment = lease(stream, shown[0], make_annotator(stream), [0, 1])
+    key = services.idempotency_key(assignment_id=assignment.pk, token="t")
+    result = services.submit_judgement(
+        assignment=assignment, idempotency_key=key, choice="B", source=Judgement.Source.API
+    )
+    assert result.judgement.suggestion is None
+    assert Judgement.objects.get(pk=result.judgement.pk).suggestion is None
