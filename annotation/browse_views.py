@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from annotation import selectors
-from annotation.models import Item, Judgement
+from annotation.models import Item, ItemEscalation, Judgement
 from projects.access import get_stream_for_user, viewer_role
 from projects.models import Role, Stream
 from projects.rendering import render_markdown
@@ -107,6 +107,8 @@ def item_detail(request: HttpRequest, stream_id: int, item_id: int) -> HttpRespo
             for i, r in enumerate(item.responses)
         ],
         "rows": rows,
+        # Sent past its adaptive early stop by a room above (the model judge's escalate use).
+        "escalation": ItemEscalation.objects.filter(item=item).first(),
         "back": request.GET.get("back", ""),
     }
     return render(request, "annotation/item_detail.html", context)

@@ -17,6 +17,16 @@ from quorum.hooks import Hook
 
 
 @dataclass(frozen=True)
+class Overruled:
+    """Why a room above overrules an item's early stop (``first_agreement_overruled``): who
+    ("judge"), the answer that disagreed with the first n, and a sentence for the PM."""
+
+    by: str
+    other_answer: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class SubmitOutcome:
     """What the rooms above did after a judgement was stored: the annotator was paused (the page
     shows why instead of the next item), and in training mode the explanation of a golden item
@@ -49,6 +59,21 @@ judgement_stored: Hook[Callable[..., object]] = Hook("judgement_stored")
 # After COMMIT, for a judgement on a golden item: (judgement=, stream=, now=) -> SubmitOutcome | None.
 # qc: the gold figures, the auto-pause rule, the training-mode explanation.
 golden_judged: Hook[Callable[..., SubmitOutcome | None]] = Hook("golden_judged")
+
+# --- Adaptive overlap ---------------------------------------------------------------------------
+# Items whose first n judgements agreed but that a room above sends on to the full overlap:
+# (stream=, agreed={item_id: answer key of the agreed answer}) -> {item_id: Overruled}. Called
+# inside the transaction that decides the items (``services._redecide``), only for items whose
+# first n agreed. judging: the stream's judge disagrees (its escalate use).
+first_agreement_overruled: Hook[Callable[..., dict[int, Overruled]]] = Hook("first_agreement_overruled")
+
+# --- Model suggestions ---------------------------------------------------------------------------
+# The pick of a model shown to the annotator on this assignment (assignment=, stream=): "A",
+# "B" or "tie" (canonical) when shown, "" when a pick existed but the item is in the hold-out,
+# None when there is none. The item page shows it and the submit stores it
+# (``Judgement.suggestion``), so both must give the same answer for one assignment whenever
+# they are asked. judging: the stream's judge (its suggest use).
+item_suggestion: Hook[Callable[..., str | None]] = Hook("item_suggestion")
 
 # --- The annotator's pages ----------------------------------------------------------------------
 # A warning to show above the item (stream=, annotator=) -> str ("" for none). qc: rushing.

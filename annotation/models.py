@@ -267,11 +267,19 @@ class Judgement(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
     excluded_reason = models.CharField(max_length=16, choices=ExcludedReason.choices, null=True, blank=True)
     excluded_at = models.DateTimeField(null=True, blank=True)
+    # What a model judge's suggestion showed the annotator on this item (the stream's suggest use,
+    # docs/judging-uses.md): the judge's pick "A" / "B" / "tie" (canonical) when shown, "" when the
+    # item was in the random hold-out (a pick existed and was hidden), NULL when there was none.
+    suggestion = models.CharField(max_length=8, null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["assignment"], condition=Q(is_current=True), name="judgement_one_current_per_assignment"
+            ),
+            models.CheckConstraint(
+                condition=Q(suggestion__isnull=True) | Q(suggestion__in=["", "A", "B", "tie"]),
+                name="judgement_suggestion_valid",
             ),
             models.UniqueConstraint(fields=["idempotency_key"], name="judgement_idempotency_key_unique"),
             models.CheckConstraint(
@@ -318,6 +326,28 @@ class Judgement(models.Model):
                 fields=["stream", "item"], condition=Q(excluded_reason__isnull=False), name="judgement_excluded"
             ),
         ]
+
+
+class ItemEscalation(models.Model):
+    """An item a room above sent past its adaptive early stop (``hooks.first_agreement_overruled``):
+    its first n judgements agreed, but e.g. the stream's model judge disagreed with them, so it
+    collects up to the overlap. Kept as a record of what happened and why (one row per item, the
+    first time), even if a later recompute decides otherwise."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="escalation")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="escalations")
+    # Who overruled ("judge") and the answers that disagreed, canonical.
+    by = models.CharField(max_length=32)
+    agreed_answer = models.CharField(max_length=32, blank=True)
+    other_answer = models.CharField(max_length=32, blank=True)
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["stream", "created_at"], name="escalation_stream_time")]
+
+    def __str__(self) -> str:
+        return f"escalation of item {self.item_id}"
 
 
 class ImportBatch(models.Model):

@@ -313,6 +313,20 @@ def shown_responses(assignment: Assignment, *, diff: bool = True) -> list[ShownR
     ]
 
 
+def suggestion_as_shown(assignment: Assignment, answer: str | None) -> str | None:
+    """A model's canonical pick (``hooks.item_suggestion``) in the labels of the page: "A" / "B"
+    by the position the response was shown in, "Tie"; None when nothing is shown (no pick, or
+    the item is in the hold-out)."""
+    if not answer:
+        return None
+    if answer == "tie":
+        return "Tie"
+    canonical = 0 if answer == "A" else 1 if answer == "B" else None
+    if canonical is None or canonical not in assignment.display_order:
+        return None
+    return chr(ord("A") + list(assignment.display_order).index(canonical))
+
+
 _TAG = re.compile(r"(<[^>]*>)")
 _WORD = re.compile(r"\S+")
 # Tags after which the reader sees a break: words on either side are two words, not one.

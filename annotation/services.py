@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation import hooks
-from annotation.models import Assignment, Item, Judgement, gold_answer_correct
+from annotation.models import Assignment, Item, ItemEscalation, Judgement, gold_answer_correct
 from projects.models import Stream
 from quorum import rows
 
@@ -169,6 +169,9 @@ def _redecide(*, stream: Stream, item_ids: list[int]) -> None:
             if len(got) < n:
                 got.append(answer_key(choice, ranking, cannot))
         decisions = {pk: (first_agree(got) if len(got) >= n else None) for pk, got in answers.items()}
+        agreed = {pk: answers[pk][0] for pk, decision in decisions.items() if decision}
+        for pk in _overrule(stream=stream, agreed=agreed):
+            decisions[pk] = False
     by_decision: dict[bool | None, list[int]] = {}
     for pk, decision in decisions.items():
         by_decision.setdefault(decision, []).append(pk)
@@ -178,6 +181,60 @@ def _redecide(*, stream: Stream, item_ids: list[int]) -> None:
             first_agreed=decision,
             is_open=Case(When(claim_count__lt=target, then=Value(True)), default=Value(False)),
         )
+
+
+def _overrule(*, stream: Stream, agreed: dict[int, Any]) -> list[int]:
+    """The items among ``agreed`` (first n agreed) that a room above sends on to the full overlap
+    (``hooks.first_agreement_overruled``: the model judge's escalate use), each recorded once as
+    an ``ItemEscalation``. No query when nothing agreed or no room listens (+1 read by the
+    listener, +1 insert when it overrules)."""
+    if not agreed or not hooks.first_agreement_overruled.functions:
+        return []
+    overruled: dict[int, hooks.Overruled] = {}
+    for result in hooks.first_agreement_overruled.call(stream=stream, agreed=agreed):
+        overruled.update(result or {})
+    overruled = {pk: why for pk, why in overruled.items() if pk in agreed}
+    if overruled:
+        ItemEscalation.objects.bulk_create(
+            [
+                ItemEscalation(
+                    item_id=pk,
+                    stream=stream,
+                    by=why.by,
+                    agreed_answer=_key_text(agreed[pk]),
+                    other_answer=why.other_answer,
+                    reason=why.reason[:300],
+                )
+                for pk, why in overruled.items()
+            ],
+            ignore_conflicts=True,  # one record per item: the first escalation
+        )
+    return list(overruled)
+
+
+def _key_text(key: Any) -> str:
+    """An answer key (``answer_key``) as text: the choice, or "top: 0,2" for a ranking's best group."""
+    if isinstance(key, tuple):
+        return "top: " + ",".join(str(i) for i in key[1])
+    return str(key)
+
+
+def redecide_items(*, stream: Stream, item_ids: Iterable[int]) -> None:
+    """Decides these items' adaptive early stop again (``first_agreed`` and ``is_open``), under
+    their row locks: what a room above calls when something it adds to the decision changed (a
+    model judge's verdict arrived after the first n judgements). Nothing on a stream without
+    adaptive overlap."""
+    ids = sorted({int(pk) for pk in item_ids})
+    if not ids or not adaptive(stream):
+        return
+    with transaction.atomic():
+        locked = list(
+            Item.objects.select_for_update()
+            .filter(pk__in=ids, stream=stream, is_golden=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        _redecide(stream=stream, item_ids=locked)
 
 
 # --- Claiming ---------------------------------------------------------------------------------
@@ -768,6 +825,11 @@ def submit_judgement(
                 golden_answers=item.golden_answers or (),
                 golden_harmful=item.golden_harmful,
             )
+        # What a model's suggestion showed on the item page, if anything (the judge's suggest use):
+        # the same answer the page got from the hook for this assignment. Only the web page shows
+        # one (the API and the dynamic chat do not). No query without a listener.
+        shows = source == Judgement.Source.WEB and hooks.item_suggestion.functions
+        suggestion = hooks.item_suggestion.first(assignment=locked, stream=stream) if shows else None
         window = max(0.0, (now - locked.served_at).total_seconds())
         if active_seconds is not None:
             active_seconds = min(max(0.0, float(active_seconds)), window)
@@ -795,6 +857,7 @@ def submit_judgement(
             counted=counted,
             gold_correct=gold_correct,
             source=source,
+            suggestion=suggestion,
         )
         rows.insert(judgement)
         if not item.is_golden:

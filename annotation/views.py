@@ -178,6 +178,10 @@ def _render_workspace(
             responses=selectors.shown_responses(assignment),
             is_ranking=stream.task_kind == Stream.TaskKind.RANKING,
             lease_seconds=stream.lease_minutes * 60,
+            # A model judge's pick (the stream's suggest use), as the annotator sees the responses.
+            suggestion=selectors.suggestion_as_shown(
+                assignment, hooks.item_suggestion.first(assignment=assignment, stream=stream)
+            ),
         )
     if not request.htmx:
         # The guidelines drawer lives outside the swapped workspace: drawn with the full page only.

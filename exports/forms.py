@@ -45,6 +45,11 @@ class ExportForm(forms.Form):
     )
     include_flagged = forms.BooleanField(required=False, label="Include flagged judgements and items")
     include_rejected = forms.BooleanField(required=False, label="Include judgements a reviewer rejected")
+    exclude_model_judgements = forms.BooleanField(
+        required=False,
+        label="Exclude model judgements",
+        help_text="Leave the model judge's verdicts out of Dawid–Skene even where the stream's vote use is on.",
+    )
     submitted_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     submitted_to = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Up to the end of this day."
@@ -94,6 +99,7 @@ class ExportForm(forms.Form):
             exclude_inactive_annotators=not data["include_inactive_annotators"],
             exclude_flagged=not data["include_flagged"],
             exclude_rejected=not data["include_rejected"],
+            exclude_model_judgements=data["exclude_model_judgements"],
             submitted_from=at(data["submitted_from"]),
             submitted_to=at(data["submitted_to"], end=True),
             since_export_id=data["since_export"].pk if data["since_export"] else None,

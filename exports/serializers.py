@@ -22,6 +22,9 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
     include_inactive_annotators = serializers.BooleanField(default=False)
     include_flagged = serializers.BooleanField(default=False)
     include_rejected = serializers.BooleanField(default=False)
+    exclude_model_judgements = serializers.BooleanField(
+        default=False, help_text="Leave the model judge's verdicts out of Dawid–Skene even where its vote use is on."
+    )
     submitted_from = serializers.DateTimeField(required=False, allow_null=True, default=None)
     submitted_to = serializers.DateTimeField(required=False, allow_null=True, default=None)
     since_export = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
@@ -50,6 +53,7 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
             exclude_inactive_annotators=not data["include_inactive_annotators"],
             exclude_flagged=not data["include_flagged"],
             exclude_rejected=not data["include_rejected"],
+            exclude_model_judgements=data["exclude_model_judgements"],
             submitted_from=data["submitted_from"],
             submitted_to=data["submitted_to"],
             since_export_id=data["since_export"],

@@ -49,6 +49,7 @@ from django.utils.dateparse import parse_datetime
 from annotation.models import Item, Judgement
 from exports import aggregation
 from exports.models import Export
+from judging.models import Judge
 from projects.models import Project, Stream, StreamMembership
 from qc.models import Review
 from quorum import jobs
@@ -95,6 +96,8 @@ class ExportSpec:
     # None: each stream's own ``min_confidence``. A pair whose confidence is below it is dropped.
     min_confidence: float | None = None
     confidence: bool = False  # a ``confidence`` column on every pair row
+    # The streams' model judges' verdicts stay out of Dawid–Skene even where the vote use is on.
+    exclude_model_judgements: bool = False
 
     def __post_init__(self) -> None:
         if not self.stream_ids:
@@ -162,6 +165,8 @@ class Stats:
     methods: dict[int, str] = field(default_factory=dict)
     method_choice: dict[int, dict[str, Any]] = field(default_factory=dict)
     min_confidence: dict[int, float] = field(default_factory=dict)
+    # Per stream: the model judge's votes that joined the Dawid–Skene fit (the vote use).
+    model_votes: Counter[int] = field(default_factory=Counter)
     exported_item_ids: array[int] | None = None  # filled when the caller keeps an index
 
     def keep_confidence(self, stream_id: int, confidence: float) -> None:
@@ -616,13 +621,52 @@ def _decide(
     return pairs
 
 
-def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot) -> dict[Any, tuple[str, float]]:
+def _fit_dawid_skene(spec: ExportSpec, snapshot: Snapshot, stats: Stats) -> dict[Any, tuple[str, float]]:
     collected = aggregation.DawidSkeneInput()
     for item_id, _stream_id, rows, _item in _groups(spec, snapshot, Stats(), texts=False):
         for (i, j), votes in _task_labels(rows).items():
             for label, _margin, annotator in votes:
                 collected.add((item_id, i, j), annotator, label)
+    _add_model_votes(spec, snapshot, collected, stats)
     return collected.fit()
+
+
+def voting_judges(spec: ExportSpec) -> dict[int, Judge]:
+    """The judges of the spec's streams whose verdicts vote in Dawid–Skene: the stream's vote use
+    is on and the export does not exclude model judgements."""
+    if spec.exclude_model_judgements:
+        return {}
+    judges = Judge.objects.filter(stream_id__in=spec.stream_ids, use_vote=True).select_related("endpoint")
+    return {judge.stream_id: judge for judge in judges}
+
+
+def _add_model_votes(
+    spec: ExportSpec, snapshot: Snapshot, collected: aggregation.DawidSkeneInput, stats: Stats
+) -> None:
+    """The vote use: each voting judge's current model judgements (its swap-consistent verdicts,
+    ``source="model"``, as they stood at the snapshot) join the fit as one more worker — the
+    judge's service user — on the comparisons the people's judgements already put in it (a
+    pairwise choice is the comparison (0, 1)). Dawid–Skene learns its reliability like anyone's.
+    The labels' vote shares and the "no majority" rule stay the people's (``_decide``)."""
+    for stream_id, judge in voting_judges(spec).items():
+        rows = (
+            Judgement.objects.filter(
+                stream_id=stream_id,
+                annotator_id=judge.user_id,
+                source=Judgement.Source.MODEL,
+                is_current=True,
+                excluded_reason__isnull=True,
+                choice__isnull=False,
+                id__lte=snapshot.max_judgement_id,
+            )
+            .order_by("item_id")
+            .values_list("item_id", "choice")
+        )
+        for item_id, choice in rows.iterator(chunk_size=CHUNK_SIZE):
+            task = (item_id, 0, 1)
+            if choice and task in collected.task_index:
+                collected.add(task, judge.user_id, choice)
+                stats.model_votes[stream_id] += 1
 
 
 def _choose_methods(
@@ -659,6 +703,7 @@ def _choose_methods(
             if item_id in golden_items and (i, j) == (0, 1):
                 majority_labels[stream_id][(item_id, i, j)] = aggregation.majority([v[0] for v in votes]).label
                 answers[stream_id][(item_id, i, j)] = list(golden_items[item_id] or [])
+    _add_model_votes(fit_spec, snapshot, collected, stats)
     fitted = collected.fit()
     for stream in streams:
         stats.methods[stream.pk] = "majority"
@@ -804,7 +849,7 @@ def _iter_item_rows(
     raw = spec.format == "raw"
     auto_fit = _choose_methods(spec, snapshot, streams.values(), stats)
     needs_ds = not raw and "dawid-skene" in stats.methods.values()
-    ds_labels = (auto_fit if auto_fit is not None else _fit_dawid_skene(spec, snapshot)) if needs_ds else None
+    ds_labels = (auto_fit if auto_fit is not None else _fit_dawid_skene(spec, snapshot, stats)) if needs_ds else None
     rejected = _rejected_ids(spec, snapshot) if raw else set()
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
@@ -1222,6 +1267,7 @@ def write_export(
     counts = stats.to_json()
     counts["items"]["dropped"]["golden"] = golden_items
     stopped = _stopped_early(streams)
+    judges = {judge.stream_id: judge for judge in Judge.objects.filter(stream__in=streams).select_related("endpoint")}
     counts["items"]["stopped_early"] = sum(stopped.values())
     per_stream = {
         s.slug: {
@@ -1247,6 +1293,7 @@ def write_export(
             },
             "aggregation": stats.methods.get(s.pk, spec.aggregation) if spec.format != "raw" else None,
             "aggregation_choice": stats.method_choice.get(s.pk),
+            "model_judge": _model_judge_manifest(s, spec, stats, judges.get(s.pk)),
             "confidence": {
                 "definition": "vote share of the label (majority, unanimous) or its Dawid–Skene posterior; "
                 "pairs below min_confidence are dropped as low_confidence",
@@ -1281,6 +1328,34 @@ def write_export(
         f["role"] = "index" if f["name"] == ITEMS_INDEX_NAME else "data"
     manifest["_files"] = files  # with server paths, for Export.files; not written to disk
     return manifest
+
+
+def _model_judge_manifest(stream: Stream, spec: ExportSpec, stats: Stats, judge: Judge | None) -> dict[str, Any] | None:
+    """What the stream's model judge contributed (the vote use), for the manifest; None without
+    a judge. Its verdicts are never rows of an export: they can only vote in Dawid–Skene."""
+    if judge is None:
+        return None
+    method = stats.methods.get(stream.pk, spec.aggregation)
+    votes = stats.model_votes[stream.pk]
+    if spec.format == "raw":
+        why = "a raw export has no aggregation; model judgements are never rows"
+    elif spec.exclude_model_judgements:
+        why = "left out by --exclude-model-judgements"
+    elif not judge.use_vote:
+        why = "the stream's vote use is off"
+    elif method != "dawid-skene":
+        why = f"the judge votes only under Dawid–Skene; this stream was aggregated by {method}"
+    else:
+        why = f"{votes} consistent verdicts voted as one more worker whose reliability Dawid–Skene learned"
+    return {
+        "judge": judge.endpoint.name,
+        "judge_id": judge.pk,
+        "vote_use": judge.use_vote,
+        "excluded": spec.exclude_model_judgements,
+        "voted": bool(votes) and method == "dawid-skene" and spec.format != "raw",
+        "votes": votes if method == "dawid-skene" else 0,
+        "why": why,
+    }
 
 
 _NOTES = {

@@ -35,6 +35,8 @@ HISTORY_DAYS = 30  # how far back the over-time and per-day charts look
 MAX_POINTS = 60  # over-time series are thinned to at most this many points (the last of each bucket)
 # Labeling-time histogram bins, in seconds: finer where people actually are (under two minutes).
 TIME_BINS: tuple[float, ...] = (0, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+# The model judge's figures drawn over time (``qc.judge_quality``).
+JUDGE_HISTORY = ("judge_agreement", "judge_swap_consistency", "judge_gold_accuracy")
 
 
 def wilson(k: int, n: int) -> tuple[float, float] | None:
@@ -108,13 +110,15 @@ def history(stream: Stream, *, now: datetime | None = None) -> dict[str, Any]:
     (window "all": each point is the figure as it stood then). The stream's series carry their 95%
     Wilson band; the stream's agreement is Krippendorff's alpha (no interval: its sampling
     distribution needs a bootstrap the recompute does not store, so none is drawn). Per annotator:
-    gold accuracy and agreement with the others' majority, with their Wilson bands. One query."""
+    gold accuracy and agreement with the others' majority, with their Wilson bands. The model
+    judge (``judge``): agreement with the people's majority, swap consistency and gold accuracy,
+    with their Wilson bands. One query."""
     now = now or timezone.now()
     rows = (
         MetricSnapshot.objects.filter(
             stream=stream,
             window=MetricSnapshot.Window.ALL,
-            metric__in=("gold_accuracy", "agreement", "alpha_nominal"),
+            metric__in=("gold_accuracy", "agreement", "alpha_nominal", *JUDGE_HISTORY),
             computed_at__gte=now - timedelta(days=HISTORY_DAYS),
         )
         .order_by("computed_at", "id")
@@ -143,7 +147,12 @@ def history(stream: Stream, *, now: datetime | None = None) -> dict[str, Any]:
                 ],
             }
         )
-    return {"stream": stream_series, "annotators": annotators, "threshold": stream.min_gold_accuracy}
+    # The model judge, apart from the people (stream rows named judge_*): each with its Wilson band.
+    judge = {
+        metric.removeprefix("judge_"): [_point_json(p) for p in _series(by_key.get((metric, None), []), interval=True)]
+        for metric in JUDGE_HISTORY
+    }
+    return {"stream": stream_series, "annotators": annotators, "judge": judge, "threshold": stream.min_gold_accuracy}
 
 
 def throughput_per_day(stream: Stream, *, now: datetime | None = None) -> list[dict[str, Any]]:

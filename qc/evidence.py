@@ -806,6 +806,75 @@ def length_bias_decision(
     )
 
 
+def anchoring_decision(
+    shown_agree: int,
+    shown_n: int,
+    hidden_agree: int,
+    hidden_n: int,
+    *,
+    alpha: float = RATE_ALPHA,
+    min_effect: float = MIN_EFFECT,
+    min_count: int = 1,
+) -> Decision:
+    """Do people agree with a model's pick more often when it is shown to them (``shown_agree``
+    of ``shown_n`` judgements) than when it is held out (``hidden_agree`` of ``hidden_n``, items
+    whose pick existed and was hidden: a random sample)? Fisher's exact test on the 2 × 2 table,
+    two-sided (an effect either way is news); acts when p ≤ alpha, the two rates differ by at
+    least ``min_effect`` and each side has at least ``min_count`` judgements.
+    ``details['direction']``: "anchored" when shown is higher, "contrarian" when lower. The
+    estimate in ``k`` / ``n`` is the shown side's."""
+    k, n, hk, hn = int(shown_agree), int(shown_n), int(hidden_agree), int(hidden_n)
+    _check_counts(k, n)
+    _check_counts(hk, hn)
+    test = "Fisher's exact, two-sided"
+    shown = k / n if n else None
+    hidden = hk / hn if hn else None
+    p_value: float | None = None
+    if n and hn:
+        p_value = float(stats.fisher_exact([[k, n - k], [hk, hn - hk]], alternative="two-sided").pvalue)
+    confidence = 1.0 - p_value if p_value is not None else None
+    act = (
+        p_value is not None
+        and shown is not None
+        and hidden is not None
+        and min(n, hn) >= min_count
+        and p_value <= alpha
+        and abs(shown - hidden) >= min_effect - 1e-12
+    )
+    if shown is None or hidden is None or confidence is None:
+        message = "Not enough judgements with the model's pick shown and held out to compare yet."
+    else:
+        verdict = (
+            f"differs with {_conf(confidence)} confidence"
+            if act
+            else f"no evidence of a difference (confidence {_conf(confidence)}, minimum effect {_pct(min_effect)})"
+        )
+        message = (
+            f"Agree with the model's pick on {_pct(shown)} of {n} judgements when it is shown, {_pct(hidden)} "
+            f"of {hn} when it is held out: {verdict} ({test}, alpha {_pct(alpha)})"
+        )
+    return _decision(
+        pause=bool(act),
+        test=test,
+        k=k,
+        n=n,
+        reference=hidden,
+        confidence=confidence,
+        alpha=alpha,
+        p_value=p_value,
+        message=message,
+        details={
+            "hidden_k": hk,
+            "hidden_n": hn,
+            "min_effect": min_effect,
+            "min_count": min_count,
+            "direction": None
+            if shown is None or hidden is None or shown == hidden
+            else ("anchored" if shown > hidden else "contrarian"),
+        },
+    )
+
+
 # --- Drift: CUSUM -----------------------------------------------------------------------------
 def _cusum(increments: FloatArray, h: float) -> tuple[int | None, int | None, float, FloatArray]:
     """One-sided CUSUM S_t = max(0, S_{t-1} + x_t) over ``increments``, vectorised through

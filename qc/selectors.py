@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from judging.models import Judge
 from projects.models import Stream, StreamMembership
 from qc import metrics
 from qc.models import Alert, MetricSnapshot
@@ -310,6 +311,58 @@ def qc_overview(
         )
     rows.sort(key=lambda r: r.annotator.get_username())
     return stream_figures, rows
+
+
+# --- The model judge, apart from the people ----------------------------------------------------------
+# Its figures in the annotator table's columns: (table column, judge figure).
+JUDGE_COLUMNS = {
+    "gold_accuracy": "judge_gold_accuracy",
+    "agreement": "judge_agreement",
+    "position_bias": "judge_position_bias",
+    "length_bias": "judge_length_bias",
+}
+
+
+@dataclass
+class JudgeOverview:
+    """The stream's model judge on the Quality page: who it is, its uses, its figures by metric
+    (``qc.judge_quality``; the newest run's) and the same figures as a row of the annotator
+    table (``row``)."""
+
+    name: str
+    uses: list[str]
+    figures: dict[str, MetricSnapshot]
+    row: dict[str, MetricSnapshot]
+
+    def figure(self, metric: str) -> MetricSnapshot | None:
+        return self.figures.get(metric)
+
+
+def judge_overview(stream: Stream, stream_figures: dict[str, MetricSnapshot]) -> JudgeOverview | None:
+    """The stream's judge and its latest figures (from ``stream_figures``, the page's snapshots);
+    None when the stream has no judge. One query."""
+    judge = Judge.objects.filter(stream=stream).select_related("endpoint").first()
+    if judge is None:
+        return None
+    figures = {m.removeprefix("judge_"): row for m, row in stream_figures.items() if m.startswith("judge_")}
+    row = {column: stream_figures[metric] for column, metric in JUDGE_COLUMNS.items() if metric in stream_figures}
+    agreement = stream_figures.get("judge_agreement")
+    if agreement is not None:  # kappa with the people's majority, in the people's kappa column
+        kappa = (agreement.details or {}).get("kappa")
+        row["cohen_kappa"] = MetricSnapshot(metric="cohen_kappa", value=kappa, sample_size=agreement.sample_size)
+    verdicts = stream_figures.get("judge_verdicts")
+    if verdicts is not None:
+        row["judgements"] = MetricSnapshot(
+            metric="judgements",
+            value=(verdicts.details or {}).get("consistent", 0),
+            sample_size=verdicts.sample_size,
+        )
+    uses = [
+        name
+        for name, on in (("escalate", judge.use_escalate), ("vote", judge.use_vote), ("suggest", judge.use_suggest))
+        if on
+    ]
+    return JudgeOverview(name=judge.endpoint.name, uses=uses, figures=figures, row=row)
 
 
 def throughput(stream: Stream, *, now: datetime | None = None) -> dict[str, float | int]:

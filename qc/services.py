@@ -27,9 +27,10 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 
-from annotation.models import Assignment, Item, Judgement
+from annotation.models import Assignment, Item, ItemEscalation, Judgement
+from judging.models import Judge, Verdict
 from projects.models import Stream
-from qc import metrics
+from qc import judge_quality, metrics
 from qc.models import MetricSnapshot, Review
 from qc.selectors import RUN_METRIC
 
@@ -83,10 +84,59 @@ def compute_stream_metrics(*, stream: Stream, now: datetime | None = None) -> St
         thresholds,
     )
     windows[MetricSnapshot.Window.ALL.value].stream["reviewer_agreement"] = reviewer_agreement(stream, thresholds)
+    judge = _load_judge(stream)
+    if judge is not None:  # the model judge, apart from the people: stream figures named judge_*
+        for figure in judge_quality.judge_figures(judge, thresholds):
+            windows[MetricSnapshot.Window.ALL.value].stream[figure.metric] = figure
     seconds = time.perf_counter() - started
     result = StreamMetrics(stream.pk, now, annotator_ids, windows, seconds, data)
     _store(stream, result, n_judgements=data.n)
     return result
+
+
+def _load_judge(stream: Stream) -> judge_quality.JudgeData | None:
+    """The stream's model judge's verdicts, the people's counted, current, not excluded choices
+    and the items' facts (``qc.judge_quality``); None when the stream has no judge. 4 queries."""
+    judge = Judge.objects.filter(stream=stream).select_related("endpoint").first()
+    if judge is None:
+        return None
+    verdicts = [
+        judge_quality.VerdictRow(item_id, status == Verdict.Status.CONSISTENT, ab, ba)
+        for item_id, status, ab, ba in Verdict.objects.filter(judge=judge)
+        .exclude(status=Verdict.Status.ERROR)
+        .values_list("item_id", "status", "answer_shown_ab", "answer_shown_ba")
+    ]
+    # The people's choices on the items the judge judged (its comparisons are on the same items).
+    judged = Verdict.objects.filter(judge=judge, item_id=OuterRef("item_id"))
+    human_rows = list(
+        Judgement.objects.filter(
+            stream=stream,
+            is_current=True,
+            counted=True,
+            excluded_reason__isnull=True,
+            choice__isnull=False,
+            item__pool=Item.Pool.WORK,
+        )
+        .filter(Exists(judged))
+        .exclude(source=Judgement.Source.MODEL)
+        .values_list("item_id", "choice", "suggestion")
+    )
+    human = [(item_id, str(choice), suggestion) for item_id, choice, suggestion in human_rows]
+    items = {
+        pk: judge_quality.ItemFacts(bool(golden), list(answers or []), int(len_a or 0), int(len_b or 0))
+        for pk, golden, answers, len_a, len_b in Item.objects.filter(stream=stream)
+        .filter(Exists(Verdict.objects.filter(judge=judge, item=OuterRef("pk"))))
+        .values_list(
+            "pk",
+            "is_golden",
+            "golden_answers",
+            Coalesce(Length(KT("responses__0__text")), Value(0)),
+            Coalesce(Length(KT("responses__1__text")), Value(0)),
+        )
+    }
+    escalations = ItemEscalation.objects.filter(stream=stream).count()
+    details = {"judge": judge.endpoint.name, "judge_user_id": judge.user_id}
+    return judge_quality.JudgeData(verdicts, human, items, escalations, details)
 
 
 @dataclass(frozen=True)
@@ -334,7 +384,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     POSIX times, rubric ratings taken from the JSON by SQL) straight into arrays of compact
     types (``_columns``): no Python object per judgement, so a stream of a million judgements
     loads in a few seconds and about 200 MB."""
-    # People's judgements only: a model judge's (source "model") are never in a human's figures.
+    # People only: a model judge's judgements (source "model") are measured apart (qc.judge_quality).
     judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True).exclude(source=Judgement.Source.MODEL)
     item_ids, item_golden, item_harmful, len_a, len_b, num_responses = _columns(
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK)

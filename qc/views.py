@@ -79,6 +79,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).
         "comparison": compare_models(stream) if stream.mode == Stream.Mode.DYNAMIC else None,
         "periodic_health": qc_selectors.periodic_health(),
+        # The stream's model judge, measured like a person and shown apart from the people.
+        "judge": qc_selectors.judge_overview(stream, stream_figures),
     }
     return render(request, "qc/stream_qc.html", context)
 

@@ -37,6 +37,18 @@ def flagged(row: Any) -> bool:
 
 
 @register.filter
+def any_flagged(figures: dict[str, Any]) -> bool:
+    """Whether any figure of a row (metric → snapshot) is flagged."""
+    return any(flagged(row) for row in (figures or {}).values())
+
+
+@register.filter
+def evidence_message(row: Any) -> str:
+    """The sentence of a figure's evidence test (``details.evidence.message``), "" when none."""
+    return str(((row.details or {}).get("evidence") or {}).get("message", "")) if row is not None else ""
+
+
+@register.filter
 def compact_json(value: Any) -> str:
     """Figure details as compact JSON (escaped by the template like any text)."""
     return json.dumps(value, separators=(", ", ": "), default=str)

@@ -129,6 +129,27 @@
     draw(start);
   })();
 
+  // --- The model judge over time ---------------------------------------------------------------------
+  (function () {
+    const canvas = canvasOf("history-judge");
+    const judge = data.history.judge;
+    if (!canvas || !judge) return;
+    const labels = timeLabels([judge.agreement, judge.swap_consistency, judge.gold_accuracy]);
+    const a = align(judge.agreement, labels), s = align(judge.swap_consistency, labels), g = align(judge.gold_accuracy, labels);
+    const datasets = bandDatasets(a, "Agreement with the people", GREEN, BAND_GREEN)
+      .concat(bandDatasets(s, "Swap consistency", ORANGE, "rgba(230, 159, 0, 0.15)"))
+      .concat(bandDatasets(g, "Gold accuracy", BLUE, BAND_BLUE));
+    new Chart(canvas, {
+      type: "line",
+      data: { labels: labels, datasets: datasets },
+      options: {
+        spanGaps: true,
+        scales: { y: unitAxis },
+        plugins: { legend: hideBandLegend, tooltip: tooltipWithN([a, a, a, s, s, s, g, g, g]) }
+      }
+    });
+  })();
+
   // --- Rates with intervals, one row per annotator ------------------------------------------------
   function intervalChart(name, rows, label, reference) {
     const canvas = canvasOf(name);

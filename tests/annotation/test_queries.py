@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from annotation import services
 from annotation.models import Assignment
+from judging import uses as judge_uses
 from qc import review as qc_review
 from tests.annotation.conftest import claim_next, make_annotator
 from tests.factories import ItemFactory, StreamFactory
@@ -26,11 +27,13 @@ class _Never(random.Random):
 
 
 @pytest.fixture(autouse=True)
-def _ordinary_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def _ordinary_path(monkeypatch: pytest.MonkeyPatch, transactional_db: None) -> None:
     """The budgets below are the ordinary path: no golden draw, no review sample (both random;
-    their own budgets are pinned in tests/qc/test_queries_qc.py)."""
+    their own budgets are pinned in tests/qc/test_queries_qc.py), and the model judges' uses
+    already read into the cache (a process reads them once, then after a judge changes)."""
     monkeypatch.setattr(services, "golden_random", _Never())
     monkeypatch.setattr(qc_review, "review_random", _Never())
+    judge_uses.uses_by_stream()
 
 
 def test_next_plus_submit_take_at_most_10_queries(django_assert_max_num_queries: Any) -> None:

@@ -208,15 +208,15 @@ def test_the_quality_page_costs_a_fixed_number_of_queries(
     client.get(url)  # warm the session and the progress cache
     # The session, the user, the stream and the role, the snapshots (2), memberships, alerts,
     # progress, throughput, the chart queries (3), review counts, the last run, golden and simulated
-    # counts, the periodic jobs: none per annotator.
-    with django_assert_num_queries(19):
+    # counts, the periodic jobs, the stream's model judge: none per annotator.
+    with django_assert_num_queries(20):
         assert client.get(url).status_code == 200
     for _ in range(5):  # more annotators, same count
         person = make_annotator(world["stream"])
         stream = world["stream"]
         JudgementFactory(assignment__stream=stream, assignment__item__stream=stream, assignment__annotator=person)
     compute_stream_metrics(stream=world["stream"])
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(20):
         assert client.get(url).status_code == 200
 
 

@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 
 from annotation import services
+from judging import uses as judge_uses
 from qc import review as qc_review
 from qc.models import ReviewTask
 from tests.annotation.conftest import make_annotator
 from tests.factories import ItemFactory, StreamFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _judge_uses_read(transactional_db: None) -> None:
+    """The model judges' uses are cached once a process has read them (``judging.uses``)."""
+    judge_uses.uses_by_stream()
 
 
 class _Fixed(random.Random):

@@ -58,6 +58,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--include-flagged", action="store_true", help="Keep flagged judgements and items.")
         parser.add_argument("--include-rejected", action="store_true", help="Keep judgements a reviewer rejected.")
+        parser.add_argument(
+            "--exclude-model-judgements",
+            action="store_true",
+            help="Leave the streams' model judges out of Dawid–Skene even where their vote use is on.",
+        )
         parser.add_argument("--from", dest="submitted_from", type=_when, help="Submitted at or after (ISO).")
         parser.add_argument("--to", dest="submitted_to", type=_when, help="Submitted before (ISO).")
         parser.add_argument("--since-export", type=int, help="Only items not delivered by this export (id).")
@@ -86,6 +91,7 @@ class Command(BaseCommand):
                 exclude_inactive_annotators=not options["include_inactive_annotators"],
                 exclude_flagged=not options["include_flagged"],
                 exclude_rejected=not options["include_rejected"],
+                exclude_model_judgements=options["exclude_model_judgements"],
                 submitted_from=options["submitted_from"],
                 submitted_to=options["submitted_to"],
                 since_export_id=options["since_export"],
