@@ -53,8 +53,9 @@ class JudgementForm(forms.Form):
                 )
         for name in stream.rubric or []:
             for position in range(self.k):
+                # The radios sit in the response cards, outside #judge-form: the attribute ties them to it.
                 self.fields[f"rubric_{name}_{position}"] = forms.TypedChoiceField(
-                    choices=RUBRIC_SCALE, coerce=int, widget=forms.RadioSelect
+                    choices=RUBRIC_SCALE, coerce=int, widget=forms.RadioSelect(attrs={"form": "judge-form"})
                 )
         if rationale_required(stream):
             self.fields["rationale"].required = True

@@ -44,7 +44,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 COUNTS = ("leaves", "copy_prompt", "copy_response", "paste_rationale")
-CHARS = {"copy_prompt_chars": "copy_prompt", "copy_response_chars": "copy_response", "paste_rationale_chars": "paste_rationale"}
+CHARS = {
+    "copy_prompt_chars": "copy_prompt",
+    "copy_response_chars": "copy_response",
+    "paste_rationale_chars": "paste_rationale",
+}
 SECONDS = ("shown_seconds", "hidden_seconds", "unfocused_seconds", "first_interaction_seconds")
 KEYS = (*SECONDS, *COUNTS, *CHARS)
 
@@ -119,7 +123,9 @@ def _down(seconds: float) -> float:
     return math.floor(seconds * 1000) / 1000
 
 
-def first_interaction_at(signals: Mapping[str, int | float], *, served_at: datetime, submitted_at: datetime) -> datetime | None:
+def first_interaction_at(
+    signals: Mapping[str, int | float], *, served_at: datetime, submitted_at: datetime
+) -> datetime | None:
     """When the annotator first acted on the item, from the page's own measure (clamped signals):
     the page counts ``first_interaction_seconds`` and ``shown_seconds`` on one monotonic clock from
     when it showed the item, so the first action was ``shown − first`` seconds before the submit

@@ -81,7 +81,12 @@ def test_parse_names_what_is_wrong(raw: Any, key: str) -> None:
 
 
 def test_clamp_bounds_the_durations_by_the_lease() -> None:
-    lying = {"shown_seconds": 3600.0, "hidden_seconds": 5000.0, "unfocused_seconds": 10.0, "first_interaction_seconds": 99.0}
+    lying = {
+        "shown_seconds": 3600.0,
+        "hidden_seconds": 5000.0,
+        "unfocused_seconds": 10.0,
+        "first_interaction_seconds": 99.0,
+    }
     assert integrity.clamp(lying, window=60.0) == {
         "shown_seconds": 60.0,
         "hidden_seconds": 60.0,
