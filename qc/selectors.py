@@ -438,9 +438,7 @@ def plain_words(stream: Stream, figures: dict[tuple[str, str], MetricSnapshot]) 
     add(
         "paste_rate",
         "Pasting",
-        lambda v, d, n: (
-            f"You pasted into the rationale on {_pct(v)} of {n} items (others: {_pct(d.get('expected'))})."
-        ),
+        lambda v, d, n: f"You pasted into the rationale on {_pct(v)} of {n} items (others: {_pct(d.get('expected'))}).",
     )
     add(
         "away_seconds",
@@ -456,8 +454,7 @@ def plain_words(stream: Stream, figures: dict[tuple[str, str], MetricSnapshot]) 
 # What the labeling page records about how an item is worked on (annotation.signals), in the
 # words the annotator's "My quality" page uses.
 RECORDED = [
-    "When you copy text of the prompt or of the responses: how many times, how many characters, and "
-    "from which part.",
+    "When you copy text of the prompt or of the responses: how many times, how many characters, and from which part.",
     "When you paste into the rationale box: how many times and how many characters.",
     "How long the page is hidden (another tab, a minimised window) or in the background (another "
     "window in front) while an item is open, and how many times that happens.",

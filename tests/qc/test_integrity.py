@@ -98,7 +98,8 @@ def test_the_figures_and_the_rule_flag_the_copy_paster_only(team: dict[str, Any]
 
     eve = _figure(stream, team["eve"], "copy_rate")
     assert (eve.value, eve.sample_size, eve.details["count"], eve.details["response"]) == (0.4, 40, 16, 16)
-    assert eve.details["flagged"] and eve.details["direction"] == "over"
+    assert eve.details["flagged"]
+    assert eve.details["direction"] == "over"
     assert eve.details["expected"] == pytest.approx(
         7 / 156, abs=1e-4
     )  # the others' items pooled (ann's first copy went by API)
@@ -132,8 +133,10 @@ def test_the_figures_and_the_rule_flag_the_copy_paster_only(team: dict[str, Any]
         "Copied item text on 40% of items (16 of 40: the responses on 16, the prompt on 0) and left the page "
         "for 24 s on average, 16 of them followed by time away; the others: 4%."
     )
-    assert "differs from the team with" in message and "Bonferroni over 5 annotators" in message
-    assert "n=40" in message and "weak evidence" in message
+    assert "differs from the team with" in message
+    assert "Bonferroni over 5 annotators" in message
+    assert "n=40" in message
+    assert "weak evidence" in message
     assert StreamMembership.objects.get(stream=stream, user=team["eve"]).status == StreamMembership.Status.QUALIFIED
     # The rule does not fire again while its alert is open.
     _result, again = rules.recompute_and_act(stream=stream, now=START + timedelta(hours=3))
