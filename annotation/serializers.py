@@ -319,10 +319,11 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
 
 class BlindJudgementSerializer(JudgementSerializer):
     """A judgement as a reviewer receives it: without its annotator (reviews are blind, as on
-    the review pages). PMs get ``JudgementSerializer``."""
+    the review pages) and without its integrity signals. PMs get ``JudgementSerializer``."""
 
     class Meta(JudgementSerializer.Meta):
-        fields = [name for name in JudgementSerializer.Meta.fields if name != "annotator"]
+        # Nor how the work was done (the integrity signals): reviewers judge the answer alone.
+        fields = [name for name in JudgementSerializer.Meta.fields if name not in ("annotator", "signals")]
         read_only_fields = fields
 
 

@@ -34,6 +34,12 @@ Rules (thresholds are the stream's QC settings; nothing fires on fewer than the 
     Flagged in the all-time window (two-sided exact tests, Bonferroni over the annotators
     tested, and a minimum effect): an alert for the PM, no automatic action.
 
+``copy_rate``, ``paste_rate`` (integrity signals; after each full recompute)
+    Copying item text / pasting into the rationale above the rest of the team's rate (Fisher's
+    exact test, Bonferroni over the annotators tested, a minimum effect; ``qc.metrics._integrity``):
+    a **warning** for the PM with the figures (share of items, mean time away, the team's rate,
+    the evidence) and no action — a copy is weak evidence on its own.
+
 Each firing is an ``Alert`` with the figures that triggered it (``details``) and the action taken.
 A rule does not fire again while its alert is open; once a PM has closed it, only after
 ``min_sample`` more judgements (``min_gold_count`` for golden figures) than it fired on.
