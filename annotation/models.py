@@ -222,6 +222,9 @@ class Judgement(models.Model):
         API = "api", "API"
         DYNAMIC = "dynamic", "Dynamic conversation"
         SIMULATED = "simulated", "Simulated (demo data)"
+        # A model judge's verdict (judging room): never counted toward overlap, never in a
+        # human's figures or an export unless a use asks for it (docs/judging.md).
+        MODEL = "model", "Model judge"
 
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgements")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
@@ -237,6 +240,9 @@ class Judgement(models.Model):
     # Ranking: groups of canonical indices from best to worst; a group of several is a tie.
     ranking = models.JSONField(null=True, blank=True)
     rubric = models.JSONField(default=dict, blank=True)  # {"helpfulness": [3, 1], ...} per canonical response
+    # Answers on more than one axis, canonical: {"helpful", "safer", "safe", "harm"} for
+    # helpful_safe streams, {"attributes": {name: "A"|"B"|"tie"}} for attribute_pairwise streams.
+    axes = models.JSONField(default=dict, blank=True)
     rationale = models.TextField(blank=True)
     flag_harmful = models.BooleanField(default=False)
     flag_pii = models.BooleanField(default=False)

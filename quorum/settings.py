@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "annotation",
     "qualification",
     "dynamic",
+    "judging",
     "qc",
     "exports",
     "demo",

@@ -18,6 +18,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("projects",),
     ("annotation",),
     ("qualification", "dynamic"),
+    ("judging",),
     ("qc",),
     ("exports",),
     ("demo",),
