@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0012_importbatch_heartbeat'),
+        ('annotation', '0013_judgement_axes_and_model_source'),
     ]
 
     operations = [
