@@ -3,16 +3,22 @@ first) and hand the service canonical answers (``JudgementForm.answer``)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from django import forms
 
+from annotation import signals as integrity
 from annotation.models import Assignment
 from projects.models import Stream
 
 SHOWN_CHOICES = [("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad")]
 STRENGTH_CHOICES = [(1, "Slightly"), (2, "Clearly"), (3, "Much")]
 RUBRIC_SCALE = [(n, str(n)) for n in range(5)]
+SIGNALS_MAX_CHARS = 2000  # the page's JSON is about 300 characters
+
+logger = logging.getLogger(__name__)
 
 
 def rationale_required(stream: Stream) -> bool:
@@ -31,6 +37,8 @@ class JudgementForm(forms.Form):
     flag_cannot_judge = forms.BooleanField(required=False)
     rationale = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
     active_seconds = forms.FloatField(required=False, min_value=0, widget=forms.HiddenInput)
+    # JSON of ``annotation.signals``, written into the form by static/js/integrity.js at submit.
+    signals = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, assignment: Assignment, stream: Stream, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,11 +53,27 @@ class JudgementForm(forms.Form):
                 )
         for name in stream.rubric or []:
             for position in range(self.k):
+                # The radios sit in the response cards, outside #judge-form: the attribute ties them to it.
                 self.fields[f"rubric_{name}_{position}"] = forms.TypedChoiceField(
-                    choices=RUBRIC_SCALE, coerce=int, widget=forms.RadioSelect
+                    choices=RUBRIC_SCALE, coerce=int, widget=forms.RadioSelect(attrs={"form": "judge-form"})
                 )
         if rationale_required(stream):
             self.fields["rationale"].required = True
+
+    def clean_signals(self) -> dict[str, int | float]:
+        """The page's integrity signals, or {} (not recorded) when they are unreadable: the page's own
+        script writes them, so garbage means a broken or tampered page, and the annotator's answer
+        must not be refused for it (the API, whose clients can fix their requests, answers 400)."""
+        raw = self.cleaned_data.get("signals") or ""
+        if not raw:
+            return {}
+        try:
+            if len(raw) > SIGNALS_MAX_CHARS:
+                raise integrity.InvalidSignals({"signals": f"more than {SIGNALS_MAX_CHARS} characters"})
+            return integrity.parse(json.loads(raw))
+        except (ValueError, RecursionError) as exc:  # InvalidSignals and JSONDecodeError are ValueErrors
+            logger.warning("integrity signals dropped for assignment %s: %s", self.assignment.pk, str(exc)[:200])
+            return {}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -74,6 +98,7 @@ class JudgementForm(forms.Form):
             "flag_pii": data["flag_pii"],
             "flag_cannot_judge": data["flag_cannot_judge"],
             "active_seconds": data.get("active_seconds"),
+            "signals": data.get("signals") or {},
         }
         if self.stream.task_kind == Stream.TaskKind.RANKING:
             ranks = [data[f"rank_{pos}"] for pos in range(self.k)]

@@ -253,6 +253,9 @@ class Judgement(models.Model):
     first_interaction_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(default=timezone.now)
     active_seconds = models.FloatField(null=True, blank=True)
+    # Integrity signals (``annotation.signals``): copies of the item's text, pastes into the
+    # rationale, time hidden or unfocused, as counts and seconds — never any text. {} = not recorded.
+    signals = models.JSONField(default=dict, blank=True)
 
     # Unique through a constraint (below), not unique=True: the field option would add a second,
     # pattern-ops index on PostgreSQL that no query uses.

@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from annotation import signals as integrity
 from annotation.forms import rationale_required
 from annotation.models import Assignment, Item, Judgement
 from annotation.selectors import ShownMessage, ShownResponse
@@ -75,6 +76,41 @@ def next_item_payload(
 
 
 # --- Answers ------------------------------------------------------------------------------------
+def _seconds(help_text: str) -> serializers.FloatField:
+    return serializers.FloatField(required=False, min_value=0, max_value=integrity.MAX_SECONDS, help_text=help_text)
+
+
+def _count(help_text: str, cap: int = integrity.MAX_EVENTS) -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=0, max_value=cap, help_text=help_text)
+
+
+class SignalsSerializer(serializers.Serializer[Any]):
+    """Integrity signals (``annotation.signals``): counts and seconds, never text. Every key is
+    optional (absent = not measured). An unknown key, a wrong type, a value out of range or
+    characters without events is a 400 naming the key; durations longer than the lease allows
+    are clamped by the server."""
+
+    shown_seconds = _seconds("Seconds the item was shown, until the submit.")
+    hidden_seconds = _seconds("Of those, seconds the page was hidden (another tab, minimised).")
+    unfocused_seconds = _seconds("Of those, seconds the page was visible but another window had the focus.")
+    leaves = _count("Times the page went hidden or lost the focus.")
+    copy_prompt = _count("Copy events on the conversation (prompt) text.")
+    copy_prompt_chars = _count("Characters those copies selected.", integrity.MAX_CHARS)
+    copy_response = _count("Copy events on the responses' text.")
+    copy_response_chars = _count("Characters those copies selected.", integrity.MAX_CHARS)
+    paste_rationale = _count("Paste events into the rationale.")
+    paste_rationale_chars = _count("Characters pasted into the rationale.", integrity.MAX_CHARS)
+    first_interaction_seconds = _seconds("Seconds from showing the item to the annotator's first action on it.")
+
+    def to_internal_value(self, data: Any) -> dict[str, int | float]:
+        # One definition of a valid payload for the web form and the API (annotation.signals);
+        # the fields above document it.
+        try:
+            return integrity.parse(data)
+        except integrity.InvalidSignals as exc:
+            raise serializers.ValidationError(exc.errors) from exc
+
+
 class JudgementAnswerSerializer(serializers.Serializer[Any]):
     """A judgement as the client showed the responses. Needs ``context={"assignment": ...}``."""
 
@@ -109,6 +145,7 @@ class JudgementAnswerSerializer(serializers.Serializer[Any]):
         max_value=10_000_000,
         help_text="Seconds the item was visible and focused (clamped to the server's window).",
     )
+    signals = SignalsSerializer(required=False, help_text="How the item was worked on: counts and seconds, no text.")
 
     @property
     def assignment(self) -> Assignment:
@@ -155,6 +192,7 @@ class JudgementAnswerSerializer(serializers.Serializer[Any]):
         answer: dict[str, Any] = {
             "rationale": data["rationale"],
             "active_seconds": data.get("active_seconds"),
+            "signals": data.get("signals") or {},
             **{field: name in data["flags"] for name, field in FLAGS.items()},
         }
         if assignment.stream.task_kind == Stream.TaskKind.RANKING:
@@ -266,8 +304,10 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
             "flag_cannot_judge",
             "display_order",
             "served_at",
+            "first_interaction_at",
             "submitted_at",
             "active_seconds",
+            "signals",
             "counted",
             "is_current",
             "supersedes",
@@ -279,10 +319,11 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
 
 class BlindJudgementSerializer(JudgementSerializer):
     """A judgement as a reviewer receives it: without its annotator (reviews are blind, as on
-    the review pages). PMs get ``JudgementSerializer``."""
+    the review pages) and without its integrity signals. PMs get ``JudgementSerializer``."""
 
     class Meta(JudgementSerializer.Meta):
-        fields = [name for name in JudgementSerializer.Meta.fields if name != "annotator"]
+        # Nor how the work was done (the integrity signals): reviewers judge the answer alone.
+        fields = [name for name in JudgementSerializer.Meta.fields if name not in ("annotator", "signals")]
         read_only_fields = fields
 
 

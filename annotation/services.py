@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from annotation import hooks
+from annotation import signals as integrity
 from annotation.models import Assignment, Item, ItemEscalation, Judgement, gold_answer_correct
 from projects.models import Stream
 from quorum import rows
@@ -768,6 +769,7 @@ def submit_judgement(
     flag_pii: bool = False,
     flag_cannot_judge: bool = False,
     active_seconds: float | None = None,
+    signals: dict[str, int | float] | None = None,
     source: str = Judgement.Source.WEB,
     now: datetime | None = None,
 ) -> SubmitResult:
@@ -780,6 +782,9 @@ def submit_judgement(
       counted. A lease a sweep has ended is counted only if the item still has room; otherwise the
       judgement is stored with ``counted=False`` (surplus: never lost, never counted).
     - ``active_seconds`` (reported by the browser) is clamped to [0, submitted - served].
+    - ``signals`` (``annotation.signals``, parsed) are clamped to the same window; the first
+      interaction is the page's own measure when it sent one (``signals.first_interaction_at``),
+      else the heartbeat's mark on the assignment.
 
     - On a golden item ``gold_correct`` is stored with the judgement (``annotation.models.gold_answer_correct``).
     - QC: on an ordinary item, flagged and sampled judgements go to the review queue
@@ -833,6 +838,11 @@ def submit_judgement(
         window = max(0.0, (now - locked.served_at).total_seconds())
         if active_seconds is not None:
             active_seconds = min(max(0.0, float(active_seconds)), window)
+        measured = integrity.clamp(signals, window=window) if signals else {}
+        first_interaction = (
+            integrity.first_interaction_at(measured, served_at=locked.served_at, submitted_at=now)
+            or locked.first_interaction_at
+        )
         # The submit's writes are hand-written (quorum.rows): the ORM's compilation of the INSERT and
         # the UPDATEs cost more CPU than the database spends on them.
         judgement = Judgement(
@@ -850,9 +860,10 @@ def submit_judgement(
             flag_cannot_judge=flag_cannot_judge,
             display_order=locked.display_order,
             served_at=locked.served_at,
-            first_interaction_at=locked.first_interaction_at,
+            first_interaction_at=first_interaction,
             submitted_at=now,
             active_seconds=active_seconds,
+            signals=measured,
             idempotency_key=idempotency_key,
             counted=counted,
             gold_correct=gold_correct,

@@ -59,6 +59,35 @@ SIMULATED: dict[str, tuple[Habit, float]] = {
 }
 
 
+# Integrity signals (issue 14; annotation.signals): the share of items on which each simulated
+# annotator copies item text (and pastes into the rationale, away from the page meanwhile).
+# sim-longer leans on a chatbot; the others copy now and then (quoting a response).
+COPYING = {"sim-longer": 0.45}
+COPYING_DEFAULT = 0.03
+
+
+def _signals(rng: random.Random, name: str, shown: float) -> dict[str, int | float]:
+    """Plausible page signals for an item shown for ``shown`` seconds (its own generator, so the
+    demo's other figures do not change with it)."""
+    copied = rng.random() < COPYING.get(name, COPYING_DEFAULT)
+    leaning = copied and name in COPYING
+    away = min(shown * 0.8, rng.uniform(15, 45)) if leaning else (rng.uniform(1, 5) if rng.random() < 0.1 else 0.0)
+    chars = rng.randint(200, 900) if copied else 0
+    return {
+        "shown_seconds": round(shown, 3),
+        "hidden_seconds": round(away, 3),
+        "unfocused_seconds": 0.0,
+        "leaves": 1 if away else 0,
+        "copy_prompt": 1 if leaning else 0,
+        "copy_prompt_chars": rng.randint(40, 200) if leaning else 0,
+        "copy_response": 1 if copied else 0,
+        "copy_response_chars": chars,
+        "paste_rationale": 1 if leaning else 0,
+        "paste_rationale_chars": rng.randint(100, 400) if leaning else 0,
+        "first_interaction_seconds": round(min(shown, rng.uniform(1.5, 6.0)), 3),
+    }
+
+
 def _truth(item: Item) -> str:
     return golden.prior_answer(item.prior_label) or "A"
 
@@ -70,6 +99,7 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
     if Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).exists():
         return 0
     rng = random.Random(seed + sum(map(ord, stream.slug)))  # the same demo on every machine
+    signal_rng = random.Random(f"signals-{seed}-{stream.slug}")  # apart: the other figures stay as they were
     if not Item.objects.filter(stream=stream, is_golden=True).exists():
         # As the "from prior labels" button does, but reproducibly: the same items every time.
         labelled = list(
@@ -119,6 +149,7 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
             active = max(0.5, rng.lognormvariate(0, 0.3) * median)
             submitted = now - timedelta(hours=30) + timedelta(minutes=index * 10 + rng.random() * 5)
             served = submitted - timedelta(seconds=active * 1.5)
+            signals = _signals(signal_rng, name, (submitted - served).total_seconds())
             count = judged.get(item.pk, 0)
             counted = item.is_golden or count < stream.overlap
             assignment = Assignment.objects.create(
@@ -140,8 +171,10 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
                 strength=2 if choice in ("A", "B") else None,
                 display_order=order,
                 served_at=served,
+                first_interaction_at=served + timedelta(seconds=float(signals["first_interaction_seconds"])),
                 submitted_at=submitted,
                 active_seconds=active,
+                signals=signals,
                 idempotency_key=f"sim-{assignment.pk}",
                 counted=counted,
                 gold_correct=gold_answer_correct(

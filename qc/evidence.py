@@ -730,25 +730,33 @@ def position_bias_decision(
     return decision
 
 
-def length_bias_decision(
-    longer: int,
+def team_rate_decision(
+    k: int,
     n: int,
-    team_longer: int,
+    team_k: int,
     team_n: int,
     *,
+    subject: str,
+    no_evidence: str,
+    empty: str,
     n_tested: int = 1,
     alpha: float = RATE_ALPHA,
     min_effect: float = MIN_EFFECT,
     min_count: int = 1,
+    directions: tuple[str, str] = ("over", "under"),
 ) -> Decision:
-    """Does the annotator pick the clearly longer response (``longer`` of ``n`` choices) at a
-    different rate from the rest of the team (``team_longer`` of ``team_n``, the annotator's own
-    judgements *not* included)?
+    """Is the annotator's rate (``k`` of ``n``) different from the rest of the team's (``team_k``
+    of ``team_n``, the annotator's own *not* included)?
 
     Fisher's exact test on the 2×2 table, two-sided, Bonferroni-adjusted over ``n_tested``
     annotators. Acts when the adjusted p ≤ alpha and the two rates differ by at least
-    ``min_effect``. ``details['direction']``: "longer" = prefers longer answers than the team."""
-    k, n, tk, tn = int(longer), int(n), int(team_longer), int(team_n)
+    ``min_effect``. The team's rate is an estimate too, and may be 0 (nobody else copies item
+    text), where a one-sample binomial test against it would be degenerate; Fisher's test counts
+    both samples. ``subject`` opens the message ("Picked the longer response 70 of 100 times"),
+    ``no_evidence`` is its verdict when the test does not act, ``empty`` the message when either
+    side has no data. ``details['direction']`` is ``directions[0]`` above the team, ``directions[1]``
+    below."""
+    k, n, tk, tn = int(k), int(n), int(team_k), int(team_n)
     _check_counts(k, n)
     _check_counts(tk, tn)
     n_tested = max(int(n_tested), 1)
@@ -769,17 +777,16 @@ def length_bias_decision(
         and abs(share - team) >= min_effect - 1e-12
     )
     if share is None or team is None or confidence is None:
-        message = "Not enough choices between responses of clearly different length (the annotator's or the team's)."
+        message = empty
     else:
         corrected = f" after Bonferroni over {n_tested} annotators" if n_tested > 1 else ""
         verdict = (
             f"differs from the team with {_conf(confidence)} confidence{corrected}"
             if pause
-            else f"no evidence of a different taste for length (confidence {_conf(confidence)}{corrected}, "
-            f"minimum effect {_pct(min_effect)})"
+            else f"{no_evidence} (confidence {_conf(confidence)}{corrected}, minimum effect {_pct(min_effect)})"
         )
         message = (
-            f"Picked the longer response {k} of {n} times ({_pct(share)}) vs the team's {_pct(team)} "
+            f"{subject} ({_pct(share)}) vs the team's {_pct(team)} "
             f"({tk} of {tn}): {verdict} (Fisher's exact, two-sided, alpha {_pct(alpha)}, n={n})"
         )
     return _decision(
@@ -801,7 +808,7 @@ def length_bias_decision(
             "min_effect": min_effect,
             "direction": None
             if share is None or team is None or share == team
-            else ("longer" if share > team else "shorter"),
+            else (directions[0] if share > team else directions[1]),
         },
     )
 
@@ -872,6 +879,38 @@ def anchoring_decision(
             if shown is None or hidden is None or shown == hidden
             else ("anchored" if shown > hidden else "contrarian"),
         },
+    )
+
+
+def length_bias_decision(
+    longer: int,
+    n: int,
+    team_longer: int,
+    team_n: int,
+    *,
+    n_tested: int = 1,
+    alpha: float = RATE_ALPHA,
+    min_effect: float = MIN_EFFECT,
+    min_count: int = 1,
+) -> Decision:
+    """Does the annotator pick the clearly longer response (``longer`` of ``n`` choices) at a
+    different rate from the rest of the team (``team_longer`` of ``team_n``, the annotator's own
+    judgements *not* included)? ``team_rate_decision``: Fisher's exact test, two-sided,
+    Bonferroni over ``n_tested``, a minimum effect. ``details['direction']``: "longer" = prefers
+    longer answers than the team."""
+    return team_rate_decision(
+        longer,
+        n,
+        team_longer,
+        team_n,
+        subject=f"Picked the longer response {int(longer)} of {int(n)} times",
+        no_evidence="no evidence of a different taste for length",
+        empty="Not enough choices between responses of clearly different length (the annotator's or the team's).",
+        n_tested=n_tested,
+        alpha=alpha,
+        min_effect=min_effect,
+        min_count=min_count,
+        directions=("longer", "shorter"),
     )
 
 
@@ -1231,6 +1270,7 @@ __all__ = [
     "rate_below_decision",
     "reference_decision",
     "rushing_decision",
+    "team_rate_decision",
     "time_cusum_h",
     "trivial_strategy_scores",
     "trivial_strategy_warnings",

@@ -73,6 +73,9 @@ STRAIGHTLINING_SHARE = 0.9
 ORDINAL_SCALE = (1, 2, 3, 4, 5)
 # Logistic regression of the choice: L2 penalty with scikit-learn's default strength (C = 1).
 LOGIT_C = 1.0
+# Integrity signals: which part of the item a copy took text from (bits of StreamData.copied).
+COPIED_PROMPT = 1
+COPIED_RESPONSE = 2
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,11 @@ class StreamData:
     skipped: IntArray  # skipped assignments
     reviewed: IntArray  # judgements reviewed at least once
     rejected: IntArray  # judgements rejected by at least one reviewer
+    # Integrity signals (``Judgement.signals``), per judgement; None: not loaded (all unrecorded).
+    copied: IntArray | None = None  # COPIED_PROMPT | COPIED_RESPONSE bits, 0 none, -1 not recorded
+    pasted: IntArray | None = None  # 1 pasted into the rationale, 0 not, -1 not recorded
+    away_seconds: FloatArray | None = None  # hidden + unfocused seconds, nan not recorded
+    first_action_seconds: FloatArray | None = None  # served → first action (the page's measure), nan unknown
 
     @property
     def n_items(self) -> int:
@@ -173,6 +181,10 @@ class StreamData:
             skipped=skipped,
             reviewed=reviewed,
             rejected=rejected,
+            copied=None if self.copied is None else self.copied[keep],
+            pasted=None if self.pasted is None else self.pasted[keep],
+            away_seconds=None if self.away_seconds is None else self.away_seconds[keep],
+            first_action_seconds=None if self.first_action_seconds is None else self.first_action_seconds[keep],
         )
 
 
@@ -391,6 +403,8 @@ LABELS = {
     "tie_rate": "Answered tie",
     "skip_rate": "Skipped",
     "rejection_rate": "Rejected in review",
+    "copy_rate": "Copied item text (prompt or responses) on",
+    "paste_rate": "Pasted into the rationale on",
 }
 
 
@@ -462,6 +476,7 @@ def compute_figures(data: StreamData, thresholds: Thresholds) -> Figures:
         _rates(data, thresholds),
         _position_and_length(data, thresholds),
         _straightlining(data, thresholds),
+        _integrity(data, thresholds),
     ]
     stream_figures, annotator_figures = _merge(parts, data.n_annotators)
     stream = {f.metric: f for f in stream_figures}
@@ -1165,3 +1180,126 @@ def _straightlining(data: StreamData, thresholds: Thresholds) -> Part:
         return Figure("straightlining", _round(share), n, flagged, info)
 
     return [figure(counts.sum(axis=0), flag=False)], [[figure(row, flag=True)] for row in counts]
+
+
+def _codes(values: IntArray | None, n: int) -> IntArray:
+    return np.full(n, -1, dtype=np.int64) if values is None else values
+
+
+def _seconds_or_nan(values: FloatArray | None, n: int) -> FloatArray:
+    return np.full(n, np.nan) if values is None else values
+
+
+def _integrity(data: StreamData, thresholds: Thresholds) -> Part:
+    """Integrity signals (``annotation.signals``; issue 14), over the judgements whose page recorded
+    them (an API client or a page without JavaScript records nothing: left out, counted in
+    ``details.unrecorded``):
+
+    - ``copy_rate``: share of items on which the annotator copied text of the prompt or of the
+      responses (details: ``prompt``, ``response``: items per part; ``copied_and_left``: items with
+      a copy *and* time away from the page). Flagged when it is **above** the rest of the team's
+      rate (the others' items pooled, the annotator's own not included) by Fisher's exact test,
+      two-sided, Bonferroni over the annotators tested, p ≤ SIGNIFICANCE, and at least MIN_EFFECT
+      above — ``evidence.team_rate_decision``, as length bias; copying *less* than the team is
+      never flagged, so the chance of flagging anyone who copies like the others is ≤ half of it.
+    - ``paste_rate``: share of items with a paste into the rationale; flagged as ``copy_rate``.
+    - ``away_seconds``: mean seconds per item with the page hidden or without the focus while the
+      item was open (details: median, p90, ``left``: items with any time away). Shown, never flagged.
+    - ``first_interaction``: median seconds from serving the item to the first action on it (the
+      page's own measure, ``Judgement.first_interaction_at``; details p10, p90). Shown, never flagged.
+
+    Both rates carry ``details.away_seconds_mean`` (the annotator's mean time away), which the
+    alert's sentence quotes: a copy is weak evidence alone; a copy and a long absence together say
+    more, and the PM reads both."""
+    n_a = data.n_annotators
+    copied = _codes(data.copied, data.n)
+    pasted = _codes(data.pasted, data.n)
+    away = _seconds_or_nan(data.away_seconds, data.n)
+    first = _seconds_or_nan(data.first_action_seconds, data.n)
+    who = data.annotator
+    unrecorded = np.bincount(who[copied < 0], minlength=n_a)
+    away_known = ~np.isnan(away)
+    away_sum = np.bincount(who[away_known], weights=away[away_known], minlength=n_a)
+    away_n = np.bincount(who[away_known], minlength=n_a)
+    away_mean = np.divide(away_sum, away_n, out=np.full(n_a, np.nan), where=away_n > 0)
+    left = np.bincount(who[away_known & (away > 0)], minlength=n_a)
+
+    def rates(metric: str, hit: BoolArray, recorded: BoolArray, extra: dict[str, IntArray]) -> Part:
+        k_by = np.bincount(who[hit], minlength=n_a)
+        n_by = np.bincount(who[recorded], minlength=n_a)
+        k_all, n_all = int(k_by.sum()), int(n_by.sum())
+        n_tested = _tested(n_by, thresholds.min_sample)
+        figures = []
+        for index in range(n_a):
+            k, n = int(k_by[index]), int(n_by[index])
+            mean = away_mean[index]
+            details: dict[str, Any] = {
+                "count": k,
+                "expected": _round(_rate(k_all - k, n_all - n)),
+                "reference": "pooled_others",
+                "unrecorded": int(unrecorded[index]),
+                "away_seconds_mean": None if np.isnan(mean) else round(float(mean), 1),
+                **{name: int(values[index]) for name, values in extra.items()},
+            }
+            flagged = False
+            if n >= max(thresholds.min_sample, 1):
+                decision = evidence.team_rate_decision(
+                    k,
+                    n,
+                    k_all - k,
+                    n_all - n,
+                    subject=f"{LABELS[metric]} {k} of {n} items",
+                    no_evidence="no evidence of a difference",
+                    empty="Not enough recorded items (the annotator's or the others').",
+                    n_tested=n_tested,
+                    alpha=SIGNIFICANCE,
+                    min_effect=MIN_EFFECT,
+                    min_count=thresholds.min_sample,
+                )
+                details.update(
+                    p_value=decision.details["p_value_raw"],
+                    p_value_adjusted=decision.p_value,
+                    direction=decision.details["direction"],
+                    evidence=decision.to_dict(),
+                )
+                flagged = decision.pause and decision.details["direction"] == "over"
+            figures.append([Figure(metric, _round(_rate(k, n)), n, flagged, details)])
+        stream = Figure(metric, _round(_rate(k_all, n_all)), n_all, details={"count": k_all})
+        return [stream], figures
+
+    any_copy = copied > 0
+    copy_part = rates(
+        "copy_rate",
+        any_copy,
+        copied >= 0,
+        {
+            "prompt": np.bincount(who[(copied > 0) & ((copied & COPIED_PROMPT) > 0)], minlength=n_a),
+            "response": np.bincount(who[(copied > 0) & ((copied & COPIED_RESPONSE) > 0)], minlength=n_a),
+            "copied_and_left": np.bincount(who[any_copy & away_known & (away > 0)], minlength=n_a),
+        },
+    )
+    paste_part = rates("paste_rate", pasted > 0, pasted >= 0, {})
+
+    def spread(metric: str, values: FloatArray, centre: Literal["mean", "median"], extra: dict[str, Any]) -> Figure:
+        known = values[~np.isnan(values)]
+        if not len(known):
+            return Figure(metric, None, 0, details=extra)
+        p10, median, p90 = np.percentile(known, [10, 50, 90])
+        value = float(known.mean()) if centre == "mean" else float(median)
+        details = {"median": _round(median, 1), "p10": _round(p10, 1), "p90": _round(p90, 1), **extra}
+        return Figure(metric, _round(value, 1), len(known), details=details)
+
+    per_annotator = []
+    for index in range(n_a):
+        mine = who == index
+        per_annotator.append(
+            [
+                spread("away_seconds", away[mine], "mean", {"left": int(left[index])}),
+                spread("first_interaction", first[mine], "median", {}),
+            ]
+        )
+    stream_spread = [
+        spread("away_seconds", away, "mean", {"left": int(left.sum())}),
+        spread("first_interaction", first, "median", {}),
+    ]
+    return _merge([copy_part, paste_part, (stream_spread, per_annotator)], n_a)

@@ -34,6 +34,12 @@ Rules (thresholds are the stream's QC settings; nothing fires on fewer than the 
     Flagged in the all-time window (two-sided exact tests, Bonferroni over the annotators
     tested, and a minimum effect): an alert for the PM, no automatic action.
 
+``copy_rate``, ``paste_rate`` (integrity signals; after each full recompute)
+    Copying item text / pasting into the rationale above the rest of the team's rate (Fisher's
+    exact test, Bonferroni over the annotators tested, a minimum effect; ``qc.metrics._integrity``):
+    a **warning** for the PM with the figures (share of items, mean time away, the team's rate,
+    the evidence) and no action — a copy is weak evidence on its own.
+
 Each firing is an ``Alert`` with the figures that triggered it (``details``) and the action taken.
 A rule does not fire again while its alert is open; once a PM has closed it, only after
 ``min_sample`` more judgements (``min_gold_count`` for golden figures) than it fired on.
@@ -69,6 +75,10 @@ RUSHING_PAUSE_RULE = "rushing_persisted"
 DRIFT_RULE = "drift"
 # Indicators that raise an alert for the PM and take no action by themselves.
 WATCHED = ("position_bias", "length_bias", "straightlining", "harmful_flag_rate", "harmful_recall")
+# Integrity (issue 14): copying item text, pasting into the rationale, above the team's rate. A copy
+# alone is weak evidence (quoting a response, looking a fact up): a warning for the PM, never a
+# pause, never work taken out of the count.
+INTEGRITY = ("copy_rate", "paste_rate")
 PAUSING_RULES = (GOLD_RULE, RUSHING_PAUSE_RULE, DRIFT_RULE)
 
 RULE_LABELS = {
@@ -82,6 +92,8 @@ RULE_LABELS = {
     "straightlining": "Gives the same answer more than 90% of the time",
     "harmful_flag_rate": "Flags harmful content far more or less often than the team",
     "harmful_recall": "Misses harmful content on golden items marked harmful",
+    "copy_rate": "Copies item text more often than the others",
+    "paste_rate": "Pastes into the rationale more often than the others",
 }
 
 
@@ -271,7 +283,7 @@ def _drift(
 
 def _rules_for(window: str) -> list[tuple[str, str]]:
     if window == "all":
-        return [(AGREEMENT_RULE, "agreement"), *((name, name) for name in WATCHED)]
+        return [(AGREEMENT_RULE, "agreement"), *((name, name) for name in (*WATCHED, *INTEGRITY))]
     return [(RUSHING_RULE, "labeling_time")]
 
 
@@ -300,6 +312,17 @@ def _act(stream: Stream, annotator_id: int, kind: str, figure: metrics.Figure, w
                 f"{sentence}; chance-corrected (kappa) {kappa if kappa is None else round(kappa, 2)}, "
                 f"minimum {stream.min_agreement}."
             ),
+        )
+    if kind in INTEGRITY:
+        return fire(
+            stream=stream,
+            annotator_id=annotator_id,
+            kind=kind,
+            figure=figure,
+            window=window,
+            severity=Alert.Severity.WARNING,
+            now=now,
+            message=integrity_message(kind, figure),
         )
     if not sentence:
         sentence = f"{RULE_LABELS.get(kind, kind)}: {_pct(figure.value)} on {figure.sample_size} judgements" + (
@@ -431,6 +454,29 @@ def _rushing_message(figure: metrics.Figure, stream: Stream) -> str:
 
 def _pct(value: Any) -> str:
     return "—" if value is None else f"{float(value):.0%}"
+
+
+def integrity_message(kind: str, figure: metrics.Figure) -> str:
+    """The integrity alert's sentence: what the annotator did, how long they were away on average,
+    the team's rate and the evidence, e.g. "Copied item text on 40% of items (12 of 30: responses on
+    12, the prompt on 0) and left the page for 25 s on average; …"."""
+    details = figure.details
+    n, k = figure.sample_size, details.get("count", 0)
+    if kind == "copy_rate":
+        did = (
+            f"Copied item text on {_pct(figure.value)} of items ({k} of {n}: the responses on "
+            f"{details.get('response', 0)}, the prompt on {details.get('prompt', 0)})"
+        )
+    else:
+        did = f"Pasted into the rationale on {_pct(figure.value)} of items ({k} of {n})"
+    away = details.get("away_seconds_mean")
+    left = f" and left the page for {away:.0f} s on average" if away is not None else ""
+    both = f", {details['copied_and_left']} of them followed by time away" if details.get("copied_and_left") else ""
+    sentence = (details.get("evidence") or {}).get("message", "")
+    return (
+        f"{did}{left}{both}; the others: {_pct(details.get('expected'))}. {sentence}. "
+        "A copy or a paste alone is weak evidence (quoting, looking a fact up): look at the work before acting."
+    )
 
 
 def _last_alerts(stream: Stream) -> dict[tuple[str, int], Alert]:

@@ -250,6 +250,15 @@ TABLE_GROUPS: list[tuple[str, list[tuple[str, str, str, str]]]] = [
             ("harmful_flag_rate", "Flags", "pct", "Share of other items the annotator flagged harmful"),
         ],
     ),
+    (
+        "Integrity",
+        [
+            ("copy_rate", "Copied", "pct", "Items on which the annotator copied prompt or response text"),
+            ("paste_rate", "Pasted", "pct", "Items with a paste into the rationale"),
+            ("away_seconds", "Away", "sec", "Mean seconds per item with the page hidden or unfocused"),
+            ("first_interaction", "1st act", "sec", "Median seconds from serving the item to the first action on it"),
+        ],
+    ),
 ]
 # The same columns, flat: (metric, heading, how to show the value), in the table's order.
 TABLE_COLUMNS: list[tuple[str, str, str]] = [
@@ -472,7 +481,44 @@ def plain_words(stream: Stream, figures: dict[tuple[str, str], MetricSnapshot]) 
         "Reviews",
         lambda v, d, n: f"Reviewers rejected {_pct(v)} of your {n} reviewed judgements.",
     )
+    add(
+        "copy_rate",
+        "Copying",
+        lambda v, d, n: (
+            f"You copied text of the prompt or the responses on {_pct(v)} of {n} items "
+            f"(others: {_pct(d.get('expected'))})."
+        ),
+    )
+    add(
+        "paste_rate",
+        "Pasting",
+        lambda v, d, n: f"You pasted into the rationale on {_pct(v)} of {n} items (others: {_pct(d.get('expected'))}).",
+    )
+    add(
+        "away_seconds",
+        "Time away",
+        lambda v, d, n: (
+            f"While an item was open, the page was in the background for {v:.0f} seconds on average "
+            f"({d.get('left', 0)} of {n} items)."
+        ),
+    )
     return out
+
+
+# What the labeling page records about how an item is worked on (annotation.signals), in the
+# words the annotator's "My quality" page uses.
+RECORDED = [
+    "When you copy text of the prompt or of the responses: how many times, how many characters, and from which part.",
+    "When you paste into the rationale box: how many times and how many characters.",
+    "How long the page is hidden (another tab, a minimised window) or in the background (another "
+    "window in front) while an item is open, and how many times that happens.",
+    "How long after the item is shown you first act on it (a click, a key, typing), and how long it is shown.",
+]
+NOT_RECORDED = [
+    "the text you copy or paste, or anything else you type apart from your answer and rationale;",
+    "your keystrokes, mouse movements or screen;",
+    "what you do in other tabs, windows or programs, or which ones they are.",
+]
 
 
 # --- The periodic jobs' heartbeat ------------------------------------------------------------------

@@ -376,6 +376,62 @@ def _rubric_ratings_sqlite(stream: Stream, names: list[str], n_responses: int) -
     return judgement_id, values
 
 
+def _has(*keys: str) -> Q:
+    found = Q()
+    for key in keys:
+        found |= Q(signals__has_key=key)
+    return found
+
+
+def _seconds_signal(key: str) -> Coalesce:
+    return Coalesce(Cast(KT(f"signals__{key}"), FloatField()), Value(0.0), output_field=FloatField())
+
+
+# The integrity signals (``annotation.signals``) as ``metrics.StreamData`` codes, read by the
+# database from ``Judgement.signals``: −1 where the page recorded nothing (``_nan_below_zero``).
+_COPY_PROMPT = Q(signals__copy_prompt__gt=0)
+_COPY_RESPONSE = Q(signals__copy_response__gt=0)
+_SIGNAL_COLUMNS = (
+    Case(
+        When(_COPY_PROMPT & _COPY_RESPONSE, then=Value(metrics.COPIED_PROMPT | metrics.COPIED_RESPONSE)),
+        When(_COPY_PROMPT, then=Value(metrics.COPIED_PROMPT)),
+        When(_COPY_RESPONSE, then=Value(metrics.COPIED_RESPONSE)),
+        When(_has("copy_prompt", "copy_response"), then=Value(0)),
+        default=Value(_NO_ID),
+        output_field=IntegerField(),
+    ),
+    Case(
+        When(signals__paste_rationale__gt=0, then=Value(1)),
+        When(_has("paste_rationale"), then=Value(0)),
+        default=Value(_NO_ID),
+        output_field=IntegerField(),
+    ),
+    Case(
+        When(
+            _has("hidden_seconds", "unfocused_seconds"),
+            then=_seconds_signal("hidden_seconds") + _seconds_signal("unfocused_seconds"),
+        ),
+        default=Value(-1.0),
+        output_field=FloatField(),
+    ),
+    # The page's own measure only (a heartbeat's mark is later and coarser): one definition.
+    Case(
+        When(
+            _has("first_interaction_seconds") & Q(first_interaction_at__isnull=False),
+            then=_Epoch("first_interaction_at") - _Epoch("served_at"),
+        ),
+        default=Value(-1.0),
+        output_field=FloatField(),
+    ),
+)
+
+
+def _nan_below_zero(values: np.ndarray[Any, Any]) -> metrics.FloatArray:
+    out = values.astype(np.float64)
+    out[out < 0] = np.nan
+    return out
+
+
 def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int], tuple[Any, Any, Any]]:
     """The stream as ``metrics.StreamData`` (window "all"), the annotators' user ids by index
     (ascending), and the recent window's per-annotator skip and review counts.
@@ -423,6 +479,10 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         submitted_at,
         flag_harmful,
         gold_correct,
+        copied,
+        pasted,
+        away_seconds,
+        first_action_seconds,
         *slot_values,
     ) = _columns(
         Judgement.objects.filter(stream=stream, is_current=True)
@@ -443,6 +503,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
                 default=Value(_NO_ID),
                 output_field=IntegerField(),
             ),
+            *_SIGNAL_COLUMNS,
             *rating_columns,
         ),
         [
@@ -456,6 +517,10 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
             "float8",
             "int2",
             "int2",
+            "int2",
+            "int2",
+            "float8",
+            "float8",
             *["int2"] * len(rating_columns),
         ],
     )
@@ -519,6 +584,10 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         skipped=skipped_all,
         reviewed=reviewed_all,
         rejected=rejected_all,
+        copied=copied[rows].astype(np.int64),
+        pasted=pasted[rows].astype(np.int64),
+        away_seconds=_nan_below_zero(away_seconds[rows]),
+        first_action_seconds=_nan_below_zero(first_action_seconds[rows]),
     )
     recent = (skipped_recent, reviewed_recent, rejected_recent)
     return data, annotator_ids, recent

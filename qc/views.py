@@ -456,5 +456,7 @@ def my_quality(request: HttpRequest, stream_id: int) -> HttpResponse:
         "warning": qc_selectors.open_warning(stream=stream, annotator=request.user),
         "standing": getattr(stream, "standing", ""),
         "pause": qc_selectors.pause_for(stream=stream, annotator=request.user),
+        "recorded": qc_selectors.RECORDED,
+        "not_recorded": qc_selectors.NOT_RECORDED,
     }
     return render(request, "qc/my_quality.html", context)

@@ -152,6 +152,8 @@ def test_it_loads_golden_sets_and_clearly_simulated_qc_data() -> None:
         assert {"gold_accuracy_low", "rushing", "position_bias"} <= kinds, kinds
         assert StreamMembership.objects.filter(stream=stream, status="paused", user__username="sim-random").exists()
         assert not Alert.objects.filter(stream=stream, annotator__username__startswith="sim-careful").exists()
+        # Integrity signals: sim-longer leans on a chatbot (copies item text, pastes, leaves the page).
+        assert Alert.objects.filter(stream=stream, kind="copy_rate", annotator__username="sim-longer").exists()
         assert f"simulated judgements (accounts sim-*) in {slug}" in out
     # Only those streams.
     assert not Judgement.objects.exclude(stream__slug__in=SIMULATED_QC_STREAMS).exists()
