@@ -179,6 +179,14 @@ class StreamForm(forms.ModelForm[Stream]):
         help_text="Per-attribute pairwise streams: one attribute per line (e.g. correctness), most important "
         "first; annotators choose A, B or tie for each.",
     )
+    justification_min_words = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        label="Justification: min. words",
+        help_text="Per-attribute pairwise streams: a written justification of at least this many words is "
+        "required (0 or empty: optional).",
+    )
     harm_categories = NamesField(
         required=False,
         label="Harm categories",
@@ -244,7 +252,6 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_confidence": "Min. confidence of an exported pair",
             "max_turns": "Max. turns per conversation",
             "truncated_answers": "Answers cut off at the token limit",
-            "justification_min_words": "Justification: min. words",
         }
         help_texts = {
             "slug": "Used in URLs and by import_items; unique within the project.",
@@ -257,8 +264,6 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_agreement": "Krippendorff's alpha below which the stream raises an alert (−1 to 1).",
             "min_seconds": "A median below this flags rushing.",
             "max_turns": "Dynamic streams only.",
-            "justification_min_words": "Per-attribute pairwise streams: a written justification of at least "
-            "this many words is required (0: optional).",
             "truncated_answers": "Dynamic streams only. Cut-off answers are always marked as such.",
             "priority": "Higher streams are offered first.",
         }
@@ -320,6 +325,9 @@ class StreamForm(forms.ModelForm[Stream]):
         if taken.exists():
             raise ValidationError("This project already has a stream with this slug.", code="unique")
         return slug
+
+    def clean_justification_min_words(self) -> int:
+        return int(self.cleaned_data.get("justification_min_words") or 0)
 
     def clean_rubric(self) -> list[str]:
         chosen = set(self.cleaned_data.get("rubric") or [])
