@@ -310,6 +310,7 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
             "strength",
             "ranking",
             "rubric",
+            "axes",
             "rationale",
             "flag_harmful",
             "flag_pii",

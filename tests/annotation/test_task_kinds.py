@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 
 from annotation import services
 from annotation.models import Assignment, Item, Judgement
-from projects.models import Stream
+from projects.models import Role, Stream
 from tests.annotation.conftest import make_annotator
 from tests.annotation.test_api import api_client, judgement_url, next_url
-from tests.factories import ItemFactory, StreamFactory
+from tests.factories import ItemFactory, MembershipFactory, StreamFactory, UserFactory
 
 HX: Any = {"HTTP_HX_REQUEST": "true"}
 
@@ -163,6 +163,11 @@ def test_the_api_stores_a_helpful_safe_answer_once(safety: Stream) -> None:
     assert judgement.axes == {"helpful": "tie", "safer": "B", "safe": [False, True], "harm": ["privacy", None]}
     assert judgement.choice == "tie"
     assert judgement.source == Judgement.Source.API
+    # A PM reads the canonical axes back from the judgements list.
+    pm = UserFactory()
+    MembershipFactory(project=safety.project, user=pm, role=Role.PM)
+    listed = api_client(pm).get(reverse("api-judgements", args=[safety.pk])).json()["results"]
+    assert [row["axes"] for row in listed] == [judgement.axes]
 
 
 @pytest.mark.parametrize(
