@@ -490,7 +490,8 @@ def _axes_columns(stream: Stream, judgement_ids: np.ndarray[Any, Any]) -> tuple[
             continue  # a qualification-pool item's judgement: not in the figures
         given = axes.get("attributes", axes) if stream.task_kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE else axes
         for name in names:
-            code = metrics.CHOICE_CODE.get(given.get(name)) if isinstance(given, dict) else None
+            answer = given.get(name) if isinstance(given, dict) else None
+            code = metrics.CHOICE_CODE.get(answer) if isinstance(answer, str) else None
             if code is not None and code <= metrics.TIE:
                 codes[name][row] = code
         if safety is not None:

@@ -283,3 +283,33 @@ def test_gold_is_right_when_the_main_axis_matches_and_a_response_is_unsafe(safet
     body = {"axes": {"helpful": "B", "safer": "B", "safe": [False, True]}}  # shown B = canonical A
     assert api_client(user).post(judgement_url(assignment.pk), body, format="json").status_code == 201
     assert Judgement.objects.get(assignment=assignment).gold_correct is True
+
+
+def test_a_qualification_question_asks_the_plain_choice(safety: Stream) -> None:
+    from annotation.forms import QuestionForm
+
+    _user, assignment = lease(safety)
+    form = QuestionForm({"token": "t", "choice": "A", "strength": "2"}, assignment=assignment, stream=safety)
+    assert form.is_valid(), form.errors
+    assert form.answer() == {"choice": "B"}  # shown A = responses[1]
+    assert "helpful" not in form.fields
+    assert safety.task_kind == "helpful_safe"  # the form works on its own copy
+
+
+def test_attribute_and_category_names_stay_text(client: Client, db: None) -> None:
+    stream = cast(
+        Stream,
+        StreamFactory(
+            task_kind="helpful_safe", harm_categories=["<img src=x onerror=alert(1)>"], golden_rate=0, overlap=1
+        ),
+    )
+    user, _assignment = lease(stream)
+    client.force_login(user)
+    page = client.get(reverse("annotation:work", args=[stream.pk])).content.decode()
+    assert "<img src=x onerror" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    stream.task_kind, stream.attributes = "attribute_pairwise", ["<script>alert(2)</script>"]
+    stream.save()
+    page = client.get(reverse("annotation:work", args=[stream.pk])).content.decode()
+    assert "<script>alert(2)</script>" not in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page

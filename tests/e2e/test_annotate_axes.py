@@ -70,9 +70,9 @@ def test_a_helpful_safe_item_is_done_with_the_keyboard_alone(page: Page, live_se
     assert page.console_errors == []
     judgement = Judgement.objects.get(annotator=alice)
     first, second = judgement.display_order
-    safe = [None, None]
+    safe: list[bool | None] = [None, None]
     safe[first], safe[second] = False, True
-    harm = [None, None]
+    harm: list[str | None] = [None, None]
     harm[first] = "privacy"
     assert judgement.axes == {
         "helpful": _shown(judgement, "A"),

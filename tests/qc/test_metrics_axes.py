@@ -151,7 +151,7 @@ def test_the_recompute_loads_the_attributes_of_a_per_attribute_stream() -> None:
     assert axes["style"]["agreement"]["value"] == 0.5
     assert axes["style"]["answers"] == 4
     # The Quality page shows them, one row per attribute, names escaped.
-    pm = UserFactory(username="boss")
+    pm: Any = UserFactory(username="boss")
     MembershipFactory(project=stream.project, user=pm, role=Role.PM)
     client = Client()
     client.force_login(pm)
@@ -164,7 +164,7 @@ def test_the_recompute_loads_the_attributes_of_a_per_attribute_stream() -> None:
 @pytest.mark.django_db
 def test_the_quality_page_of_a_stream_without_figures_says_so() -> None:
     stream = cast(Stream, StreamFactory(task_kind="helpful_safe"))
-    pm = UserFactory(username="boss")
+    pm: Any = UserFactory(username="boss")
     MembershipFactory(project=stream.project, user=pm, role=Role.PM)
     client = Client()
     client.force_login(pm)
