@@ -313,3 +313,19 @@ def test_attribute_and_category_names_stay_text(client: Client, db: None) -> Non
     page = client.get(reverse("annotation:work", args=[stream.pk])).content.decode()
     assert "<script>alert(2)</script>" not in page
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+def test_reviewers_read_the_answer_in_the_annotators_terms(safety: Stream, attributes: Stream) -> None:
+    from annotation.selectors import answer_as_seen
+
+    judgement = Judgement(
+        axes={"helpful": "B", "safer": "tie", "safe": [True, False], "harm": [None, "privacy"]},
+        choice="B",
+        display_order=[1, 0],
+    )
+    assert answer_as_seen(judgement) == (
+        "answered more helpful: the response shown first (B in the file); safer: tie; "
+        "shown second (A): safe; shown first (B): unsafe (privacy)"
+    )
+    judgement = Judgement(axes={"attributes": {"correctness": "A", "style": "tie"}}, choice="A", display_order=[1, 0])
+    assert answer_as_seen(judgement) == ("answered correctness: the response shown second (A in the file); style: tie")
