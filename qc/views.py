@@ -102,6 +102,7 @@ ANNOTATOR_PAGE_FIELDS = (
     "id",
     "item_id",
     "choice",
+    "axes",
     "strength",
     "ranking",
     "display_order",
