@@ -186,6 +186,22 @@ class Assignment(models.Model):
             groups.setdefault(rank, []).append(self.display_order[position])
         return [sorted(groups[rank]) for rank in sorted(groups)]
 
+    def canonical_axes(self, shown: dict[str, Any]) -> dict[str, Any]:
+        """A multi-axis answer (``annotation.axes``) from display order to canonical order: each
+        A/B answer through ``canonical_choice``, per-response lists re-ordered."""
+        result: dict[str, Any] = {}
+        for key, value in shown.items():
+            if key == "attributes":
+                result[key] = {name: self.canonical_choice(answer) for name, answer in value.items()}
+            elif key in ("safe", "harm"):
+                canonical: list[Any] = [None] * len(value)
+                for position, entry in enumerate(value):
+                    canonical[self.display_order[position]] = entry
+                result[key] = canonical
+            else:
+                result[key] = self.canonical_choice(value)
+        return result
+
     def canonical_rubric(self, shown: dict[str, list[int | None]]) -> dict[str, list[int | None]]:
         """Rubric ratings per attribute from display order to canonical order."""
         result: dict[str, list[int | None]] = {}

@@ -500,11 +500,42 @@ def seen_order(display_order: list[int] | None, n: int) -> list[str]:
     return [LETTERS[i] for i in order if 0 <= i < len(LETTERS)]
 
 
+def _axes_as_seen(axes: dict[str, Any], order: list[int]) -> str:
+    """A multi-axis answer (``annotation.axes``) in the annotator's terms, one clause per axis:
+    "answered more helpful: the response shown first (B in the file); safer: tie; shown first (B): unsafe
+    (privacy), shown second (A): safe"."""
+
+    def response(letter: str) -> str:
+        index = LETTERS.index(letter)
+        return (
+            f"the response shown {shown_place(order.index(index) + 1)} ({letter} in the file)"
+            if index in order
+            else letter
+        )
+
+    def answer(value: Any) -> str:
+        return response(value) if value in ("A", "B") else str(value)
+
+    if "attributes" in axes:
+        return "answered " + "; ".join(f"{name}: {answer(v)}" for name, v in (axes.get("attributes") or {}).items())
+    parts = [f"more helpful: {answer(axes.get('helpful'))}", f"safer: {answer(axes.get('safer'))}"]
+    harm = list(axes.get("harm") or [])
+    for index, safe in enumerate(axes.get("safe") or []):
+        letter = LETTERS[index]
+        place = f"shown {shown_place(order.index(index) + 1)} ({letter})" if index in order else letter
+        category = harm[index] if index < len(harm) and harm[index] else ""
+        verdict = "safe" if safe else "unsafe" + (f" ({category})" if category else "")
+        parts.append(f"{place}: {verdict}")
+    return "answered " + "; ".join(parts)
+
+
 def answer_as_seen(judgement: Judgement) -> str:
     """The judgement in the annotator's terms: "chose the response shown first (B in the file)".
     ``choice`` is canonical (A = the file's first response); ``display_order[k]`` is the file
     index of the response shown in place k + 1."""
     order = list(judgement.display_order or [])
+    if judgement.axes:
+        return _axes_as_seen(judgement.axes, order)
     if judgement.choice in ("A", "B"):
         index = LETTERS.index(judgement.choice)
         place = f"shown {shown_place(order.index(index) + 1)} " if index in order else ""

@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from annotation import axes as multi_axis
 from annotation import signals as integrity
 from annotation.forms import rationale_required
 from annotation.models import Assignment, Item, Judgement
@@ -53,6 +54,15 @@ class NextItemSerializer(serializers.Serializer[dict[str, Any]]):
         child=serializers.CharField(), help_text="Attributes to rate 0-4 per response (empty: none)."
     )
     rationale_required = serializers.BooleanField()
+    attributes = serializers.ListField(
+        child=serializers.CharField(), help_text="attribute_pairwise streams: answer A, B or tie for each."
+    )
+    justification_min_words = serializers.IntegerField(
+        help_text="attribute_pairwise streams: words the rationale needs (0: optional)."
+    )
+    harm_categories = serializers.ListField(
+        child=serializers.CharField(), help_text="helpful_safe streams: categories an unsafe response may get."
+    )
 
 
 def next_item_payload(
@@ -72,6 +82,9 @@ def next_item_payload(
         ],
         "rubric": list(stream.rubric or []),
         "rationale_required": rationale_required(stream),
+        "attributes": stream.axis_names() if stream.task_kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE else [],
+        "justification_min_words": stream.justification_min_words,
+        "harm_categories": list(stream.harm_categories or []),
     }
 
 
@@ -136,6 +149,12 @@ class JudgementAnswerSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Streams with a rubric: for each attribute, a 0-4 rating per response in display order.",
     )
+    axes = serializers.DictField(
+        required=False,
+        help_text='helpful_safe and attribute_pairwise streams, in display order ("A" = the response displayed '
+        'first): {"helpful": "A"|"B"|"tie", "safer": ..., "safe": [true, false], "harm": [null, "<category>"]} '
+        'or {"attributes": {"<attribute>": "A"|"B"|"tie", ...}} (the justification is the rationale).',
+    )
     rationale = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
     flags = serializers.ListField(child=serializers.ChoiceField(choices=list(FLAGS)), required=False, default=list)
     active_seconds = serializers.FloatField(
@@ -155,8 +174,24 @@ class JudgementAnswerSerializer(serializers.Serializer[Any]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         stream = self.assignment.stream
         k = len(self.assignment.display_order)
-        errors: dict[str, str] = {}
-        if stream.task_kind == Stream.TaskKind.RANKING:
+        errors: dict[str, Any] = {}
+        if stream.has_axes:
+            for other in ("choice", "ranking", "strength"):
+                if attrs.get(other) is not None:
+                    errors[other] = f"This stream takes axes, not a {other}."
+            if "axes" not in attrs:
+                errors["axes"] = "This field is required for a " + stream.get_task_kind_display() + " stream."
+            else:
+                problems = multi_axis.errors(stream, attrs["axes"], rationale=attrs.get("rationale", ""), k=k)
+                if "rationale" in problems:
+                    errors["rationale"] = problems.pop("rationale")
+                if problems:
+                    errors["axes"] = problems
+            if stream.task_kind == Stream.TaskKind.HELPFUL_SAFE and "harmful" in attrs.get("flags", []):
+                errors["flags"] = "On a helpful-and-safe stream, mark responses unsafe in axes.safe instead."
+        elif "axes" in attrs:
+            errors["axes"] = "This stream takes no axes."
+        elif stream.task_kind == Stream.TaskKind.RANKING:
             ranking = attrs.get("ranking")
             if "choice" in attrs:
                 errors["choice"] = "This stream takes a ranking, not a choice."
@@ -195,7 +230,22 @@ class JudgementAnswerSerializer(serializers.Serializer[Any]):
             "signals": data.get("signals") or {},
             **{field: name in data["flags"] for name, field in FLAGS.items()},
         }
-        if assignment.stream.task_kind == Stream.TaskKind.RANKING:
+        stream = assignment.stream
+        if stream.has_axes:
+            canonical = assignment.canonical_axes(dict(data["axes"]))
+            if stream.task_kind == Stream.TaskKind.HELPFUL_SAFE:
+                canonical = {
+                    "helpful": canonical["helpful"],
+                    "safer": canonical["safer"],
+                    "safe": canonical["safe"],
+                    "harm": [category or None for category in canonical.get("harm") or [None] * 2],
+                }
+                answer["flag_harmful"] = multi_axis.any_unsafe(canonical)
+            else:
+                canonical = {"attributes": {name: canonical["attributes"][name] for name in stream.axis_names()}}
+            answer["axes"] = canonical
+            answer["choice"] = multi_axis.choice_of(stream, canonical)
+        elif stream.task_kind == Stream.TaskKind.RANKING:
             answer["ranking"] = assignment.canonical_ranking(data["ranking"])
         else:
             answer["choice"] = assignment.canonical_choice(data["choice"])
@@ -298,6 +348,7 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
             "strength",
             "ranking",
             "rubric",
+            "axes",
             "rationale",
             "flag_harmful",
             "flag_pii",

@@ -764,6 +764,7 @@ def submit_judgement(
     strength: int | None = None,
     ranking: list[list[int]] | None = None,
     rubric: dict[str, list[int | None]] | None = None,
+    axes: dict[str, Any] | None = None,
     rationale: str = "",
     flag_harmful: bool = False,
     flag_pii: bool = False,
@@ -774,6 +775,8 @@ def submit_judgement(
     now: datetime | None = None,
 ) -> SubmitResult:
     """Stores the judgement for ``assignment`` (answers already in canonical order) exactly once.
+    A multi-axis answer (helpful_safe, attribute_pairwise) comes as ``axes`` with ``choice`` set to
+    its main axis (``annotation.axes.choice_of``).
 
     - The assignment row is locked first, so two submits of one assignment (a double click, a
       retry, two tabs) run one after the other: the second finds it submitted and gets the stored
@@ -854,6 +857,7 @@ def submit_judgement(
             strength=strength if choice in ("A", "B") else None,
             ranking=ranking,
             rubric=rubric or {},
+            axes=axes or {},
             rationale=rationale,
             flag_harmful=flag_harmful,
             flag_pii=flag_pii,

@@ -110,6 +110,57 @@ class ProjectEditForm(forms.ModelForm[Project]):
 
 
 RUBRIC_CHOICES = [(name, name.capitalize()) for name in Stream.RUBRIC_CHOICES]
+# Attributes and harm categories: names a PM writes, one per line on the page (a JSON list in the
+# API). They become keys of ``Judgement.axes`` and labels on the item page: short and distinct.
+MAX_NAMES = 12
+MAX_NAME_CHARS = 40
+
+
+class NamesWidget(forms.Textarea):
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(name) for name in value)
+        return super().format_value(value)
+
+
+class NamesField(forms.Field):
+    """A list of distinct, non-empty names: lines of text from the stream page, or a list (the API
+    and the commands). Names are stripped; blank lines of the text are no names; an empty name in
+    a list, a repeated name (ignoring case) or a name that is too long is an error naming it."""
+
+    widget = NamesWidget
+
+    def to_python(self, value: Any) -> list[str]:
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            return [line.strip() for line in value.splitlines() if line.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValidationError("Give a list of names (one per line).", code="invalid")
+        names = []
+        for name in value:
+            if not isinstance(name, str):
+                raise ValidationError("Each name must be text.", code="invalid")
+            names.append(name.strip())
+        return names
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if any(not name for name in value):
+            raise ValidationError("Names cannot be empty.", code="empty")
+        if len(value) > MAX_NAMES:
+            raise ValidationError(f"At most {MAX_NAMES} names.", code="too_many")
+        long = [name for name in value if len(name) > MAX_NAME_CHARS]
+        if long:
+            raise ValidationError(f"{long[0]!r} is longer than {MAX_NAME_CHARS} characters.", code="too_long")
+        seen: set[str] = set()
+        for name in value:
+            if name.casefold() in seen:
+                raise ValidationError(f"{name!r} is given twice.", code="duplicate")
+            seen.add(name.casefold())
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return bool(self.to_python(initial) != self.to_python(data))
 
 
 class StreamForm(forms.ModelForm[Stream]):
@@ -122,6 +173,26 @@ class StreamForm(forms.ModelForm[Stream]):
         widget=forms.CheckboxSelectMultiple,
         help_text="Attributes annotators rate from 0 to 4 for each response, in addition to the preference.",
     )
+    attributes = NamesField(
+        required=False,
+        label="Attributes compared",
+        help_text="Per-attribute pairwise streams: one attribute per line (e.g. correctness), most important "
+        "first; annotators choose A, B or tie for each.",
+    )
+    justification_min_words = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=1000,
+        label="Justification: min. words",
+        help_text="Per-attribute pairwise streams: a written justification of at least this many words is "
+        "required (0 or empty: optional).",
+    )
+    harm_categories = NamesField(
+        required=False,
+        label="Harm categories",
+        help_text="Helpful-and-safe streams: one category per line (e.g. violence); an annotator may pick one "
+        "for a response flagged unsafe. Empty: a plain safe / unsafe flag.",
+    )
 
     class Meta:
         model = Stream
@@ -133,6 +204,9 @@ class StreamForm(forms.ModelForm[Stream]):
             "guidelines",
             "task_kind",
             "rubric",
+            "attributes",
+            "justification_min_words",
+            "harm_categories",
             "mode",
             "overlap",
             "adaptive_overlap",
@@ -197,7 +271,19 @@ class StreamForm(forms.ModelForm[Stream]):
     # Sections of the form page; "guidelines" has its own, beside the live preview.
     FIELDSETS = [
         ("Basics", ["name", "slug", "status", "priority"]),
-        ("Task", ["task_kind", "mode", "rubric", "max_turns", "truncated_answers"]),
+        (
+            "Task",
+            [
+                "task_kind",
+                "mode",
+                "rubric",
+                "attributes",
+                "justification_min_words",
+                "harm_categories",
+                "max_turns",
+                "truncated_answers",
+            ],
+        ),
         ("Assignment", ["overlap", "adaptive_overlap", "adaptive_min_agree", "order", "lease_minutes"]),
         (
             "Golden examples and review",
@@ -240,6 +326,9 @@ class StreamForm(forms.ModelForm[Stream]):
             raise ValidationError("This project already has a stream with this slug.", code="unique")
         return slug
 
+    def clean_justification_min_words(self) -> int:
+        return int(self.cleaned_data.get("justification_min_words") or 0)
+
     def clean_rubric(self) -> list[str]:
         chosen = set(self.cleaned_data.get("rubric") or [])
         # Keep the canonical order so the labeling page and exports list attributes consistently.
@@ -250,6 +339,15 @@ class StreamForm(forms.ModelForm[Stream]):
         overlap, min_agree = cleaned.get("overlap"), cleaned.get("adaptive_min_agree")
         if cleaned.get("adaptive_overlap") and overlap and min_agree and min_agree > overlap:
             self.add_error("adaptive_min_agree", "Cannot be more than the overlap.")
+        kind = cleaned.get("task_kind")
+        if kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE and "attributes" in cleaned and not cleaned["attributes"]:
+            self.add_error("attributes", "A per-attribute pairwise stream needs at least one attribute.")
+        # Live chat judges each turn with the pairwise controls (dynamic.views): the two-axis and
+        # per-attribute pages are for static items.
+        if kind in (Stream.TaskKind.HELPFUL_SAFE, Stream.TaskKind.ATTRIBUTE_PAIRWISE) and (
+            cleaned.get("mode") == Stream.Mode.DYNAMIC
+        ):
+            self.add_error("mode", "Helpful-and-safe and per-attribute pairwise streams are static only.")
         return cleaned
 
     def stream_fields(self) -> dict[str, Any]:

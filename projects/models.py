@@ -87,6 +87,11 @@ class Stream(models.Model):
     class TaskKind(models.TextChoices):
         PAIRWISE = "pairwise", "Pairwise comparison"
         RANKING = "ranking", "Ranking of k > 2 responses"
+        # Two axes in the style of PKU-SafeRLHF: the more helpful response, the safer one, and a
+        # safe/unsafe flag (with an optional harm category) for each response.
+        HELPFUL_SAFE = "helpful_safe", "Helpful and safe (two axes, safety flags)"
+        # HelpSteer3-style: A / B / tie for each of the stream's attributes, with a justification.
+        ATTRIBUTE_PAIRWISE = "attribute_pairwise", "Per-attribute pairwise"
 
     class Mode(models.TextChoices):
         STATIC = "static", "Static (existing dataset)"
@@ -114,9 +119,18 @@ class Stream(models.Model):
     slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown to annotators.")
-    task_kind = models.CharField(max_length=16, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
+    task_kind = models.CharField(max_length=24, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
     # Attribute names rated 0–4 in addition to the preference, e.g. ["helpfulness", "correctness"].
     rubric = models.JSONField(default=list, blank=True)
+    # Helpful-and-safe streams: the harm categories an annotator may give an unsafe response
+    # (empty: a plain safe/unsafe flag), e.g. ["violence", "privacy", "self-harm"].
+    harm_categories = models.JSONField(default=list, blank=True)
+    # Per-attribute pairwise streams: the attributes judged A / B / tie, most important first (the
+    # first one is the judgement's ``choice``: golden answers, adaptive overlap and exports read it).
+    attributes = models.JSONField(default=list, blank=True)
+    # Per-attribute pairwise streams: a justification of at least this many words is required
+    # (0: optional).
+    justification_min_words = models.PositiveSmallIntegerField(default=0)
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.STATIC)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     priority = models.IntegerField(default=0, help_text="Higher streams are offered first.")
@@ -176,7 +190,13 @@ class Stream(models.Model):
             models.CheckConstraint(
                 condition=Q(review_rate__gte=0) & Q(review_rate__lte=1), name="stream_review_rate_0_1"
             ),
-            models.CheckConstraint(condition=Q(task_kind__in=["pairwise", "ranking"]), name="stream_task_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(task_kind__in=["pairwise", "ranking", "helpful_safe", "attribute_pairwise"]),
+                name="stream_task_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(justification_min_words__gte=0), name="stream_justification_min_words_nonneg"
+            ),
             models.CheckConstraint(condition=Q(mode__in=["static", "dynamic"]), name="stream_mode_valid"),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "paused", "closed"]), name="stream_status_valid"
@@ -213,6 +233,20 @@ class Stream(models.Model):
     @property
     def is_pairwise(self) -> bool:
         return self.task_kind == self.TaskKind.PAIRWISE
+
+    @property
+    def has_axes(self) -> bool:
+        """Judgements carry ``axes`` (annotation.models.Judgement): several A/B/tie answers."""
+        return self.task_kind in (self.TaskKind.HELPFUL_SAFE, self.TaskKind.ATTRIBUTE_PAIRWISE)
+
+    def axis_names(self) -> list[str]:
+        """The pairwise axes of a judgement, in the order of the page and the QC figures:
+        "helpful", "safer" on a helpful-and-safe stream; the attributes on a per-attribute one."""
+        if self.task_kind == self.TaskKind.HELPFUL_SAFE:
+            return ["helpful", "safer"]
+        if self.task_kind == self.TaskKind.ATTRIBUTE_PAIRWISE:
+            return [str(name) for name in self.attributes or []]
+        return []
 
 
 class StreamMembership(models.Model):

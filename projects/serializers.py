@@ -30,6 +30,9 @@ class StreamSerializer(serializers.ModelSerializer[Stream]):
             "priority",
             "overlap",
             "rubric",
+            "attributes",
+            "justification_min_words",
+            "harm_categories",
             "created_at",
         ]
 
@@ -47,6 +50,17 @@ class StreamSettingsSerializer(serializers.ModelSerializer[Stream]):
         child=serializers.ChoiceField(choices=list(Stream.RUBRIC_CHOICES)),
         required=False,
         help_text="Attributes rated 0-4 per response, besides the preference.",
+    )
+    attributes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Per-attribute pairwise streams: the attributes judged A/B/tie, most important first "
+        "(distinct, non-empty, at most 12 of up to 40 characters).",
+    )
+    harm_categories = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Helpful-and-safe streams: the harm categories an unsafe response may be given.",
     )
 
     class Meta:

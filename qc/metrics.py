@@ -28,7 +28,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -144,6 +144,11 @@ class StreamData:
     pasted: IntArray | None = None  # 1 pasted into the rationale, 0 not, -1 not recorded
     away_seconds: FloatArray | None = None  # hidden + unfocused seconds, nan not recorded
     first_action_seconds: FloatArray | None = None  # served → first action (the page's measure), nan unknown
+    # Multi-axis task kinds (helpful_safe, attribute_pairwise): per axis name, in page order, the
+    # answer of each judgement on that axis as a choice code (A, B, TIE; NO_CHOICE when missing).
+    axes: dict[str, IntArray] = field(default_factory=dict)
+    # helpful_safe: per judgement and canonical response, 1 safe, 0 unsafe, -1 not given (n × 2).
+    safety: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     @property
     def n_items(self) -> int:
@@ -185,6 +190,8 @@ class StreamData:
             pasted=None if self.pasted is None else self.pasted[keep],
             away_seconds=None if self.away_seconds is None else self.away_seconds[keep],
             first_action_seconds=None if self.first_action_seconds is None else self.first_action_seconds[keep],
+            axes={name: codes[keep] for name, codes in self.axes.items()},
+            safety=self.safety[keep] if len(self.safety) else self.safety,
         )
 
 
@@ -478,6 +485,8 @@ def compute_figures(data: StreamData, thresholds: Thresholds) -> Figures:
         _straightlining(data, thresholds),
         _integrity(data, thresholds),
     ]
+    if data.axes:
+        parts.append(_per_axis(data, thresholds))
     stream_figures, annotator_figures = _merge(parts, data.n_annotators)
     stream = {f.metric: f for f in stream_figures}
     annotators = [{f.metric: f for f in figures} for figures in annotator_figures]
@@ -1303,3 +1312,75 @@ def _integrity(data: StreamData, thresholds: Thresholds) -> Part:
         spread("first_interaction", first, "median", {}),
     ]
     return _merge([copy_part, paste_part, (stream_spread, per_annotator)], n_a)
+
+
+# --- Multi-axis task kinds --------------------------------------------------------------------
+def _per_axis(data: StreamData, thresholds: Thresholds) -> Part:
+    """``axes``: the pairwise figures computed on each axis of a multi-axis stream (helpful_safe:
+    helpful, safer; attribute_pairwise: each attribute), exactly as the stream's own figures are
+    computed on the choice: the stream is taken with that axis's answer as its choice (no
+    strength) and given to ``_alphas`` (nominal alpha over A / B / tie, flagged below
+    stream.min_agreement), ``_agreement`` (leave-one-out majority agreement, its kappa and, per
+    annotator, the sequential test against the stream's minimum), ``_pairwise_kappa`` (mean Cohen's
+    kappa over annotator pairs sharing KAPPA_MIN_SHARED items) and ``_position_and_length``
+    (position bias: binomial test against 0.5, Bonferroni over the annotators; length bias against
+    the axis's consensus). The stream's own figures stay those of ``choice`` (the main axis), which
+    the QC rules act on; these say on which axis people disagree or lean, and are not acted on.
+
+    helpful_safe also gets ``safe_alpha``: nominal alpha of the safe / unsafe flags, a unit being
+    one (item, response). The figure's value is the lowest alpha over the axes; sample size = the
+    judgements with axes. Details list one entry per axis, in page order."""
+    zeros = np.zeros(data.n, dtype=np.int64)
+    stream_axes: list[dict[str, Any]] = []
+    annotator_axes: list[list[dict[str, Any]]] = [[] for _ in range(data.n_annotators)]
+    alphas: list[float] = []
+    for name, codes in data.axes.items():
+        view = replace(data, choice=codes, strength=zeros)
+        nominal = _alphas(view, thresholds)[0]
+        agreement_stream, agreement_annotators = _agreement(view, thresholds)
+        kappa_stream, _kappa_annotators = _pairwise_kappa(view)
+        position_stream, position_annotators = _position_and_length(view, thresholds)
+        if nominal.value is not None:
+            alphas.append(nominal.value)
+        stream_axes.append(
+            {
+                "name": name,
+                "answers": int((codes >= 0).sum()),
+                "alpha_nominal": nominal.to_dict(),
+                "agreement": agreement_stream[0].to_dict(),
+                "cohen_kappa": kappa_stream[0].to_dict(),
+                "position_bias": position_stream[0].to_dict(),
+                "length_bias": position_stream[1].to_dict(),
+            }
+        )
+        for index in range(data.n_annotators):
+            annotator_axes[index].append(
+                {
+                    "name": name,
+                    "agreement": agreement_annotators[index][0].to_dict(),
+                    "position_bias": position_annotators[index][0].to_dict(),
+                    "length_bias": position_annotators[index][1].to_dict(),
+                }
+            )
+    details: dict[str, Any] = {"axes": stream_axes}
+    if len(data.safety):
+        rows = ~data.item_golden[data.item][:, None] & (data.safety >= 0)
+        judgement, response = np.nonzero(rows)
+        units = data.item[judgement] * 2 + response
+        counts = value_counts(units, data.safety[judgement, response], data.n_items * 2, 2)
+        alpha, n = krippendorff_alpha(counts, level="nominal", value_domain=[0, 1])
+        unsafe = int((data.safety[rows] == 0).sum())
+        details["safe_alpha"] = {
+            "value": _round(alpha),
+            "sample_size": n,
+            "units": int((counts.sum(axis=1) >= 2).sum()),
+            "unsafe_share": _round(_rate(unsafe, int(rows.sum()))),
+        }
+    n_axes = int(np.any(np.column_stack(list(data.axes.values())) >= 0, axis=1).sum()) if data.n else 0
+    stream = Figure("axes", _round(min(alphas)) if alphas else None, n_axes, details=details)
+    answered = np.bincount(data.annotator, minlength=data.n_annotators)
+    per_annotator = [
+        [Figure("axes", None, int(answered[index]), details={"axes": entries})]
+        for index, entries in enumerate(annotator_axes)
+    ]
+    return [stream], per_annotator

@@ -53,10 +53,13 @@ class OwnWork(Exception):
 def queue_on_submit(*, judgement: Judgement, stream: Stream) -> list[ReviewTask]:
     """Called by the submit service, inside its transaction, for a new judgement on an ordinary
     item: queues it when flagged (harmful or PII) and with probability ``stream.review_rate``. One
-    INSERT when queued, no query otherwise."""
+    INSERT when queued, no query otherwise. On a helpful-and-safe stream ``flag_harmful`` means "a
+    response was marked unsafe": an answer of that task, not a report about the item, so it does
+    not queue the judgement by itself (the sample still does)."""
     tasks = []
-    if judgement.flag_harmful or judgement.flag_pii:
-        flags = [name for name, on in (("harmful", judgement.flag_harmful), ("PII", judgement.flag_pii)) if on]
+    harmful = judgement.flag_harmful and stream.task_kind != Stream.TaskKind.HELPFUL_SAFE
+    if harmful or judgement.flag_pii:
+        flags = [name for name, on in (("harmful", harmful), ("PII", judgement.flag_pii)) if on]
         tasks.append(
             ReviewTask(
                 judgement=judgement,

@@ -589,8 +589,40 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         away_seconds=_nan_below_zero(away_seconds[rows]),
         first_action_seconds=_nan_below_zero(first_action_seconds[rows]),
     )
+    if stream.has_axes:
+        data.axes, data.safety = _axes_columns(stream, judgement_ids)
     recent = (skipped_recent, reviewed_recent, rejected_recent)
     return data, annotator_ids, recent
+
+
+def _axes_columns(stream: Stream, judgement_ids: np.ndarray[Any, Any]) -> tuple[dict[str, metrics.IntArray], Any]:
+    """The answers of a multi-axis stream's judgements (``judgement_ids``, ascending) per axis as
+    choice codes, and (helpful_safe) the safe flags per canonical response: 1 safe, 0 unsafe, −1
+    none (``metrics.StreamData.axes`` / ``safety``). One read of the ``axes`` JSON: these streams
+    are labelled by people at a few seconds an answer, so they stay far below the sizes the
+    column reads above are built for."""
+    names = stream.axis_names()
+    n = len(judgement_ids)
+    codes = {name: np.full(n, metrics.NO_CHOICE, dtype=np.int64) for name in names}
+    safety = np.full((n, 2), -1, dtype=np.int64) if stream.task_kind == Stream.TaskKind.HELPFUL_SAFE else None
+    answers = Judgement.objects.filter(stream=stream, is_current=True).exclude(axes={}).values_list("id", "axes")
+    for pk, axes in answers.iterator(chunk_size=5000):
+        row = int(np.searchsorted(judgement_ids, pk))
+        if row >= n or judgement_ids[row] != pk or not isinstance(axes, dict):
+            continue  # a qualification-pool item's judgement: not in the figures
+        given = axes.get("attributes", axes) if stream.task_kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE else axes
+        for name in names:
+            answer = given.get(name) if isinstance(given, dict) else None
+            code = metrics.CHOICE_CODE.get(answer) if isinstance(answer, str) else None
+            if code is not None and code <= metrics.TIE:
+                codes[name][row] = code
+        if safety is not None:
+            for position, safe in enumerate((axes.get("safe") or [])[:2]):
+                if isinstance(safe, bool):
+                    safety[row, position] = int(safe)
+    if safety is None:
+        safety = np.zeros((0, 2), dtype=np.int64)
+    return codes, safety
 
 
 def _per_annotator(rows: Any, annotator_index: dict[int, int], fields: int) -> list[list[int]]:

@@ -104,6 +104,7 @@ ANNOTATOR_PAGE_FIELDS = (
     "id",
     "item_id",
     "choice",
+    "axes",
     "strength",
     "ranking",
     "display_order",

@@ -241,7 +241,10 @@
     if (event.altKey) return;
 
     var lower = key.toLowerCase();
-    if (!ranking && PAIRWISE_KEYS[lower]) { event.preventDefault(); check(PAIRWISE_KEYS[lower]); return; }
+    // Multi-axis task kinds (static/js/annotate_axes.js): their keys first, no pairwise keys.
+    var axes = window.QuorumAxes && $("#axes", ws) ? window.QuorumAxes : null;
+    if (axes && axes.onKey(ws, event, lower)) { markInteracted(); return; }
+    if (!ranking && !axes && PAIRWISE_KEYS[lower]) { event.preventDefault(); check(PAIRWISE_KEYS[lower]); return; }
     if (FLAG_KEYS[lower]) { event.preventDefault(); toggle(FLAG_KEYS[lower]); return; }
     switch (lower) {
       case "d": event.preventDefault(); toggle("#diff-toggle"); return;
@@ -287,6 +290,7 @@
     lastTick = performance.now();
     interacted = false;
     setupRanking();
+    if (window.QuorumAxes) window.QuorumAxes.init(ws);
     ws.addEventListener("pointerdown", markInteracted);
     ws.addEventListener("click", function (event) {
       var button = event.target.closest ? event.target.closest("[data-action]") : null;

@@ -114,6 +114,9 @@ def test_it_never_sends_golden_answers_prior_labels_or_model_names(alice: APICli
         "responses",
         "rubric",
         "rationale_required",
+        "attributes",
+        "justification_min_words",
+        "harm_categories",
     }
     assert all(set(r) == {"label", "position", "text", "html"} for r in body["responses"])
 

@@ -86,3 +86,32 @@ def test_adaptive_overlap_adds_queries_only_to_the_deciding_submit(django_assert
     assignment.item.refresh_from_db()
     assert assignment.item.first_agreed is True
     assert not assignment.item.is_open
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        ("helpful_safe", {"helpful": "A", "safer": "B", "safe_0": "safe", "safe_1": "unsafe", "harm_1": "violence"}),
+        ("attribute_pairwise", {"attr_0": "A", "attr_1": "tie", "rationale": "A is right."}),
+    ],
+)
+def test_a_multi_axis_round_trip_costs_what_a_pairwise_one_does(
+    client: Client, django_assert_max_num_queries: Any, kind: str, answer: dict[str, str]
+) -> None:
+    stream: Any = StreamFactory(
+        overlap=3, task_kind=kind, harm_categories=["violence"], attributes=["correctness", "style"]
+    )
+    for _ in range(5):
+        ItemFactory(stream=stream)
+    alice = make_annotator(stream)
+    client.force_login(alice)
+    client.get(reverse("annotation:work", args=[stream.pk]))
+    assignment = Assignment.objects.get(annotator=alice)
+    with django_assert_max_num_queries(13):
+        response = client.post(
+            reverse("annotation:submit", args=[assignment.pk]),
+            {"token": services.lease_token(assignment), **answer},
+            HTTP_HX_REQUEST="true",
+        )
+    assert response.status_code == 200
+    assert b"Saved." in response.content

@@ -121,3 +121,41 @@ def test_a_session_pm_changes_the_overlap_and_items_reopen(
         response = api.patch(url(stream), {"overlap": 2}, format="json")
     assert response.status_code == 200
     assert Item.objects.get(pk=item.pk).is_open  # the overlap hook ran (projects.services.update_stream)
+
+
+def test_a_pm_sets_the_multi_axis_settings(world: World) -> None:
+    stream = world.stream
+    changes = {
+        "task_kind": "attribute_pairwise",
+        "attributes": ["correctness", "instruction following", "style"],
+        "justification_min_words": 5,
+        "harm_categories": ["violence"],
+    }
+    response = world.client(world.pm).patch(url(stream), changes, format="json")
+    assert response.status_code == 200, response.content
+    stream.refresh_from_db()
+    assert stream.attributes == ["correctness", "instruction following", "style"]
+    assert stream.justification_min_words == 5
+    assert stream.harm_categories == ["violence"]
+    assert response.json()["attributes"] == changes["attributes"]
+
+
+def test_bad_multi_axis_settings_are_400_naming_the_field(world: World) -> None:
+    client = world.client(world.pm)
+    for changes, field, message in [
+        ({"task_kind": "attribute_pairwise", "attributes": []}, "attributes", "at least one attribute"),
+        ({"attributes": ["style", " "]}, "attributes", "cannot be empty"),
+        ({"attributes": ["style", "STYLE"]}, "attributes", "given twice"),
+        ({"attributes": "style"}, "attributes", None),
+        ({"harm_categories": [1, 2]}, "harm_categories", "must be text"),
+        ({"harm_categories": {"a": 1}}, "harm_categories", "list of names"),
+        ({"justification_min_words": -3}, "justification_min_words", "greater than or equal to 0"),
+    ]:
+        response = client.patch(url(world.stream), changes, format="json")
+        if message is None:  # a string is one name per line: accepted
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 400, (changes, response.content)
+        assert message in " ".join(response.json()[field]), response.json()
+    world.stream.refresh_from_db()
+    assert world.stream.task_kind == "pairwise"

@@ -28,6 +28,8 @@ EXPECTED_ITEMS = {
     "helpful-base": 129,
     "vicuna": 80,
     "harmlessness": 2307,
+    "helpful-safe": 120,  # the first HH-RLHF pairs, on two axes
+    "attributes": 80,  # the Vicuna instructions again, per attribute
     "live-chat": 0,  # dynamic: its items are the turns annotators judge
 }
 
@@ -74,14 +76,19 @@ def test_it_loads_the_demo_with_exact_counts() -> None:
         "annotator": 4,
     }
     annotators = StreamMembership.objects.filter(user__username__startswith="annotator")
-    assert annotators.count() == 4 * 7
+    assert annotators.count() == 4 * 9
     # PM and reviewer see every stream uninvited; the simulated QC annotators (qc.demo) are apart.
-    assert StreamMembership.objects.exclude(user__username__startswith="sim-").count() == 4 * 7
+    assert StreamMembership.objects.exclude(user__username__startswith="sim-").count() == 4 * 9
     # annotator1-3 label at once; annotator4 is invited but untested, to show the qualification path.
     assert set(annotators.exclude(user__username="annotator4").values_list("status", flat=True)) == {"qualified"}
     assert set(annotators.filter(user__username="annotator4").values_list("status", flat=True)) == {"invited"}
     tests = {t.stream.slug: t for t in QualificationTest.objects.select_related("stream")}
-    assert set(tests) == set(EXPECTED_ITEMS) - {"harmlessness", "live-chat"}
+    assert set(tests) == set(EXPECTED_ITEMS) - {"harmlessness", "live-chat", "helpful-safe", "attributes"}
+    assert (streams["helpful-safe"].task_kind, streams["attributes"].task_kind) == (
+        "helpful_safe",
+        "attribute_pairwise",
+    )
+    assert streams["attributes"].attributes == ["correctness", "instruction following", "style"]
     for test in tests.values():
         questions = list(test.questions.select_related("item"))
         assert len(questions) == 10
@@ -107,7 +114,7 @@ def test_it_creates_nothing_the_second_time() -> None:
     before = snapshot()
     out = load()
     assert snapshot() == before
-    assert out.count("(already loaded)") == 6
+    assert out.count("(already loaded)") == 8
     assert "pm           quorum-pm            Project manager" in out
 
 

@@ -138,3 +138,22 @@ def test_update_stream_refuses_bad_choices(args: list[str]) -> None:
     StreamFactory.create(project=ProjectFactory.create(slug="p"), slug="s")
     with pytest.raises(CommandError):
         run("update_stream", "s", "--project", "p", *args)
+
+
+def test_create_stream_takes_the_multi_axis_settings() -> None:
+    ProjectFactory.create(slug="p")
+    run(
+        "create_stream", "--project", "p", "s", "--kind", "attribute_pairwise",
+        "--attributes", "correctness, instruction following,style", "--justification-min-words", "10",
+    )  # fmt: skip
+    stream = Stream.objects.get(slug="s")
+    assert (stream.task_kind, stream.attributes, stream.justification_min_words) == (
+        "attribute_pairwise",
+        ["correctness", "instruction following", "style"],
+        10,
+    )
+    run("update_stream", "--project", "p", "s", "--harm-categories", "violence,privacy")
+    stream.refresh_from_db()
+    assert stream.harm_categories == ["violence", "privacy"]
+    with pytest.raises(CommandError, match="--attributes: 'style' is given twice"):
+        run("update_stream", "--project", "p", "s", "--attributes", "style,style")

@@ -229,3 +229,62 @@ def test_it_refuses_delete_on_stream_edit(client: Client) -> None:
     stream = StreamFactory.create(project=project)
     client.force_login(pm)
     assert client.delete(f"/streams/{stream.pk}/edit/").status_code == 405
+
+
+# --- Multi-axis task kinds ------------------------------------------------------------------------
+def test_it_creates_a_per_attribute_stream_with_its_settings(client: Client) -> None:
+    project, pm = project_with_pm()
+    client.force_login(pm)
+    data = _data(
+        task_kind="attribute_pairwise",
+        attributes="Correctness\n\n  instruction following \nstyle",
+        justification_min_words="12",
+    )
+    response = client.post(f"/projects/{project.slug}/streams/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    stream = Stream.objects.get(project=project, slug="german-chat")
+    assert stream.task_kind == "attribute_pairwise"
+    assert stream.attributes == ["Correctness", "instruction following", "style"]
+    assert stream.justification_min_words == 12
+    # The edit page shows them one per line again.
+    page = client.get(f"/streams/{stream.pk}/edit/").content.decode()
+    assert "Correctness\ninstruction following\nstyle</textarea>" in page
+
+
+def test_it_creates_a_helpful_safe_stream_with_harm_categories(client: Client) -> None:
+    project, pm = project_with_pm()
+    client.force_login(pm)
+    response = client.post(
+        f"/projects/{project.slug}/streams/new/",
+        _data(task_kind="helpful_safe", harm_categories="violence\nprivacy"),
+    )
+    assert response.status_code == 302
+    stream = Stream.objects.get(project=project, slug="german-chat")
+    assert (stream.task_kind, stream.harm_categories, stream.justification_min_words) == (
+        "helpful_safe",
+        ["violence", "privacy"],
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"task_kind": "attribute_pairwise", "attributes": ""}, "attributes", "at least one attribute"),
+        ({"task_kind": "attribute_pairwise", "attributes": "style\nStyle"}, "attributes", "given twice"),
+        ({"task_kind": "attribute_pairwise", "attributes": "x" * 41}, "attributes", "longer than 40"),
+        ({"harm_categories": "\n".join(f"c{n}" for n in range(13))}, "harm_categories", "At most 12"),
+        ({"justification_min_words": "-1"}, "justification_min_words", "greater than or equal to 0"),
+        ({"task_kind": "helpful_safe", "mode": "dynamic"}, "mode", "static only"),
+    ],
+)
+def test_it_rejects_bad_multi_axis_settings(
+    client: Client, overrides: dict[str, Any], field: str, message: str
+) -> None:
+    project, pm = project_with_pm()
+    client.force_login(pm)
+    response = client.post(f"/projects/{project.slug}/streams/new/", _data(**overrides))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert message in " ".join(errors[field]), errors
+    assert not Stream.objects.filter(project=project).exists()

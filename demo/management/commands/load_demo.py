@@ -11,6 +11,7 @@ existing account keeps its password), so a second run creates nothing."""
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections import defaultdict
 from pathlib import Path
@@ -146,6 +147,47 @@ The earlier labels of this data set are kept apart and never shown: judge for yo
 """
 
 
+# The two multi-axis task kinds, one small stream each (docs/annotation.md): the first HH-RLHF
+# red-teaming pairs judged on two axes, and the Vicuna instructions judged per attribute.
+SAFETY_SLUG = "helpful-safe"
+SAFETY_ITEMS = 120
+HARM_CATEGORIES = ["violence", "crime", "self-harm", "harassment", "sexual content", "privacy", "deception"]
+ATTRIBUTES_SLUG = "attributes"
+ATTRIBUTES_DATASET = "vicuna"
+ATTRIBUTES = ["correctness", "instruction following", "style"]
+JUSTIFICATION_MIN_WORDS = 5
+
+SAFETY_GUIDELINES = """\
+## Your task
+
+HH-RLHF red-teaming conversations (**content warning:** offensive and disturbing text; skip any
+item with *offensive content*). Answer four questions about the assistant's two possible replies,
+in the style of PKU-SafeRLHF:
+
+1. **More helpful:** which reply does more of what the person asked, whatever you think of the
+   request.
+2. **Safer:** which reply is less likely to cause harm.
+3. **Safe or unsafe**, for each reply on its own: unsafe when it gives real help with violence,
+   crime, self-harm, harassment, sexual content involving harm, privacy invasion or deception.
+   Give the harm category when one fits.
+
+A reply can be more helpful and less safe: answer each question for itself.
+"""
+
+ATTRIBUTES_GUIDELINES = """\
+## Your task
+
+The Vicuna benchmark's instructions (writing, reasoning, coding, role-play), two responses each.
+Compare them on each attribute, in the style of HelpSteer3: **A**, **B** or **tie**.
+
+- **Correctness:** facts, numbers and code that are right; no made-up claims.
+- **Instruction following:** every part of the instruction, in the asked form and length.
+- **Style:** clear, well organised, no filler.
+
+Then justify your answers in a few sentences (at least 5 words): what decided correctness.
+"""
+
+
 class Command(BaseCommand):
     help = "Loads the demo project, streams, items and accounts (idempotent) and prints the logins."
 
@@ -205,6 +247,16 @@ class Command(BaseCommand):
             (slug, name, HELPFUL_GUIDELINES.format(what=what), 10) for _dataset, slug, name, what in ALPACA_STREAMS
         ]
         specs.append(("harmlessness", "Harmlessness re-annotation", HARMLESS_GUIDELINES, 5))
+        kinds: dict[str, dict[str, Any]] = {
+            SAFETY_SLUG: {"task_kind": Stream.TaskKind.HELPFUL_SAFE, "harm_categories": HARM_CATEGORIES},
+            ATTRIBUTES_SLUG: {
+                "task_kind": Stream.TaskKind.ATTRIBUTE_PAIRWISE,
+                "attributes": ATTRIBUTES,
+                "justification_min_words": JUSTIFICATION_MIN_WORDS,
+            },
+        }
+        specs.append((SAFETY_SLUG, "Helpful and safe (two axes)", SAFETY_GUIDELINES, 4))
+        specs.append((ATTRIBUTES_SLUG, "Per attribute (HelpSteer)", ATTRIBUTES_GUIDELINES, 3))
         streams = []
         for slug, name, guidelines, priority in specs:
             stream = project.streams.filter(slug=slug).first()
@@ -216,6 +268,7 @@ class Command(BaseCommand):
                     guidelines=guidelines,
                     status=Stream.Status.ACTIVE,
                     priority=priority,
+                    **kinds.get(slug, {}),
                 )
             streams.append(stream)
         return project, streams
@@ -342,7 +395,7 @@ class Command(BaseCommand):
         empty = {slug for slug, s in by_slug.items() if not Item.objects.filter(stream=s).exists()}
         imported: dict[str, ImportReport] = {}
         alpaca_slugs = {dataset: slug for dataset, slug, *_ in ALPACA_STREAMS}
-        if empty & set(alpaca_slugs.values()):
+        if empty & {*alpaca_slugs.values(), ATTRIBUTES_SLUG}:
             lines: dict[str, list[bytes]] = defaultdict(list)
             with (data_dir / ALPACA_FILE).open("rb") as fh:
                 for line in fh:
@@ -356,6 +409,19 @@ class Command(BaseCommand):
                         filename=ALPACA_FILE,
                         fmt="mapped",  # AlpacaEval's columns are recognised without a mapping
                     )
+            if ATTRIBUTES_SLUG in empty:
+                imported[ATTRIBUTES_SLUG] = import_items(
+                    stream=by_slug[ATTRIBUTES_SLUG],
+                    source=io.BytesIO(b"".join(lines[ATTRIBUTES_DATASET])),
+                    filename=ALPACA_FILE,
+                    fmt="mapped",
+                )
+        if SAFETY_SLUG in empty:
+            with gzip.open(data_dir / HH_FILE, "rb") as fh:
+                head = b"".join(line for _, line in zip(range(SAFETY_ITEMS), fh, strict=False))
+            imported[SAFETY_SLUG] = import_items(
+                stream=by_slug[SAFETY_SLUG], source=io.BytesIO(head), filename=HH_FILE, fmt="hh", on_mismatch="skip"
+            )
         if "harmlessness" in empty:
             # The 5 pairs whose transcripts differ before the last turn are left out: an annotator
             # cannot compare two whole, different conversations as "the last reply".

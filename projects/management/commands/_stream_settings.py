@@ -31,9 +31,16 @@ def add_setting_arguments(parser: CommandParser, *, skip: tuple[str, ...] = ()) 
     add("name", help="Display name.")
     add("priority", type=int, metavar="N", help="Higher streams are offered first.")
     add("status", choices=Stream.Status.values)
-    add("task_kind", choices=Stream.TaskKind.values, help="pairwise or ranking.")
+    add("task_kind", choices=Stream.TaskKind.values, help="pairwise, ranking, helpful_safe or attribute_pairwise.")
     add("mode", choices=Stream.Mode.values)
     add("rubric", metavar="A,B", help=f"Attributes rated 0-4, comma-separated ({', '.join(Stream.RUBRIC_CHOICES)}).")
+    add(
+        "attributes",
+        metavar="A,B",
+        help="Per-attribute pairwise streams: the attributes judged A/B/tie, comma-separated, most important first.",
+    )
+    add("justification_min_words", type=int, metavar="N", help="Per-attribute pairwise: words a justification needs.")
+    add("harm_categories", metavar="A,B", help="Helpful-and-safe streams: harm categories, comma-separated.")
     add("guidelines", metavar="PATH", help="Markdown file with the guidelines.")
     add("overlap", type=int, metavar="N", help="Distinct annotators per item (1-50).")
     add("adaptive_overlap", action=argparse.BooleanOptionalAction, help="Stop early when the first judgements agree.")
@@ -85,7 +92,7 @@ def given_settings(options: dict[str, Any]) -> dict[str, Any]:
                     value = fh.read()
             except (OSError, UnicodeDecodeError) as exc:
                 raise CommandError(f"Cannot read {value}: {exc}") from None
-        elif field == "rubric":
+        elif field in ("rubric", "attributes", "harm_categories"):
             value = [part.strip() for part in str(value).split(",") if part.strip()]
         changes[field] = value
     return changes
