@@ -299,22 +299,22 @@ def safe_rlhf_row(
 LOADING = {
     "trl": (
         "TRL (DPO, ORPO, CPO: standard preference)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
         '# DPOTrainer(model=..., train_dataset=ds["train"], ...)',
     ),
     "trl-conversational": (
         "TRL (DPO: conversational preference)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
         "# DPOTrainer applies the tokenizer's chat template to prompt/chosen/rejected",
     ),
     "reward": (
         "TRL RewardTrainer (implicit prompt; `margin` is read by its loss)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
         '# RewardTrainer(model=..., train_dataset=ds["train"], ...)',
     ),
     "kto": (
         "TRL KTOTrainer (unpaired prompt/completion/label)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})\n'
         '# KTOTrainer(model=..., train_dataset=ds["train"], ...)',
     ),
     "openrlhf": (
@@ -330,20 +330,20 @@ LOADING = {
     ),
     "rewardbench": (
         "RewardBench-style evaluation (held-out split)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"test": "test.jsonl"})["test"]\n'
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"test": "test.jsonl"})["test"]\n'
         "# score chosen and rejected with your reward model; accuracy = share with r(chosen) > r(rejected)",
     ),
     "helpsteer": (
         "HelpSteer-style attribute ratings (rubric streams) or HelpSteer3-style preferences",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})',
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})',
     ),
     "safe-rlhf": (
         "PKU-SafeRLHF-style two-axis preferences (safe-rlhf's `PKUSafeRLHF` dataset keys)",
-        'from datasets import load_dataset\nds = load_dataset("json", data_files={"train": "train.jsonl"})',
+        'from datasets import load_dataset\n\nds = load_dataset("json", data_files={"train": "train.jsonl"})',
     ),
     "raw": (
         "Raw judgements (research)",
-        'import pandas as pd\nframe = pd.read_json("train.jsonl", lines=True)',
+        'import pandas as pd\n\nframe = pd.read_json("train.jsonl", lines=True)',
     ),
 }
 
