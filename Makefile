@@ -15,7 +15,7 @@ EMBEDDED := env -u QUORUM_ENV -u DEBUG -u DATABASE_URL -u REDIS_URL -u CELERY_TA
 	-u ALLOWED_HOSTS -u SECURE_SSL_REDIRECT -u EMAIL_HOST -u NUM_PROXIES -u TRUST_X_FORWARDED_PROTO \
 	-u DJANGO_SETTINGS_MODULE
 
-.PHONY: run install install-dev migrate demo serve test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc clean
+.PHONY: run install install-dev migrate demo serve examples test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ SERVE = @echo ""; echo "Quorum is starting on http://$(HOST):$(PORT)/ (Ctrl-C st
 	$(EMBEDDED) QUORUM_ENDPOINT_ALLOWED_HOSTS=127.0.0.1:$(DEMO_MODEL_PORT) $(PY) manage.py run_periodic & periodic=$$!; \
 	trap 'kill $$demo_model $$periodic 2>/dev/null' EXIT INT TERM; \
 	$(EMBEDDED) QUORUM_ENDPOINT_ALLOWED_HOSTS=127.0.0.1:$(DEMO_MODEL_PORT) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# docs/examples/: one export of the demo in every format, made on a throwaway SQLite database (the
+# demo in var/ is not touched): migrate, load_demo, then manage.py export_examples.
+examples: install-dev
+	@tmp=$$(mktemp -d); db="sqlite:///$$tmp/examples.sqlite3"; \
+	$(EMBEDDED) DATABASE_URL=$$db $(PY) manage.py migrate --noinput -v 0 \
+	&& $(EMBEDDED) DATABASE_URL=$$db $(PY) manage.py load_demo > /dev/null \
+	&& $(EMBEDDED) DATABASE_URL=$$db $(PY) manage.py export_examples --out docs/examples; \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 # The demo database as it is, without (re)loading the demo.
 serve: migrate

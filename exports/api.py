@@ -84,8 +84,9 @@ class ExportFile(APIView):
         path = exporting.export_file_path(export, name)
         if path is None:
             raise Http404("No such file.")
-        content_type = "application/json" if name.endswith(".json") else "application/jsonl"
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type=content_type)
+        return FileResponse(
+            open(path, "rb"), as_attachment=True, filename=name, content_type=exporting.content_type(name)
+        )
 
 
 class _IgnoreFormatParam(DefaultContentNegotiation):

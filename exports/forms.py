@@ -23,6 +23,11 @@ class ExportForm(forms.Form):
             ("trl-conversational", "TRL preference — conversational messages"),
             ("reward", "Reward model — implicit prompt chosen/rejected"),
             ("kto", "KTO — unpaired prompt/completion/label"),
+            ("openrlhf", "OpenRLHF — prompt/chosen/rejected messages with margin"),
+            ("llama-factory", "LLaMA-Factory — pairwise sharegpt, with dataset_info.json"),
+            ("rewardbench", "RewardBench-style evaluation set — the held-out split"),
+            ("helpsteer", "HelpSteer — attribute ratings, or per-attribute preferences"),
+            ("safe-rlhf", "PKU-SafeRLHF — more helpful and safer, safety flags"),
             ("raw", "Raw judgements — pseudonymised, for research"),
         ]
     )
@@ -61,7 +66,9 @@ class ExportForm(forms.Form):
         min_value=0, max_value=0.99, initial=0, help_text="Items held out in test.jsonl (split by item)."
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
-    margin = forms.BooleanField(required=False, label="Reward format: add a margin column from strength")
+    margin = forms.BooleanField(
+        required=False, initial=True, label="Add a margin column to every pair ((2 × confidence − 1) × strength)"
+    )
     min_confidence = forms.FloatField(
         min_value=0,
         max_value=1,
@@ -69,7 +76,22 @@ class ExportForm(forms.Form):
         help_text="Drop pairs whose label is less sure than this (vote share or posterior, 0–1). "
         "Empty: each stream's own minimum.",
     )
-    confidence = forms.BooleanField(required=False, label="Add a confidence column to every pair")
+    confidence = forms.BooleanField(required=False, initial=True, label="Add a confidence column to every pair")
+    ties = forms.ChoiceField(
+        choices=[("drop", "Drop them"), ("both-orders", "Both orders, margin 0 (reward models learn them alike)")],
+        initial="drop",
+        required=False,
+        label="Tied comparisons",
+    )
+    licence = forms.CharField(
+        required=False, max_length=200, help_text="Written into the manifest and the dataset card (README.md)."
+    )
+    file_format = forms.ChoiceField(
+        choices=[("jsonl", "JSON Lines"), ("parquet", "Parquet (big exports)")],
+        initial="jsonl",
+        required=False,
+        label="Files",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +100,19 @@ class ExportForm(forms.Form):
             project=project, status=Export.Status.DONE
         ).order_by("-created_at")
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                self._spec = self._build_spec()
+            except exporting.ExportError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return data
+
     def spec(self) -> exporting.ExportSpec:
+        return self._spec
+
+    def _build_spec(self) -> exporting.ExportSpec:
         data = self.cleaned_data
 
         def at(day: Any, end: bool = False) -> datetime | None:
@@ -108,4 +142,7 @@ class ExportForm(forms.Form):
             margin=data["margin"],
             min_confidence=data["min_confidence"],
             confidence=data["confidence"],
+            ties=data["ties"] or "drop",
+            licence=data["licence"],
+            file_format=data["file_format"] or "jsonl",
         )

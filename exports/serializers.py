@@ -30,7 +30,9 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
     since_export = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     test_fraction = serializers.FloatField(min_value=0.0, max_value=0.99, default=0.0)
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
-    margin = serializers.BooleanField(default=False, help_text="reward format: add a numeric margin column.")
+    margin = serializers.BooleanField(
+        default=True, help_text="A margin column on every pair row: (2 × confidence − 1) × strength."
+    )
     min_confidence = serializers.FloatField(
         min_value=0.0,
         max_value=1.0,
@@ -39,7 +41,14 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
         default=None,
         help_text="Drop pairs less sure than this (vote share or posterior); null: each stream's own minimum.",
     )
-    confidence = serializers.BooleanField(default=False, help_text="Add a confidence column to every pair row.")
+    confidence = serializers.BooleanField(
+        default=True, help_text="A confidence column on every pair row (vote share or posterior)."
+    )
+    ties = serializers.ChoiceField(
+        choices=exporting.TIES, default="drop", help_text="Tied comparisons: drop, or both orders with margin 0."
+    )
+    licence = serializers.CharField(max_length=200, default="", allow_blank=True)
+    file_format = serializers.ChoiceField(choices=exporting.FILE_FORMATS, default="jsonl")
 
     def to_spec(self, stream_ids: tuple[int, ...]) -> exporting.ExportSpec:
         data = self.validated_data
@@ -62,6 +71,9 @@ class ExportOptionsSerializer(serializers.Serializer[Any]):
             margin=data["margin"],
             min_confidence=data["min_confidence"],
             confidence=data["confidence"],
+            ties=data["ties"],
+            licence=data["licence"],
+            file_format=data["file_format"],
         )
 
 
@@ -121,7 +133,7 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
                     else None,
                 }
                 for f in export.files
-                if f.get("role") == "data"
+                if f.get("role") in ("data", "meta")
             ],
             many=True,
         ).data  # type: ignore[return-value]

@@ -30,7 +30,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
@@ -40,14 +40,15 @@ from typing import Any, NamedTuple
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, TextField
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from annotation.models import Item, Judgement
-from exports import aggregation
+from exports import aggregation, card
+from exports import formats as shapes
 from exports.models import Export
 from judging.models import Judge
 from projects.models import Project, Stream, StreamMembership
@@ -56,7 +57,9 @@ from quorum import jobs
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("trl", "trl-conversational", "reward", "kto", "raw")
+FORMATS = shapes.FORMATS
+TIES = shapes.TIES
+FILE_FORMATS = ("jsonl", "parquet")
 AGGREGATIONS = aggregation.METHODS
 # Members whose whole work leaves the export. A *paused* annotator is not among them: QC takes
 # out exactly the work it suspects (``Judgement.excluded_reason`` qc_pause / qc_drift, from the
@@ -92,12 +95,19 @@ class ExportSpec:
     since_export_id: int | None = None
     test_fraction: float = 0.0
     seed: int = 0
-    margin: bool = False
+    # The ``margin`` and ``confidence`` columns of every pair row (exports.formats); off: only the
+    # consumer's own keys.
+    margin: bool = True
     # None: each stream's own ``min_confidence``. A pair whose confidence is below it is dropped.
     min_confidence: float | None = None
-    confidence: bool = False  # a ``confidence`` column on every pair row
+    confidence: bool = True
     # The streams' model judges' verdicts stay out of Dawid–Skene even where the vote use is on.
     exclude_model_judgements: bool = False
+    # A comparison whose label is "tie": dropped, or exported as two pairs, each response over the
+    # other with margin 0 (a reward model learns to score them alike). KTO drops ties either way.
+    ties: str = "drop"
+    licence: str = ""  # the dataset card's and the manifest's licence line, as the PM words it
+    file_format: str = "jsonl"  # or "parquet" (pyarrow)
 
     def __post_init__(self) -> None:
         if not self.stream_ids:
@@ -114,6 +124,17 @@ class ExportSpec:
             raise ExportError("min_judgements must be at least 1.")
         if not 0.0 <= self.test_fraction < 1.0:
             raise ExportError("test_fraction must be at least 0 and below 1.")
+        if self.ties not in TIES:
+            raise ExportError(f"Unknown tie handling {self.ties!r}; choose one of {', '.join(TIES)}.")
+        if self.file_format not in FILE_FORMATS:
+            raise ExportError(f"Unknown file format {self.file_format!r}; choose one of {', '.join(FILE_FORMATS)}.")
+        if self.format == "rewardbench" and self.test_fraction <= 0:
+            raise ExportError(
+                "rewardbench is a held-out evaluation set: give a test fraction (the items it holds out are "
+                "left out of any training export with the same seed and test fraction)."
+            )
+        if len(self.licence) > 200:
+            raise ExportError("licence: at most 200 characters.")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,7 +145,8 @@ class ExportSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ExportSpec:
-        values = dict(data)
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
         values["stream_ids"] = tuple(values.get("stream_ids", ()))
         for key in ("submitted_from", "submitted_to"):
             if values.get(key):
@@ -168,6 +190,8 @@ class Stats:
     # Per stream: the model judge's votes that joined the Dawid–Skene fit (the vote use).
     model_votes: Counter[int] = field(default_factory=Counter)
     exported_item_ids: array[int] | None = None  # filled when the caller keeps an index
+    ties_kept: int = 0  # tied comparisons written as both orders (--ties both-orders)
+    kto_negatives: int = 0  # both-bad comparisons written as two undesirable KTO completions
 
     def keep_confidence(self, stream_id: int, confidence: float) -> None:
         self.confidence_sum[stream_id] += confidence
@@ -181,7 +205,12 @@ class Stats:
                 "exported": self.items_exported,
                 "dropped": dict(sorted(self.items_dropped.items())),
             },
-            "pairs": {"kept": self.pairs_kept, "dropped": dict(sorted(self.pairs_dropped.items()))},
+            "pairs": {
+                "kept": self.pairs_kept,
+                "dropped": dict(sorted(self.pairs_dropped.items())),
+                "ties_as_both_orders": self.ties_kept,
+                "both_bad_as_kto_negatives": self.kto_negatives,
+            },
             "rows": dict(sorted(self.rows.items())),
         }
 
@@ -209,6 +238,7 @@ _RAW_FIELDS = (
     "rubric",
     "rationale",
     "source",
+    "axes",
 )
 
 # What the readers yield per item: (item id, its judgement rows in id order, whether any of them
@@ -268,11 +298,9 @@ def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
         # item order on the item_id index instead of hash-joining and sorting the whole table.
         Q(is_current=True) | Exists(Judgement.objects.filter(supersedes=OuterRef("pk"), id__gt=bound))
     )
-    # The demo's simulated judgements (qc.demo) show the QC pages; they are never training data.
-    qs = qs.exclude(source=Judgement.Source.SIMULATED)
-    # A model judge's verdicts are not people's preferences: left out (they are counted=False
-    # too; the explicit rule keeps them out whatever a later change does to counted).
-    qs = qs.exclude(source=Judgement.Source.MODEL)
+    # The demo's simulated judgements (qc.demo) show the QC pages, and a model judge's are not a
+    # person's (they are never counted either): neither is human training data.
+    qs = qs.exclude(source__in=[Judgement.Source.SIMULATED, Judgement.Source.MODEL])
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:
@@ -567,10 +595,37 @@ def _task_labels(rows: list[Any]) -> dict[tuple[int, int], list[tuple[str, float
 class _Pair(NamedTuple):  # a NamedTuple: made once per exported pair, cheaper than a dataclass
     chosen: int
     rejected: int
-    margin: float
+    margin: float  # the ``margin`` column: (2 × confidence − 1) × strength (exports.formats)
     agreement: float
     judgements: int
     confidence: float
+    kind: str = "pair"  # "tie": one order of a tie (--ties both-orders); "both_bad": a KTO negative pair
+
+
+def _undecided_pairs(
+    spec: ExportSpec, label: str, i: int, j: int, confidence: float, n: int, agreement: float, stats: Stats
+) -> list[_Pair]:
+    """What a comparison labelled ``tie`` or ``both_bad`` gives: nothing (dropped, counted), or
+    with ``--ties both-orders`` two pairs of margin 0, or in KTO a both-bad pair of two negatives."""
+    if label == "tie" and spec.ties == "both-orders" and spec.format in _TIE_FORMATS:
+        stats.ties_kept += 1
+        return [_Pair(i, j, 0.0, agreement, n, confidence, "tie"), _Pair(j, i, 0.0, agreement, n, confidence, "tie")]
+    if label == "both_bad" and spec.format == "kto":
+        stats.kto_negatives += 1
+        return [_Pair(i, j, 0.0, agreement, n, confidence, "both_bad")]
+    stats.pairs_dropped[label] += 1
+    return []
+
+
+def _keeps(spec: ExportSpec, label: str) -> bool:
+    """Whether a comparison labelled ``tie`` / ``both_bad`` becomes rows in this export."""
+    if label == "tie":
+        return spec.ties == "both-orders" and spec.format in _TIE_FORMATS
+    return spec.format == "kto"
+
+
+# Pair formats where a tie can be written as both orders (KTO cannot say "as good as").
+_TIE_FORMATS = ("trl", "trl-conversational", "reward", "openrlhf", "llama-factory")
 
 
 def _decide(
@@ -607,16 +662,19 @@ def _decide(
         label = outcome.label
         if label is None:
             stats.pairs_dropped[outcome.reason] += 1
-        elif label in ("tie", "both_bad"):
+        elif label in ("tie", "both_bad") and not _keeps(spec, label):
             stats.pairs_dropped[label] += 1
         elif outcome.agreement < spec.min_agreement:
             stats.pairs_dropped["low_agreement"] += 1
         elif outcome.confidence < min_confidence:
             stats.pairs_dropped["low_confidence"] += 1
+        elif label in ("tie", "both_bad"):
+            pairs += _undecided_pairs(spec, label, i, j, outcome.confidence, len(labels), outcome.agreement, stats)
         else:
             agreeing = [m for x, m in zip(labels, margins, strict=True) if x == label]
             chosen, rejected = (i, j) if label == "A" else (j, i)
-            margin = sum(agreeing) / len(agreeing)
+            strength = sum(agreeing) / len(agreeing)
+            margin = shapes.margin_of(outcome.confidence, strength)
             pairs.append(_Pair(chosen, rejected, margin, outcome.agreement, len(labels), outcome.confidence))
     return pairs
 
@@ -745,38 +803,22 @@ def prompt_text(messages: list[dict[str, str]]) -> str:
     return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
-def _assistant(text: str) -> list[dict[str, str]]:
-    return [{"role": "assistant", "content": text}]
+# Formats whose rows carry the prompt as one string.
+_STRING_PROMPT = ("trl", "rewardbench", "helpsteer", "safe-rlhf")
 
 
-def _pair_rows(
-    spec: ExportSpec, prompt: str, messages: list[dict[str, str]], texts: list[str], pair: _Pair
-) -> list[dict[str, Any]]:
-    rows = _format_pair(spec, prompt, messages, texts[pair.chosen], texts[pair.rejected], pair)
-    if spec.confidence:
-        confidence = round(pair.confidence, 6)
-        for row in rows:
-            row["confidence"] = confidence
-    return rows
-
-
-def _format_pair(
-    spec: ExportSpec, prompt: str, messages: list[dict[str, str]], chosen: str, rejected: str, pair: _Pair
-) -> list[dict[str, Any]]:
-    if spec.format == "trl":
-        return [{"prompt": prompt, "chosen": chosen, "rejected": rejected}]
-    if spec.format == "trl-conversational":
-        return [{"prompt": messages, "chosen": _assistant(chosen), "rejected": _assistant(rejected)}]
-    if spec.format == "reward":
-        row: dict[str, Any] = {"chosen": messages + _assistant(chosen), "rejected": messages + _assistant(rejected)}
-        if spec.margin:
-            row["margin"] = pair.margin
-        return [row]
-    # kto: each pair unpaired into a desirable and an undesirable completion.
-    return [
-        {"prompt": messages, "completion": _assistant(chosen), "label": True},
-        {"prompt": messages, "completion": _assistant(rejected), "label": False},
-    ]
+def _pair_rows(spec: ExportSpec, ctx: shapes.PairContext, pair: _Pair) -> list[dict[str, Any]]:
+    return shapes.pair_rows(
+        spec.format,
+        ctx,
+        pair.chosen,
+        pair.rejected,
+        confidence=pair.confidence,
+        margin=pair.margin,
+        with_confidence=spec.confidence,
+        with_margin=spec.margin,
+        both_bad=pair.kind == "both_bad",
+    )
 
 
 def split_of(item_id: int, spec: ExportSpec) -> str:
@@ -817,6 +859,7 @@ def _raw_row(
         "rubric": extra["rubric"],
         "rationale": extra["rationale"],
         "source": extra["source"],
+        "axes": extra["axes"],
     }
 
 
@@ -848,7 +891,8 @@ def _iter_item_rows(
     slugs = {pk: s.slug for pk, s in streams.items()}
     raw = spec.format == "raw"
     auto_fit = _choose_methods(spec, snapshot, streams.values(), stats)
-    needs_ds = not raw and "dawid-skene" in stats.methods.values()
+    # The item formats decide each axis by majority (docs/export.md); only pair formats use the others.
+    needs_ds = spec.format in shapes.PAIR_FORMATS and "dawid-skene" in stats.methods.values()
     ds_labels = (auto_fit if auto_fit is not None else _fit_dawid_skene(spec, snapshot, stats)) if needs_ds else None
     rejected = _rejected_ids(spec, snapshot) if raw else set()
     exported_ids = stats.exported_item_ids
@@ -859,12 +903,40 @@ def _iter_item_rows(
         yield from _iter_tallied_rows(spec, snapshot, stats, on_read=on_read)
         return
 
-    for item_id, stream_id, judgements, item in _groups(spec, snapshot, stats, raw=raw, on_read=on_read):
+    item_format = spec.format in shapes.ITEM_FORMATS
+    for item_id, stream_id, judgements, item in _groups(spec, snapshot, stats, raw=raw or item_format, on_read=on_read):
         assert item is not None
         split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
+        if spec.format == "rewardbench" and split == "train":
+            stats.items_dropped["not_held_out"] += 1  # the evaluation set is the test split only
+            continue
         rows: list[dict[str, Any]]
         if raw:
             rows = [_raw_row(item, j, slugs, project_id, rejected) for j in judgements]
+        elif item_format:
+            messages = _messages(loads(item[2]))
+            responses = loads(item[3])
+            ctx = shapes.PairContext(
+                item_id,
+                slugs[stream_id],
+                prompt_text(messages) if messages else "",
+                messages,
+                [str(r.get("text", "")) for r in responses],
+                [str(r.get("model", "")) for r in responses],
+            )
+            rows, reason, confidence = _item_format_rows(spec, streams[stream_id], ctx, judgements)
+            if not rows:
+                stats.items_dropped[reason] += 1
+                if reason in _PAIR_REASONS:
+                    stats.pairs_dropped[reason] += 1
+                continue
+            if confidence is not None:  # a preference row (safe-rlhf, HelpSteer3): a pair
+                if len(judgements) >= 2:
+                    stats.agreement_sum[stream_id] += confidence
+                    stats.agreement_n[stream_id] += 1
+                stats.pairs_kept += 1
+                stats.stream_pairs[stream_id] += 1
+                stats.keep_confidence(stream_id, confidence)
         else:
             pairs = _decide(spec, item_id, stream_id, judgements, stats, ds_labels)
             if not pairs:
@@ -877,9 +949,16 @@ def _iter_item_rows(
                 stats.items_dropped["prompt_not_ending_with_user"] += 1
                 stats.pairs_dropped["prompt_not_ending_with_user"] += len(pairs)
                 continue
-            prompt = prompt_text(messages) if spec.format == "trl" else ""
-            texts = [str(r.get("text", "")) for r in loads(item[3])]
-            rows = [r for pair in pairs for r in _pair_rows(spec, prompt, messages, texts, pair)]
+            responses = loads(item[3])
+            ctx = shapes.PairContext(
+                item_id,
+                slugs[stream_id],
+                prompt_text(messages) if spec.format in _STRING_PROMPT else "",
+                messages,
+                [str(r.get("text", "")) for r in responses],
+                [str(r.get("model", "")) for r in responses] if spec.format == "rewardbench" else [],
+            )
+            rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
             stats.pairs_kept += len(pairs)
             stats.stream_pairs[stream_id] += len(pairs)
             for pair in pairs:
@@ -889,6 +968,65 @@ def _iter_item_rows(
             exported_ids.append(item_id)
         split_rows[split] += len(rows)
         yield split, rows
+
+
+_AXES = len(_FIELDS) + _RAW_FIELDS.index("axes")
+_RUBRIC = len(_FIELDS) + _RAW_FIELDS.index("rubric")
+_RATIONALE = len(_FIELDS) + _RAW_FIELDS.index("rationale")
+
+
+# Why an item format's comparison gave no row, counted among the dropped pairs too.
+_PAIR_REASONS = ("no_majority", "tie", "safer_undecided")
+
+
+def _item_format_rows(
+    spec: ExportSpec, stream: Stream, ctx: shapes.PairContext, judgements: list[Any]
+) -> tuple[list[dict[str, Any]], str, float | None]:
+    """The rows of a ``helpsteer`` or ``safe-rlhf`` export for one item, why there are none, and
+    the confidence of the preference they state (None for rating rows, which state none)."""
+    axes = [j[_AXES] or {} for j in judgements]
+    if spec.format == "safe-rlhf":
+        judged = [(a, j[_STRENGTH]) for a, j in zip(axes, judgements, strict=True) if "helpful" in a and "safer" in a]
+        if not judged:
+            return [], "no_helpful_safe_answers", None
+        if len(ctx.texts) != 2:
+            return [], "not_two_responses", None
+        named = {h for a, _s in judged for h in (a.get("harm") or []) if h}
+        categories = list(getattr(stream, "harm_categories", None) or [])
+        categories += sorted(str(h) for h in named if h not in categories)
+        row, reason = shapes.safe_rlhf_row(
+            ctx,
+            [a for a, _s in judged],
+            categories,
+            with_confidence=spec.confidence,
+            with_margin=spec.margin,
+            strengths=[s for _a, s in judged],
+        )
+        if row is None:
+            return [], reason, None
+        return [row], "", shapes.majority_share([a.get("helpful") for a, _s in judged])[1]
+    # helpsteer: per-attribute pairwise judgements → a HelpSteer3-style preference row;
+    # rubric ratings → HelpSteer-style rows, one per response.
+    if any(a.get("attributes") for a in axes):
+        if len(ctx.texts) != 2:
+            return [], "not_two_responses", None
+        attributes = [str(a) for a in (getattr(stream, "attributes", None) or [])]
+        for a in axes:
+            attributes += [name for name in a.get("attributes", {}) if name not in attributes]
+        answers = [(j[_CHOICE], j[_STRENGTH], a, j[_RATIONALE] or "") for a, j in zip(axes, judgements, strict=True)]
+        row, reason = shapes.helpsteer3_row(
+            ctx, answers, attributes, with_confidence=spec.confidence, with_margin=spec.margin
+        )
+        share = shapes.majority_share([c for c, _s, _a, _r in answers if c in ("A", "B", "tie")])[1]
+        return ([row], "", share) if row else ([], reason, None)
+    rubrics = [j[_RUBRIC] for j in judgements if j[_RUBRIC]]
+    if not rubrics:
+        return [], "no_ratings", None
+    attributes = [str(a) for a in (stream.rubric or [])]
+    for rubric in rubrics:
+        attributes += [name for name in rubric if name not in attributes]
+    rows = shapes.helpsteer_rows(ctx, rubrics, attributes)
+    return (rows, "", None) if rows else ([], "no_ratings", None)
 
 
 # --- the tallied path (PostgreSQL, pairwise, majority or unanimous) --------------------------------
@@ -905,6 +1043,8 @@ _CHOICES = ("A", "B", "tie", "both_bad")
 
 def _tallies_apply(spec: ExportSpec, streams: Iterable[Stream], snapshot: Snapshot) -> bool:
     if connection.vendor != "postgresql" or spec.aggregation not in ("majority", "unanimous"):
+        return False
+    if spec.format not in shapes.PAIR_FORMATS:
         return False
     if _FORCE_GENERAL_PATH:
         return False
@@ -925,11 +1065,13 @@ def _read_tallies(
     inactive: set[tuple[int, int]],
     rejected: set[int],
     excluded: dict[int, str],
+    models: bool = False,
 ) -> Iterator[tuple[Any, ...]]:
     """One row per item: (item_id, stream_id, read, dropped_inactive, dropped_rejected,
     dropped_cannot_judge, kept, flagged, n_A, n_B, n_tie, n_both_bad, strength_A, strength_B,
     dropped as excluded per reason of ``_EXCLUDED_REASONS`` (one column each), item_id,
-    external_id, context JSON text, text of response 0, text of response 1)."""
+    external_id, context JSON text, text of response 0, text of response 1[, model of response 0,
+    model of response 1 when ``models``])."""
     columns = ["id", "item_id", "stream_id", "annotator_id", "choice", "strength", "flag_harmful", "flag_pii",
                "flag_cannot_judge"]  # fmt: skip
     judgements = _sql(_judgement_filters(spec, snapshot).values_list(*columns))
@@ -968,9 +1110,11 @@ def _read_tallies(
         + ", "
         + ", ".join(f"count(*) FILTER (WHERE d.drop = {code})" for code in range(4, 4 + len(_EXCLUDED_REASONS)))
     )
+    model_columns = ", coalesce(r.responses -> 0 ->> 'model', ''), coalesce(r.responses -> 1 ->> 'model', '')"
+    model_columns = model_columns if models else ""
     sql = (
         "SELECT g.*, i.*, "  # noqa: S608 - SQL of ORM querysets and constants
-        "coalesce(r.responses -> 0 ->> 'text', ''), coalesce(r.responses -> 1 ->> 'text', '') FROM ("
+        f"coalesce(r.responses -> 0 ->> 'text', ''), coalesce(r.responses -> 1 ->> 'text', ''){model_columns} FROM ("
         "SELECT d.item_id, min(d.stream_id), count(*), "
         "count(*) FILTER (WHERE d.drop = 1), count(*) FILTER (WHERE d.drop = 2), "
         "count(*) FILTER (WHERE d.drop = 3), count(*) FILTER (WHERE d.drop = 0), "
@@ -1047,11 +1191,16 @@ def _iter_tallied_rows(
     loads = orjson.loads
     read = 0
     n_reasons = len(_EXCLUDED_REASONS)
-    for row in _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected, excluded=excluded):
+    slugs = dict(Stream.objects.filter(pk__in=spec.stream_ids).values_list("pk", "slug"))
+    models = spec.format == "rewardbench"
+    string_prompt = spec.format in _STRING_PROMPT
+    held_out_only = spec.format == "rewardbench"
+    tallies = _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected, excluded=excluded, models=models)
+    for row in tallies:
         (item_id, stream_id, n_read, n_inactive, n_rejected, n_cannot, n, flagged,
          n_a, n_b, n_tie, n_bad, s_a, s_b) = row[:14]  # fmt: skip
         n_excluded = row[14 : 14 + n_reasons]
-        context, text0, text1 = row[14 + n_reasons + 2 :]
+        context, text0, text1 = row[14 + n_reasons + 2 : 14 + n_reasons + 5]
         read += n_read
         if on_read is not None and read >= CHUNK_SIZE:
             on_read(read)
@@ -1076,6 +1225,10 @@ def _iter_tallied_rows(
         if previous is not None and _contains(previous, item_id):
             dropped_items["already_exported"] += 1
             continue
+        split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
+        if held_out_only and split == "train":
+            dropped_items["not_held_out"] += 1
+            continue
         # The decision of ``aggregation.majority`` / ``aggregation.unanimous`` on these counts.
         top = max(n_a, n_b, n_tie, n_bad)
         agreement = top / n
@@ -1089,38 +1242,47 @@ def _iter_tallied_rows(
         if n >= 2:
             stats.agreement_sum[stream_id] += agreement
             stats.agreement_n[stream_id] += 1
+        pairs: list[_Pair] = []
         if label is None:
             dropped_pairs[reason] += 1
-        elif label in ("tie", "both_bad"):
+        elif label in ("tie", "both_bad") and not _keeps(spec, label):
             dropped_pairs[label] += 1
         elif agreement < spec.min_agreement:
             dropped_pairs["low_agreement"] += 1
         elif agreement < stats.min_confidence[stream_id]:  # the vote share is the confidence here
             dropped_pairs["low_confidence"] += 1
+        elif label in ("tie", "both_bad"):
+            pairs = _undecided_pairs(spec, label, 0, 1, agreement, n, agreement, stats)
+        elif label == "A":
+            pairs = [_Pair(0, 1, shapes.margin_of(agreement, s_a / n_a), agreement, n, agreement)]
         else:
-            pair = (
-                _Pair(0, 1, s_a / n_a, agreement, n, agreement)
-                if label == "A"
-                else _Pair(1, 0, s_b / n_b, agreement, n, agreement)
-            )
-            messages = _messages(loads(context))
-            if not messages or messages[-1]["role"] != "user":
-                dropped_items["prompt_not_ending_with_user"] += 1
-                dropped_pairs["prompt_not_ending_with_user"] += 1
-                continue
-            prompt = prompt_text(messages) if spec.format == "trl" else ""
-            rows = _pair_rows(spec, prompt, messages, [text0, text1], pair)
-            stats.keep_confidence(stream_id, agreement)
-            stats.pairs_kept += 1
-            stats.stream_pairs[stream_id] += 1
-            stats.items_exported += 1
-            if exported_ids is not None:
-                exported_ids.append(item_id)
-            split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
-            split_rows[split] += len(rows)
-            yield split, rows
+            pairs = [_Pair(1, 0, shapes.margin_of(agreement, s_b / n_b), agreement, n, agreement)]
+        if not pairs:
+            dropped_items["no_pair"] += 1
             continue
-        dropped_items["no_pair"] += 1
+        messages = _messages(loads(context))
+        if not messages or messages[-1]["role"] != "user":
+            dropped_items["prompt_not_ending_with_user"] += 1
+            dropped_pairs["prompt_not_ending_with_user"] += len(pairs)
+            continue
+        ctx = shapes.PairContext(
+            item_id,
+            slugs[stream_id],
+            prompt_text(messages) if string_prompt else "",
+            messages,
+            [text0, text1],
+            list(row[14 + n_reasons + 5 :]) if models else [],
+        )
+        rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
+        for pair in pairs:
+            stats.keep_confidence(stream_id, pair.confidence)
+        stats.pairs_kept += len(pairs)
+        stats.stream_pairs[stream_id] += len(pairs)
+        stats.items_exported += 1
+        if exported_ids is not None:
+            exported_ids.append(item_id)
+        split_rows[split] += len(rows)
+        yield split, rows
     if on_read is not None and read:
         on_read(read)
 
@@ -1192,6 +1354,68 @@ class _HashingWriter:
         }
 
 
+class _JsonlWriter(_HashingWriter):
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.write_lines([dumps(row) for row in rows])
+
+
+class _ParquetWriter:
+    """A Parquet file (pyarrow) written a row group of ``GROUP`` rows at a time, so memory stays
+    flat. The schema is inferred from the first row group (nested rows become lists and structs);
+    a later group is cast to it, and a column whose type changes (or that was all null in the
+    first group and is not later) stops the export with a message naming it."""
+
+    GROUP = 50_000
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self.pending: list[dict[str, Any]] = []
+        self.writer: Any = None
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        self.pending += rows
+        if len(self.pending) >= self.GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.pending:
+            return
+        if self.writer is None:
+            table = pa.Table.from_pylist(self.pending)
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        else:
+            try:
+                table = pa.Table.from_pylist(self.pending, schema=self.writer.schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise ExportError(f"Parquet: a column changed type after the first {self.rows} rows ({exc}); "
+                                  "export as JSONL.") from exc  # fmt: skip
+        self.writer.write_table(table)
+        self.rows += len(self.pending)
+        self.pending = []
+
+    def close(self) -> dict[str, Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            self.flush()
+        finally:
+            if self.writer is None:  # no rows: an empty file with no columns
+                self.writer = pq.ParquetWriter(self.path, pa.schema([]))
+            self.writer.close()
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "rows": self.rows,
+            "bytes": self.path.stat().st_size,
+            "sha256": _file_sha256(self.path),
+        }
+
+
 def _stopped_early(streams: list[Stream]) -> dict[int, int]:
     """Per stream with adaptive overlap in force: how many of its items stopped early (their first
     n judgements agreed, so they collected n instead of the overlap). As of the export's run."""
@@ -1212,6 +1436,81 @@ def _file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
+
+
+def _pool(spec: ExportSpec, snapshot: Snapshot, streams: list[Stream]) -> dict[int, dict[str, Any]]:
+    """Per stream: who the data comes from — the annotators whose counted judgements the export
+    read (before the judgement filters), the stream's members by status, its qualification test —
+    and when (first and last submitted judgement). One aggregate query over the judgements."""
+    from qualification.models import QualificationTest  # below exports: a plain import is allowed
+
+    rows = (
+        judgement_queryset(spec, snapshot)
+        .order_by()
+        .values("stream_id")
+        .annotate(annotators=Count("annotator_id", distinct=True), first=Min("submitted_at"), last=Max("submitted_at"))
+    )
+    found = {row["stream_id"]: row for row in rows}
+    members: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    for stream_id, status, n in (
+        StreamMembership.objects.filter(stream_id__in=spec.stream_ids)
+        .values_list("stream_id", "status")
+        .annotate(n=Count("id"))
+        .order_by("stream_id", "status")
+    ):
+        members[stream_id][str(status)] = n
+    tests = dict(QualificationTest.objects.filter(stream_id__in=spec.stream_ids).values_list("stream_id", "pass_mark"))
+    pool: dict[int, dict[str, Any]] = {}
+    for s in streams:
+        row = found.get(s.pk, {})
+        pool[s.pk] = {
+            "annotators": {
+                "definition": "distinct annotators whose counted judgements this export read, before the judgement "
+                "filters; members: the stream's memberships by status at the time of the export",
+                "pool": row.get("annotators", 0),
+                "members": members.get(s.pk, {}),
+                "qualification": {"test": s.pk in tests, "pass_mark": tests.get(s.pk)},
+            },
+            "submitted": {
+                "first": row["first"].isoformat() if row.get("first") else None,
+                "last": row["last"].isoformat() if row.get("last") else None,
+            },
+        }
+    return pool
+
+
+def _date_range(pool: dict[int, dict[str, Any]]) -> dict[str, str | None]:
+    firsts = [p["submitted"]["first"] for p in pool.values() if p["submitted"]["first"]]
+    lasts = [p["submitted"]["last"] for p in pool.values() if p["submitted"]["last"]]
+    return {"first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None}
+
+
+def _label_smoothing(confidence_sum: float, pairs: int) -> dict[str, Any]:
+    """The suggested cDPO label smoothing: the mean of (1 − confidence) over the kept pairs."""
+    value = round(min(0.5, max(0.0, 1.0 - confidence_sum / pairs)), 4) if pairs else None
+    return {"suggested": value, "pairs": pairs}
+
+
+def _uncertainty(spec: ExportSpec, stats: Stats) -> dict[str, Any]:
+    """What the ``confidence`` and ``margin`` columns mean, and the suggested label smoothing."""
+    pairs = sum(stats.stream_pairs.values())
+    return {
+        "columns": {"confidence": spec.confidence, "margin": spec.margin},
+        "confidence": "vote share of the pair's label (majority, unanimous; the item formats decide every axis "
+        "by majority) or its Dawid–Skene posterior probability",
+        "margin": "(2 × confidence − 1) × strength, strength = mean strength (1–3, unset = 1) of the judgements "
+        "that gave the label, or for a ranking pair their mean rank distance: the expected signed strength "
+        "(the label holds with probability confidence). 0 for a tie written as both orders and a both-bad KTO pair",
+        "ties": spec.ties,
+        "label_smoothing": {
+            **_label_smoothing(sum(stats.confidence_sum.values()), pairs),
+            "definition": "mean of (1 − confidence) over the kept pairs — for majority, the mean minority share "
+            "of the votes (the stream's disagreement rate). Use as cDPO's label smoothing ε, the probability "
+            "a label is flipped (TRL DPOConfig(label_smoothing=ε) with loss_type='sigmoid'; OpenRLHF train_dpo "
+            "--label_smoothing ε). An upper estimate: the label of several votes is wrong less often than one "
+            "vote disagrees",
+        },
+    }
 
 
 def write_export(
@@ -1246,13 +1545,18 @@ def write_export(
         if on_progress is not None:
             on_progress(min(0.99, done / total))
 
-    writers: dict[str, _HashingWriter] = {}
+    writers: dict[str, _JsonlWriter | _ParquetWriter] = {}
     splits = ("train", "test") if spec.test_fraction > 0 else ("train",)
+    if spec.format == "rewardbench":
+        splits = ("test",)  # an evaluation set: the held-out split only
     try:
         for split in splits:
-            writers[split] = _HashingWriter(out_dir / f"{split}.jsonl")
+            if spec.file_format == "parquet":
+                writers[split] = _ParquetWriter(out_dir / f"{split}.parquet")
+            else:
+                writers[split] = _JsonlWriter(out_dir / f"{split}.jsonl")
         for split, rows in _iter_item_rows(spec, snapshot, stats, on_read=on_read):
-            writers[split].write_lines([dumps(row) for row in rows])
+            writers[split].write(rows)
     finally:
         files = [w.close() for w in writers.values()]
 
@@ -1264,6 +1568,7 @@ def write_export(
         {"name": ITEMS_INDEX_NAME, "path": str(index_path), "rows": len(index), "sha256": _file_sha256(index_path)}
     )
 
+    people = _pool(spec, snapshot, streams)
     counts = stats.to_json()
     counts["items"]["dropped"]["golden"] = golden_items
     stopped = _stopped_early(streams)
@@ -1306,10 +1611,12 @@ def write_export(
                     "pairs": list(stats.confidence_bins[s.pk]),
                 },
             },
+            "label_smoothing": _label_smoothing(stats.confidence_sum[s.pk], stats.stream_pairs[s.pk]),
+            **people.get(s.pk, {}),
         }
         for s in streams
     }
-    manifest = {
+    manifest: dict[str, Any] = {
         "quorum_version": settings.VERSION,
         "export_id": export_id,
         "created_at": timezone.now().isoformat(),
@@ -1322,10 +1629,25 @@ def write_export(
         "streams": per_stream,
         "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
         "notes": _NOTES[spec.format],
+        "licence": spec.licence or None,
+        "uncertainty": _uncertainty(spec, stats),
+        "date_range": _date_range(people),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     for f in files:
         f["role"] = "index" if f["name"] == ITEMS_INDEX_NAME else "data"
+    meta: list[tuple[str, str]] = []
+    if spec.format == "llama-factory":
+        name = f"quorum_export_{export_id}" if export_id else "quorum_export"
+        data_files = [f["name"] for f in files if f["role"] == "data"]
+        info = json.dumps(shapes.llama_factory_info(name, data_files), indent=2, ensure_ascii=False) + "\n"
+        meta.append(("dataset_info.json", info))
+    meta.append((card.CARD_NAME, card.render(manifest)))
+    for name, text in meta:
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8")
+        files.append({"name": name, "path": str(path), "rows": 0, "sha256": _file_sha256(path), "role": "meta"})
+        manifest["files"].append({"name": name, "sha256": files[-1]["sha256"]})
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     manifest["_files"] = files  # with server paths, for Export.files; not written to disk
     return manifest
 
@@ -1362,9 +1684,20 @@ _NOTES = {
     "trl": "TRL standard preference format: prompt/chosen/rejected strings.",
     "trl-conversational": "TRL conversational preference format: prompt ends with a user turn; "
     "chosen/rejected are one assistant message.",
-    "reward": "Implicit-prompt preference format for reward modelling: chosen/rejected are full "
-    "conversations; optional margin = mean strength (pairwise) or rank distance (ranking) of agreeing judgements.",
-    "kto": "Unpaired format for KTO: every kept pair gives a desirable (label true) and an undesirable completion.",
+    "reward": "Implicit-prompt preference format for reward modelling: chosen/rejected are full conversations; "
+    "margin = (2 × confidence − 1) × strength (see uncertainty).",
+    "kto": "Unpaired format for KTO: every kept pair gives a desirable (label true) and an undesirable completion; "
+    "a both-bad comparison gives two undesirable ones.",
+    "openrlhf": "OpenRLHF preference data: prompt (messages), chosen/rejected (one assistant message), margin; "
+    "read with --apply_chat_template --prompt_key prompt --chosen_key chosen --rejected_key rejected.",
+    "llama-factory": "LLaMA-Factory pairwise data, sharegpt layout (conversations, system, chosen, rejected); "
+    "dataset_info.json beside the files holds the entries (ranking: true).",
+    "rewardbench": "RewardBench-style evaluation set from the held-out split only (sha256 of seed and item id "
+    "below test_fraction): a training export with the same seed and test_fraction leaves these items out.",
+    "helpsteer": "HelpSteer-style rows: per response 0–4 attribute ratings (rubric streams), or HelpSteer3-style "
+    "per-attribute preferences with the justifications (per-attribute pairwise streams).",
+    "safe-rlhf": "PKU-SafeRLHF-style rows: the more helpful and the safer response, a safe flag and harm categories "
+    "per response (helpful-and-safe judgements).",
     "raw": "One row per judgement; annotators pseudonymised (HMAC, per project).",
 }
 
@@ -1503,10 +1836,23 @@ def export_file_path(export: Export, name: str) -> Path | None:
     """The file of ``export`` called ``name`` if it is a data file or the manifest under the
     export's own directory; None otherwise (a CLI export written elsewhere is not served)."""
     base = export_dir(export).resolve()
-    names = {f["name"] for f in export.files if f.get("role") == "data"} | {"manifest.json"}
+    names = {f["name"] for f in export.files if f.get("role") in ("data", "meta")} | {"manifest.json"}
     if name not in names:
         return None
     path = (base / name).resolve()
     if path.parent != base or not os.path.isfile(path):
         return None
     return path
+
+
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".jsonl": "application/jsonl",
+    ".md": "text/markdown; charset=utf-8",
+    ".parquet": "application/vnd.apache.parquet",
+}
+
+
+def content_type(name: str) -> str:
+    """The media type an export file is served with."""
+    return _CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")

@@ -53,10 +53,9 @@ def export_file(request: HttpRequest, slug: str, export_id: int, name: str) -> F
     path = exporting.export_file_path(export, name)
     if path is None:
         raise Http404("No such file.")
-    content_type = "application/json" if name.endswith(".json") else "application/jsonl"
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type=content_type)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=name, content_type=exporting.content_type(name))
 
 
 def _files(export: Export) -> list[dict[str, Any]]:
-    names = [f for f in export.files if f.get("role") == "data"] + [{"name": "manifest.json"}]
+    names = [f for f in export.files if f.get("role") in ("data", "meta")] + [{"name": "manifest.json"}]
     return [f for f in names if exporting.export_file_path(export, f["name"])]

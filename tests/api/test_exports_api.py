@@ -29,8 +29,14 @@ def test_it_streams_a_streams_export_as_jsonl(world: World) -> None:
             "prompt": item.context[0]["content"],
             "chosen": item.responses[1]["text"],
             "rejected": item.responses[0]["text"],
+            "confidence": pytest.approx(2 / 3, abs=1e-6),
+            "margin": pytest.approx(1 / 3, abs=1e-6),
         }
     ]
+    bare = world.client(world.pm).get(
+        f"/api/streams/{world.stream.pk}/export/", {"format": "trl", "confidence": "false", "margin": "false"}
+    )
+    assert set(_lines(bare)[0]) == {"prompt", "chosen", "rejected"}
 
 
 def test_it_takes_export_options_as_query_parameters(world: World) -> None:
@@ -70,7 +76,10 @@ def test_it_creates_runs_and_serves_an_export(world: World, django_capture_on_co
     assert detail["status"] == "done"
     assert detail["counts"]["pairs"]["kept"] == 2
     urls = {f["name"]: f["url"] for f in detail["files"]}
-    assert set(urls) <= {"train.jsonl", "test.jsonl"}
+    assert set(urls) - {"README.md"} <= {"train.jsonl", "test.jsonl"}
+    card = client.get(urls["README.md"])
+    assert card["Content-Type"].startswith("text/markdown")
+    assert b"## How to load it" in b"".join(card.streaming_content)
     body = b"".join(client.get(urls["train.jsonl"]).streaming_content)
     assert body.count(b"\n") == detail["counts"]["rows"].get("train", 0)
     manifest = client.get(f"/api/exports/{export.pk}/files/manifest.json")
@@ -108,3 +117,40 @@ def test_it_validates_export_creation(world: World) -> None:
     assert (
         client.post("/api/exports/", {"streams": [world.stream.pk], "aggregate": "x"}, format="json").status_code == 400
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "files"),
+    [
+        ({"format": "openrlhf", "licence": "CC-BY-4.0"}, {"train.jsonl"}),
+        ({"format": "llama-factory"}, {"train.jsonl", "dataset_info.json"}),
+        ({"format": "rewardbench", "test_fraction": 0.9, "seed": 1}, {"test.jsonl"}),
+        ({"format": "helpsteer"}, {"train.jsonl"}),
+        ({"format": "safe-rlhf"}, {"train.jsonl"}),
+        ({"format": "trl", "file_format": "parquet", "ties": "both-orders"}, {"train.parquet"}),
+    ],
+    ids=lambda v: "-".join(str(v.get(k, "")) for k in ("format", "file_format")) if isinstance(v, dict) else "",
+)
+def test_it_makes_every_new_format_through_the_api(
+    world: World, django_capture_on_commit_callbacks: Any, options: dict[str, Any], files: set[str]
+) -> None:
+    for _ in range(3):
+        judged_item(world.stream, ["A", "A", "B"])
+    client = world.client(world.pm)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/exports/", {"streams": [world.stream.pk], **options}, format="json")
+    assert response.status_code == 202, response.json()
+    detail = client.get(f"/api/exports/{response.json()['id']}/").json()
+    assert detail["status"] == "done", detail["error"]
+    assert detail["format"] == options["format"]
+    assert {f["name"] for f in detail["files"]} == files | {"README.md"}
+    assert all(f["url"] for f in detail["files"])
+    assert detail["manifest"]["licence"] == options.get("licence")
+
+
+def test_it_refuses_a_rewardbench_export_without_a_held_out_split(world: World) -> None:
+    response = world.client(world.pm).post(
+        "/api/exports/", {"streams": [world.stream.pk], "format": "rewardbench"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "held-out" in response.json()["detail"]

@@ -34,10 +34,12 @@ def test_it_gives_majority_pairs_their_vote_share(tmp_path: Path) -> None:
     assert confidence["min_confidence"] == 0.0
 
 
-def test_it_adds_no_column_unless_asked(tmp_path: Path) -> None:
+def test_it_adds_confidence_and_margin_unless_told_not_to(tmp_path: Path) -> None:
     stream = StreamFactory.create()
     judged_item(stream, ["A", "A", "B"])
-    _manifest, rows = _export(tmp_path, [stream.pk])
+    _manifest, rows = _export(tmp_path / "default", [stream.pk])
+    assert set(rows[0]) == {"prompt", "chosen", "rejected", "confidence", "margin"}
+    _manifest, rows = _export(tmp_path / "bare", [stream.pk], confidence=False, margin=False)
     assert set(rows[0]) == {"prompt", "chosen", "rejected"}
 
 

@@ -31,7 +31,7 @@ def test_it_exports_majority_pairs_in_trl_format(tmp_path: Path) -> None:
     stream = StreamFactory.create()
     a_wins = judged_item(stream, ["A", "A", "B"])
     b_wins = judged_item(stream, ["B", "B", "A"])
-    manifest, rows = _export(tmp_path, [stream.pk])
+    manifest, rows = _export(tmp_path, [stream.pk], confidence=False, margin=False)
     assert rows == [
         {
             "prompt": a_wins.context[0]["content"],
@@ -222,7 +222,8 @@ def test_it_expands_rankings_to_pairs(tmp_path: Path) -> None:
     manifest, rows = _export(tmp_path, [stream.pk], format="reward", margin=True)
     pairs = {(r["chosen"][-1]["content"], r["rejected"][-1]["content"], r["margin"]) for r in rows}
     # 2 beats 0 and 1 in every ranking (distances 1,1,2 and 1,2,1); 0 vs 1 has no majority.
-    assert pairs == {("Response 2", "Response 0", 4 / 3), ("Response 2", "Response 1", 4 / 3)}
+    # Unanimous (confidence 1), so the margin is the mean rank distance itself.
+    assert pairs == {("Response 2", "Response 0", 1.333333), ("Response 2", "Response 1", 1.333333)}
     assert manifest["counts"]["pairs"]["dropped"] == {"no_majority": 1}
 
 
@@ -238,11 +239,12 @@ def test_it_writes_conversational_reward_and_kto_shapes(tmp_path: Path) -> None:
     chosen = [{"role": "assistant", "content": item.responses[1]["text"]}]
     rejected = [{"role": "assistant", "content": item.responses[0]["text"]}]
 
-    _m, rows = _export(tmp_path / "c", [stream.pk], format="trl-conversational")
+    bare = {"confidence": False, "margin": False}
+    _m, rows = _export(tmp_path / "c", [stream.pk], format="trl-conversational", **bare)
     assert rows == [{"prompt": context, "chosen": chosen, "rejected": rejected}]
-    _m, rows = _export(tmp_path / "r", [stream.pk], format="reward", margin=True)
+    _m, rows = _export(tmp_path / "r", [stream.pk], format="reward", confidence=False)
     assert rows == [{"chosen": context + chosen, "rejected": context + rejected, "margin": 2.5}]
-    _m, rows = _export(tmp_path / "k", [stream.pk], format="kto")
+    _m, rows = _export(tmp_path / "k", [stream.pk], format="kto", **bare)
     assert rows == [
         {"prompt": context, "completion": chosen, "label": True},
         {"prompt": context, "completion": rejected, "label": False},
@@ -314,7 +316,7 @@ def test_it_writes_a_manifest_with_checksums_and_version(tmp_path: Path) -> None
     assert on_disk["quorum_version"] == settings.VERSION
     assert on_disk["settings"]["test_fraction"] == 0.5
     names = {f["name"]: f for f in on_disk["files"]}
-    assert set(names) == {"train.jsonl", "test.jsonl", exporting.ITEMS_INDEX_NAME}
+    assert set(names) == {"train.jsonl", "test.jsonl", exporting.ITEMS_INDEX_NAME, "README.md"}
     for name, entry in names.items():
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == entry["sha256"]
     assert "path" not in names["train.jsonl"]  # no server paths in the manifest

@@ -72,3 +72,28 @@ def test_it_fails_clearly_on_bad_input(tmp_path: Path, args: list[str], message:
 def test_it_refuses_an_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="invalid choice"):
         call_command("export_preferences", "--stream", "x", "--format", "csv", "--out", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("args", "files"),
+    [
+        (["--format", "openrlhf", "--no-confidence"], {"train.jsonl"}),
+        (["--format", "llama-factory", "--test-fraction", "0.5"], {"train.jsonl", "test.jsonl", "dataset_info.json"}),
+        (["--format", "rewardbench", "--test-fraction", "0.9", "--seed", "4"], {"test.jsonl"}),
+        (["--format", "helpsteer"], {"train.jsonl"}),
+        (["--format", "safe-rlhf", "--licence", "internal use only"], {"train.jsonl"}),
+        (["--format", "kto", "--ties", "both-orders", "--file-format", "parquet"], {"train.parquet"}),
+    ],
+    ids=lambda v: "_".join(v[:2]) if isinstance(v, list) else "",
+)
+def test_it_writes_every_format_with_its_card(tmp_path: Path, args: list[str], files: set[str]) -> None:
+    stream = StreamFactory.create()
+    for _ in range(4):
+        judged_item(stream, ["B", "B", "A"])
+    out = StringIO()
+    call_command("export_preferences", "--stream", str(stream.pk), *args, "--out", str(tmp_path), stdout=out)
+    manifest = json.loads(out.getvalue())
+    written = {p.name for p in tmp_path.iterdir()}
+    assert written == files | {"README.md", "manifest.json", "exported-items.bin"}
+    assert manifest["format"] == args[1]
+    assert f"({args[1]})" in (tmp_path / "README.md").read_text(encoding="utf-8")

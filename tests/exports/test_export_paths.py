@@ -73,6 +73,11 @@ SPECS: list[dict[str, Any]] = [
     {"format": "kto", "test_fraction": 0.3, "seed": 3},
     {"exclude_flagged": False, "exclude_rejected": False, "exclude_inactive_annotators": False},
     {"format": "reward", "margin": True, "exclude_flagged": False, "aggregation": "unanimous"},
+    {"format": "kto", "ties": "both-orders"},  # both-bad comparisons as two negatives; KTO drops ties
+    {"format": "reward", "ties": "both-orders", "confidence": False},
+    {"format": "rewardbench", "test_fraction": 0.4, "seed": 2},
+    {"format": "llama-factory", "min_agreement": 0.5},
+    {"format": "openrlhf", "aggregation": "unanimous", "ties": "both-orders"},
 ]
 
 

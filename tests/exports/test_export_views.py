@@ -119,3 +119,33 @@ def test_it_serves_the_api_docs_page_without_scripts(client: Client) -> None:
     assert b"<script>" not in response.content
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
+
+
+def test_it_offers_every_format_and_writes_llama_factory_with_its_card(
+    setup: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    project, stream = setup["project"], setup["stream"]
+    judged_item(stream, ["A", "A", "B"])
+    client = _client(setup["pm"])
+    url = f"/projects/{project.slug}/exports/"
+    page = client.get(url).content.decode()
+    for name in ("openrlhf", "llama-factory", "rewardbench", "helpsteer", "safe-rlhf"):
+        assert f'value="{name}"' in page
+    form = {"streams": [stream.pk], "aggregate": "majority", "min_agreement": "0", "min_judgements": "1"}
+    form |= {"test_fraction": "0", "seed": "0", "confidence": "on", "margin": "on", "ties": "drop"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**form, "format": "llama-factory", "licence": "CC-BY-4.0"})
+    export = Export.objects.get()
+    assert response.status_code == 302
+    assert export.status == Export.Status.DONE, export.error
+    detail = client.get(response["Location"]).content.decode()
+    assert "dataset_info.json" in detail
+    assert "README.md" in detail
+    assert 'data-testid="label-smoothing">0.3333' in detail
+    card = client.get(f"{url}{export.pk}/files/README.md")
+    assert b"Licence: CC-BY-4.0" in b"".join(card.streaming_content)
+
+    refused = client.post(url, {**form, "format": "rewardbench"})
+    assert refused.status_code == 200
+    assert "held-out evaluation set" in refused.content.decode()
+    assert Export.objects.count() == 1

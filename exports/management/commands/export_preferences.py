@@ -7,7 +7,7 @@ continue from it); its files stay in ``--out``.
 from __future__ import annotations
 
 import json
-from argparse import ArgumentParser, ArgumentTypeError
+from argparse import ArgumentParser, ArgumentTypeError, BooleanOptionalAction
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ def _fraction(value: str) -> float:
 
 
 class Command(BaseCommand):
-    help = "Export preference data (TRL, reward, KTO or raw JSONL) with a manifest."
+    help = "Export preference data (TRL, reward, KTO, OpenRLHF, LLaMA-Factory, RewardBench, HelpSteer, "
+    "PKU-SafeRLHF or raw) with a manifest and a dataset card."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -68,7 +69,12 @@ class Command(BaseCommand):
         parser.add_argument("--since-export", type=int, help="Only items not delivered by this export (id).")
         parser.add_argument("--test-fraction", type=_fraction, default=0.0)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--margin", action="store_true", help="reward format: add a numeric margin column.")
+        parser.add_argument(
+            "--margin",
+            action=BooleanOptionalAction,
+            default=True,
+            help="A margin column on every pair row: (2 × confidence − 1) × strength (--no-margin: leave it out).",
+        )
         parser.add_argument(
             "--min-confidence",
             type=_fraction,
@@ -76,7 +82,20 @@ class Command(BaseCommand):
             help="Drop pairs whose label is less sure than this (vote share or Dawid–Skene posterior, 0–1); "
             "default: each stream's min_confidence.",
         )
-        parser.add_argument("--confidence", action="store_true", help="Add a confidence column to every pair row.")
+        parser.add_argument(
+            "--confidence",
+            action=BooleanOptionalAction,
+            default=True,
+            help="A confidence column on every pair row (--no-confidence: leave it out).",
+        )
+        parser.add_argument(
+            "--ties",
+            choices=exporting.TIES,
+            default="drop",
+            help="Tied comparisons: drop them (default) or write both orders with margin 0.",
+        )
+        parser.add_argument("--licence", default="", help="The licence line of the manifest and dataset card.")
+        parser.add_argument("--file-format", choices=exporting.FILE_FORMATS, default="jsonl")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -100,6 +119,9 @@ class Command(BaseCommand):
                 margin=options["margin"],
                 min_confidence=options["min_confidence"],
                 confidence=options["confidence"],
+                ties=options["ties"],
+                licence=options["licence"],
+                file_format=options["file_format"],
             )
             if spec.since_export_id is not None:
                 exporting.check_since_export(spec.since_export_id, project_id=streams[0].project_id)
