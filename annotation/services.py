@@ -795,6 +795,8 @@ def submit_judgement(
             counted=counted,
             gold_correct=gold_correct,
             source=source,
+            # From the stream row loaded with the assignment: the version current at submit time.
+            guideline_version=stream.guideline_version,
         )
         rows.insert(judgement)
         if not item.is_golden:
