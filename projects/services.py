@@ -65,8 +65,8 @@ def update_stream(*, stream: Stream, author: Any = None, change_note: str = "", 
     command all come here."""
     # The stored values, not the instance's: a ModelForm has already cleaned its input into it.
     watched = [name for name in _OVERLAP_FIELDS if name in fields]
-    stored = Stream.objects.select_for_update().filter(pk=stream.pk).values_list(
-        "guidelines", "guideline_version", *watched
+    stored = (
+        Stream.objects.select_for_update().filter(pk=stream.pk).values_list("guidelines", "guideline_version", *watched)
     )
     old_text, old_version, *old = stored.get()
     for key, value in fields.items():
