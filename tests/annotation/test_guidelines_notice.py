@@ -106,7 +106,8 @@ def test_it_shows_the_changes_once_until_acknowledged(client: Client) -> None:
 
     ack = reverse("annotation:guidelines_acknowledge", args=[stream.pk])
     response = client.post(ack, {"version": 2})
-    assert response.status_code == 302 and response["Location"] == work
+    assert response.status_code == 302
+    assert response["Location"] == work
     assert _acknowledged(stream, alice) == 2
     assert 'id="guidelines-notice"' not in client.get(work).content.decode()
 
@@ -120,7 +121,8 @@ def test_the_htmx_acknowledgement_removes_the_notice_and_never_goes_backwards(cl
         project_services.update_stream(stream=stream, guidelines=text)
     ack = reverse("annotation:guidelines_acknowledge", args=[stream.pk])
     response = client.post(ack, {"version": 3}, **HTMX)
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200
+    assert response.content == b""
     client.post(ack, {"version": 2}, **HTMX)
     assert _acknowledged(stream, alice) == 3
     client.post(ack, {"version": 99}, **HTMX)  # never beyond the current version
