@@ -136,6 +136,9 @@ class StreamData:
     skipped: IntArray  # skipped assignments
     reviewed: IntArray  # judgements reviewed at least once
     rejected: IntArray  # judgements rejected by at least one reviewer
+    # Per judgement: the guideline version it was made under, 0 for "before versions were
+    # recorded" (``Judgement.guideline_version``). Empty when not loaded (hand-made data).
+    guideline_version: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_items(self) -> int:
@@ -173,6 +176,9 @@ class StreamData:
             skipped=skipped,
             reviewed=reviewed,
             rejected=rejected,
+            guideline_version=self.guideline_version[keep]
+            if len(self.guideline_version) == self.n
+            else self.guideline_version,
         )
 
 

@@ -79,6 +79,10 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).
         "comparison": compare_models(stream) if stream.mode == Stream.Mode.DYNAMIC else None,
         "periodic_health": qc_selectors.periodic_health(),
+        # ?split=version: the figures per guideline version, computed now (None: not asked for).
+        "version_split": qc_services.figures_by_guideline_version(stream=stream)
+        if request.GET.get("split") == "version"
+        else None,
     }
     return render(request, "qc/stream_qc.html", context)
 
