@@ -283,7 +283,7 @@ def stream_detail(request: AuthedRequest, stream_id: int) -> HttpResponse:
         mine = StreamMembership.objects.filter(stream=stream, user=request.user).first()
         # The labeling pages (annotation app) decide what comes next: the test or the queue.
         can_label = stream.status == Stream.Status.ACTIVE and mine is not None and mine.status in _CAN_LABEL
-        context = {
+        context: dict[str, Any] = {
             "stream": stream,
             "membership": mine,
             "can_label": can_label,

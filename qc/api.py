@@ -154,8 +154,8 @@ class GalleryList(APIView):
                     "kind": entry.kind,
                     "note": entry.note,
                     "answer": entry.answer,
-                    "context": [{"role": m.role, "content": m.content} for m in entry.context],
-                    "responses": [{"label": r.label, "text": r.text, "chosen": r.chosen} for r in entry.responses],
+                    "conversation": [{"role": m.role, "content": m.content} for m in entry.context],
+                    "responses": [{"letter": r.label, "text": r.text, "chosen": r.chosen} for r in entry.responses],
                     "marked_at": entry.marked_at,
                 }
             )

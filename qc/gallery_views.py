@@ -6,8 +6,11 @@ The gallery page names nobody: no username, user id or e-mail of whoever made or
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -29,7 +32,7 @@ def get_stream_for_gallery(request: HttpRequest, stream_id: int) -> tuple[Stream
     if role in (Role.PM, Role.REVIEWER):
         return stream, True
     invited = (
-        StreamMembership.objects.filter(stream=stream, user=request.user)
+        StreamMembership.objects.filter(stream=stream, user=cast(User, request.user))  # login_required
         .exclude(status=StreamMembership.Status.REMOVED)
         .exists()
     )

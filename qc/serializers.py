@@ -104,7 +104,7 @@ class GalleryMessageSerializer(serializers.Serializer[Any]):
 
 
 class GalleryResponseSerializer(serializers.Serializer[Any]):
-    label = serializers.CharField(help_text="A, B, ...: the file's order.")
+    letter = serializers.CharField(help_text="A, B, ...: the file's order.")
     text = serializers.CharField()
     chosen = serializers.BooleanField()
 
@@ -116,6 +116,6 @@ class GalleryEntrySerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=["exemplary", "instructive_mistake"])
     note = serializers.CharField()
     answer = serializers.CharField(help_text="The answer in words, e.g. “B is better, clearly better”.")
-    context = GalleryMessageSerializer(many=True)
+    conversation = GalleryMessageSerializer(many=True, help_text="The item's context.")
     responses = GalleryResponseSerializer(many=True)
     marked_at = serializers.DateTimeField()

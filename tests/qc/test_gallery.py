@@ -159,10 +159,10 @@ def test_the_gallery_api_names_nobody(world: dict[str, Any]) -> None:
     assert response.status_code == 200, response.content
     data = response.json()
     assert len(data) == 1
-    assert set(data[0]) == {"id", "kind", "note", "answer", "context", "responses", "marked_at"}
+    assert set(data[0]) == {"id", "kind", "note", "answer", "conversation", "responses", "marked_at"}
     assert data[0]["responses"] == [
-        {"label": "A", "text": "Answer one", "chosen": False},
-        {"label": "B", "text": "Answer two", "chosen": True},
+        {"letter": "A", "text": "Answer one", "chosen": False},
+        {"letter": "B", "text": "Answer two", "chosen": True},
     ]
     text = response.content.decode()
     for name in _names(world):
