@@ -269,6 +269,7 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
             "submitted_at",
             "active_seconds",
             "counted",
+            "guideline_version",
             "is_current",
             "supersedes",
             "gold_correct",
