@@ -29,7 +29,8 @@ def _changed_stream() -> Any:
     alice = make_annotator(stream, "alice")
     StreamMembership.objects.filter(stream=stream, user=alice).update(guidelines_acknowledged=1)
     project_services.update_stream(
-        stream=stream, guidelines=f"Judge correctness first.\n{LONG_LINE}\n<img src=x onerror=alert(1)>",
+        stream=stream,
+        guidelines=f"Judge correctness first.\n{LONG_LINE}\n<img src=x onerror=alert(1)>",
         change_note="Sources matter",
     )
     return stream
@@ -73,7 +74,8 @@ def test_on_a_phone_the_diff_wraps_inside_the_screen(browser: Browser, live_serv
     page.wait_for_selector("#guidelines-notice")
     page.screenshot(path=str(screenshot_path("guidelines-notice-phone.png")))
     widest = page.evaluate(
-        "() => Math.max(...Array.from(document.querySelectorAll('.gdiff-line')).map(e => e.getBoundingClientRect().right))"
+        "() => Math.max(...Array.from(document.querySelectorAll('.gdiff-line'))"
+        ".map(e => e.getBoundingClientRect().right))"
     )
     assert widest <= 390
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
