@@ -229,3 +229,10 @@ class MessageForm(forms.Form):
 
     # The page writes its own <textarea> (placeholder by context), with this limit as maxlength.
     message = forms.CharField(max_length=MAX_MESSAGE_CHARS, strip=True)
+
+
+class GuidelinesAckForm(forms.Form):
+    """The "guidelines changed" notice's button: the version it showed, and where to go back to."""
+
+    version = forms.IntegerField(min_value=1)
+    next = forms.ChoiceField(choices=[("work", "The item page"), ("home", "The stream page")], required=False)

@@ -283,6 +283,9 @@ class Judgement(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     gold_correct = models.BooleanField(null=True, blank=True)  # set when the item is golden
+    # The stream's guideline version (``projects.GuidelineVersion.number``) current when the
+    # judgement was stored; NULL for judgements made before versions were recorded.
+    guideline_version = models.PositiveIntegerField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.WEB)
     excluded_reason = models.CharField(max_length=16, choices=ExcludedReason.choices, null=True, blank=True)
     excluded_at = models.DateTimeField(null=True, blank=True)

@@ -53,16 +53,21 @@ def streams_with_standing(user: Any) -> QuerySet[Stream]:
         role=Subquery(Membership.objects.filter(project=OuterRef("project"), user=user).values("role")[:1]),
         standing=Subquery(StreamMembership.objects.filter(stream=OuterRef("pk"), user=user).values("status")[:1]),
         has_test=has_active_test(OuterRef("pk")),
+        guidelines_acknowledged=Subquery(
+            StreamMembership.objects.filter(stream=OuterRef("pk"), user=user).values("guidelines_acknowledged")[:1]
+        ),
     )
 
 
-# The SQL twin of ``streams_with_standing``'s three annotations (keep the two in step), for the
+# The SQL twin of ``streams_with_standing``'s four annotations (keep the two in step), for the
 # hand-written reads of the annotator's hot path below: the stream's alias is ``s``, the user's id
 # ``%(user)s``.
 _STANDING_SQL = """
     (SELECT m.role FROM projects_membership m WHERE m.project_id = s.project_id AND m.user_id = %(user)s),
     (SELECT sm.status FROM projects_streammembership sm WHERE sm.stream_id = s.id AND sm.user_id = %(user)s),
-    {entry_test}"""
+    {entry_test},
+    (SELECT sm.guidelines_acknowledged FROM projects_streammembership sm
+     WHERE sm.stream_id = s.id AND sm.user_id = %(user)s)"""
 
 
 def _standing_sql() -> str:
@@ -75,8 +80,10 @@ def _stream_from(row: tuple[Any, ...], start: int) -> Stream:
     start += rows.width(Stream)
     stream.project = rows.instance(Project, row, start)
     start += rows.width(Project)
-    stream.role, stream.standing, has_test = row[start : start + 3]  # type: ignore[attr-defined]
+    stream.role, stream.standing, has_test, acknowledged = row[start : start + 4]  # type: ignore[attr-defined]
     stream.has_test = bool(has_test)  # type: ignore[attr-defined]
+    # The last guideline version the user acknowledged (the item page's notice), None if not invited.
+    stream.guidelines_acknowledged = acknowledged  # type: ignore[attr-defined]
     return stream
 
 

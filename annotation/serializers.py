@@ -360,6 +360,7 @@ class JudgementSerializer(serializers.ModelSerializer[Judgement]):
             "active_seconds",
             "signals",
             "counted",
+            "guideline_version",
             "is_current",
             "supersedes",
             "gold_correct",

@@ -873,6 +873,8 @@ def submit_judgement(
             gold_correct=gold_correct,
             source=source,
             suggestion=suggestion,
+            # From the stream row loaded with the assignment: the version current at submit time.
+            guideline_version=stream.guideline_version,
         )
         rows.insert(judgement)
         if not item.is_golden:

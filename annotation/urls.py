@@ -13,6 +13,11 @@ urlpatterns = [
     path("annotate/", views.index, name="index"),
     path("annotate/streams/<int:stream_id>/", views.stream_home, name="stream_home"),
     path("annotate/streams/<int:stream_id>/work/", views.work, name="work"),
+    path(
+        "annotate/streams/<int:stream_id>/guidelines/acknowledge/",
+        views.guidelines_acknowledge,
+        name="guidelines_acknowledge",
+    ),
     path("annotate/assignments/<int:assignment_id>/submit/", views.submit, name="submit"),
     path("annotate/assignments/<int:assignment_id>/skip/", views.skip, name="skip"),
     path("annotate/assignments/<int:assignment_id>/heartbeat/", views.heartbeat, name="heartbeat"),

@@ -18,10 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotation import access, hooks, selectors, services
-from annotation.forms import HeartbeatForm, JudgementForm, SkipForm
+from annotation.forms import GuidelinesAckForm, HeartbeatForm, JudgementForm, SkipForm
 from annotation.models import Assignment
+from projects import selectors as project_selectors
+from projects import services as project_services
 from projects.models import Stream, StreamMembership
 from projects.rendering import render_markdown
+from projects.selectors import GuidelineChange
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -42,12 +45,14 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def stream_home(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = access.get_stream_for_annotator(request, stream_id)
+    _start_guidelines(request, stream)
     context = {
         "stream": stream,
         "eligible": selectors.may_work(stream),
         "guidelines": render_markdown(stream.guidelines),
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "stream_progress": selectors.stream_progress(stream),
+        "guidelines_change": guidelines_change(stream),
         # qualification: the user's standing in the stream's test (``test``).
         **hooks.stream_home_context.context(stream=stream, user=request.user),
     }
@@ -65,6 +70,7 @@ def work(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
     access.require_eligible(stream)
     if stream.mode == Stream.Mode.DYNAMIC:
         return redirect("dynamic:converse", stream_id=stream.pk)
+    _start_guidelines(request, stream)
     assignment = services.claim_next(stream=stream, annotator=request.user) if selectors.can_annotate(stream) else None
     warning = " ".join(filter(None, hooks.annotator_warning.call(stream=stream, annotator=request.user)))
     notice = ("warning", warning) if warning else None
@@ -117,6 +123,24 @@ def skip(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
 
 @require_POST
 @login_required
+def guidelines_acknowledge(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
+    """The "guidelines changed" notice's button: the annotator read the changes up to the version
+    the notice showed (``version``; a later change shows its own notice). htmx removes the notice;
+    without JavaScript, back to where the notice was."""
+    stream = access.get_stream_for_annotator(request, stream_id)
+    form = GuidelinesAckForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Which version did you read?", status=400, content_type="text/plain")
+    project_services.acknowledge_guidelines(stream=stream, user=request.user, version=form.cleaned_data["version"])
+    if request.htmx:
+        return HttpResponse("")
+    if form.cleaned_data["next"] == "home" or not selectors.can_annotate(stream):
+        return redirect("annotation:stream_home", stream_id=stream.pk)
+    return redirect("annotation:work", stream_id=stream.pk)
+
+
+@require_POST
+@login_required
 def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
     """Extends the lease while the page is open. ``{"live": false}`` when the lease has ended (the
     page says so; a late answer is still kept). Always 200: a heartbeat racing a submit is normal."""
@@ -128,6 +152,20 @@ def heartbeat(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 # --- Helpers ----------------------------------------------------------------------------------
+def _start_guidelines(request: HttpRequest, stream: Stream) -> None:
+    """A member who never acknowledged a version (0: invited before versions, or by a path that did
+    not record one) starts under the current one: the notice is about changes after that."""
+    if getattr(stream, "guidelines_acknowledged", None) == 0:
+        project_services.acknowledge_guidelines(stream=stream, user=request.user, version=stream.guideline_version)
+        stream.guidelines_acknowledged = stream.guideline_version  # type: ignore[attr-defined]
+
+
+def guidelines_change(stream: Stream) -> GuidelineChange | None:
+    """The "guidelines changed" notice for the user the stream was loaded for (its
+    ``guidelines_acknowledged``): None, without a query, when they read the current version."""
+    return project_selectors.guideline_change(stream, getattr(stream, "guidelines_acknowledged", None) or 0)
+
+
 def _next(request: HtmxHttpRequest, stream: Stream, notice: tuple[str, str], explanation: str = "") -> HttpResponse:
     if request.htmx:
         assignment = (
@@ -168,6 +206,7 @@ def _render_workspace(
         "golden_feedback": render_markdown(explanation) if explanation else None,
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),
         "eligible": selectors.can_annotate(stream),
+        "guidelines_change": guidelines_change(stream),
     }
     if assignment is not None:
         context.update(

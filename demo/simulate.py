@@ -186,6 +186,7 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
                 if item.is_golden
                 else None,
                 source=Judgement.Source.SIMULATED,
+                guideline_version=stream.guideline_version,
             )
             if counted:
                 judged[item.pk] = count + 1

@@ -1,6 +1,6 @@
 """The dataset card: ``README.md`` beside every export's manifest, rendered from the manifest dict
 alone, so whatever the manifest states the card can show (a key added to the manifest later, such
-as ``guideline_version``, appears here without touching the export code)."""
+as ``guideline_versions``, appears here without touching the export code)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def render(manifest: dict[str, Any]) -> str:
         f"ties: {settings.get('ties', 'drop')}.",
         f"- Files: {_files(manifest)}.",
         f"- Licence: {manifest.get('licence') or 'not set (ask the project manager before sharing)'}.",
-        f"- Guideline version: {manifest.get('guideline_version') or 'not recorded'}.",
+        f"- Guideline versions: {_guideline_versions(manifest)}.",
         f"- Made by {manifest.get('created_by') or 'the command line'} on {manifest.get('created_at', '')[:10]} "
         f"(Quorum {manifest.get('quorum_version', '')}); snapshot of the judgements up to id "
         f"{manifest.get('snapshot', {}).get('max_judgement_id', '')}.",
@@ -104,3 +104,18 @@ def render(manifest: dict[str, Any]) -> str:
         lines += ['The files are Parquet: `load_dataset("parquet", data_files=...)`.', ""]
     lines += ["Every figure above is in `manifest.json` beside this card, with its definition.", ""]
     return "\n".join(lines)
+
+
+def _guideline_versions(manifest: dict[str, Any]) -> str:
+    """Per stream, the guideline versions the judgements were made under, with their share."""
+    per_stream = manifest.get("guideline_versions") or {}
+    parts = []
+    for slug, versions in per_stream.items():
+        shown = ", ".join(
+            (f"v{v['number']}" if v.get("number") else "before versioning")
+            + (f" of {str(v['created_at'])[:10]}" if v.get("created_at") else "")
+            + f" ({v.get('judgements', 0)} judgements)"
+            for v in versions
+        )
+        parts.append(f"`{slug}`: {shown or 'no judgements'}")
+    return "; ".join(parts) or "not recorded"

@@ -51,7 +51,7 @@ from exports import aggregation, card
 from exports import formats as shapes
 from exports.models import Export
 from judging.models import Judge
-from projects.models import Project, Stream, StreamMembership
+from projects.models import GuidelineVersion, Project, Stream, StreamMembership
 from qc.models import Review
 from quorum import jobs
 
@@ -239,6 +239,7 @@ _RAW_FIELDS = (
     "rationale",
     "source",
     "axes",
+    "guideline_version",
 )
 
 # What the readers yield per item: (item id, its judgement rows in id order, whether any of them
@@ -860,6 +861,7 @@ def _raw_row(
         "rationale": extra["rationale"],
         "source": extra["source"],
         "axes": extra["axes"],
+        "guideline_version": extra["guideline_version"],
     }
 
 
@@ -1430,6 +1432,44 @@ def _stopped_early(streams: list[Stream]) -> dict[int, int]:
     return {row["stream_id"]: row["n"] for row in rows}
 
 
+def guideline_versions(spec: ExportSpec, snapshot: Snapshot, streams: list[Stream]) -> dict[str, list[dict[str, Any]]]:
+    """The manifest's ``guideline_versions``: per stream slug, the guideline versions the judgements
+    the export read (``judgement_queryset``: counted, as of the snapshot) were made under, oldest
+    first, with the version's date and change note and how many of those judgements each has.
+    ``number`` None counts judgements made before versions were recorded. Two queries."""
+    counts = (
+        judgement_queryset(spec, snapshot, golden=False)
+        .values_list("stream_id", "guideline_version")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    used: dict[int, dict[int | None, int]] = {}
+    for stream_id, number, n in counts:
+        used.setdefault(stream_id, {})[number] = n
+    known = {
+        (v.stream_id, v.number): v
+        for v in GuidelineVersion.objects.filter(
+            stream_id__in=list(used), number__in={n for u in used.values() for n in u if n}
+        )
+    }
+    result: dict[str, list[dict[str, Any]]] = {}
+    for stream in streams:
+        numbers = used.get(stream.pk, {})
+        rows = []
+        for number in sorted(numbers, key=lambda n: (n is not None, n or 0)):
+            version = known.get((stream.pk, number)) if number is not None else None
+            rows.append(
+                {
+                    "number": number,
+                    "created_at": version.created_at.isoformat() if version else None,
+                    "change_note": version.change_note if version else None,
+                    "judgements": numbers[number],
+                }
+            )
+        result[stream.slug] = rows
+    return result
+
+
 def _file_sha256(path: Path) -> str:
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -1627,6 +1667,7 @@ def write_export(
         "snapshot": {"max_judgement_id": snapshot.max_judgement_id, "taken_at": snapshot.taken_at.isoformat()},
         "counts": counts,
         "streams": per_stream,
+        "guideline_versions": guideline_versions(spec, snapshot, streams),
         "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
         "notes": _NOTES[spec.format],
         "licence": spec.licence or None,

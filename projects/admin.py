@@ -12,6 +12,7 @@ from projects.forms import RateLimitedAdminAuthenticationForm
 from projects.models import (
     AnnotatorProfile,
     ApiToken,
+    GuidelineVersion,
     Membership,
     Project,
     Stream,
@@ -75,6 +76,13 @@ class StreamMembershipEventInline(admin.TabularInline[StreamMembershipEvent, Str
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the history is written by the service that changes status
+
+
+@admin.register(GuidelineVersion)
+class GuidelineVersionAdmin(admin.ModelAdmin[GuidelineVersion]):
+    list_display = ["id", "stream", "number", "author", "change_note", "created_at"]
+    raw_id_fields = ["stream", "author"]
+    list_select_related = ["stream", "author"]
 
 
 @admin.register(StreamMembership)

@@ -142,7 +142,8 @@ def _form_errors(form: StreamForm) -> dict[str, list[str]]:
         responses={200: StreamSettingsSerializer},
         description="Changes any settings of the stream form (PMs): the same validation as the stream "
         "page (400 with field errors, nothing saved), the same service (an overlap change re-opens or "
-        "closes items). Fields not sent keep their values.",
+        "closes items). Fields not sent keep their values. A change of ``guidelines`` makes the next "
+        "guideline version; ``change_note`` (not a setting, at most 500 characters) is kept with it.",
     ),
 )
 class StreamDetail(APIView):
@@ -168,7 +169,7 @@ class StreamDetail(APIView):
         unknown = {
             name: ["Read-only." if name in STREAM_READ_ONLY else "Not a stream setting."]
             for name in changes
-            if name not in StreamForm.Meta.fields
+            if name not in StreamForm.Meta.fields and name != "change_note"
         }
         if unknown:
             raise serializers.ValidationError(unknown)
@@ -176,7 +177,12 @@ class StreamDetail(APIView):
         if not form.is_valid():
             return Response(_form_errors(form), status=status.HTTP_400_BAD_REQUEST)
         cleaned = form.stream_fields()
-        services.update_stream(stream=stream, **{name: cleaned[name] for name in changes})
+        services.update_stream(
+            stream=stream,
+            author=request.user,
+            change_note=form.cleaned_data["change_note"],
+            **{name: cleaned[name] for name in changes if name != "change_note"},
+        )
         return Response(StreamSettingsSerializer(stream).data)
 
 

@@ -194,6 +194,15 @@ class StreamForm(forms.ModelForm[Stream]):
         "for a response flagged unsafe. Empty: a plain safe / unsafe flag.",
     )
 
+    # Not a setting: kept with the guidelines' new version when the text changes (``update_stream``).
+    change_note = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Change note",
+        help_text="When you change the guidelines: what changed and why. Kept with the new version; "
+        "annotators see it above the changes.",
+    )
+
     class Meta:
         model = Stream
         fields = [

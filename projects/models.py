@@ -119,6 +119,9 @@ class Stream(models.Model):
     slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown to annotators.")
+    # The number of the current ``GuidelineVersion`` (its text is ``guidelines``), kept beside the
+    # text so a submit records the version from the stream row it already read: no extra query.
+    guideline_version = models.PositiveIntegerField(default=1)
     task_kind = models.CharField(max_length=24, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
     # Attribute names rated 0–4 in addition to the preference, e.g. ["helpfulness", "correctness"].
     rubric = models.JSONField(default=list, blank=True)
@@ -249,6 +252,31 @@ class Stream(models.Model):
         return []
 
 
+class GuidelineVersion(models.Model):
+    """One text of a stream's guidelines. Every save that changes the text adds the next number
+    (``projects.services.update_stream``); ``Stream.guidelines`` stays the current text and
+    ``Stream.guideline_version`` its number. Judgements record the number they were made under."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="guideline_versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    change_note = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["stream", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "number"], name="guideline_version_unique_number"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="guideline_version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} v{self.number}"
+
+
 class StreamMembership(models.Model):
     """A project member's standing in one stream; follows one state machine (see ``TRANSITIONS``)."""
 
@@ -278,6 +306,10 @@ class StreamMembership(models.Model):
     # made (a grant also lifts the cool-down of the attempt before it).
     extra_attempts = models.PositiveSmallIntegerField(default=0)
     retake_allowed_at = models.DateTimeField(null=True, blank=True)
+    # The last guideline version this member acknowledged (the item page's "guidelines changed"
+    # notice shows while it is below ``stream.guideline_version``); 0: none yet, the first item
+    # page records the version they start under.
+    guidelines_acknowledged = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -38,7 +38,7 @@ class StreamSerializer(serializers.ModelSerializer[Stream]):
 
 
 # The representation's own fields, not settings: a PATCH that names one is a 400.
-STREAM_READ_ONLY = ("id", "project", "created_at", "updated_at")
+STREAM_READ_ONLY = ("id", "project", "guideline_version", "created_at", "updated_at")
 
 
 class StreamSettingsSerializer(serializers.ModelSerializer[Stream]):
@@ -65,7 +65,7 @@ class StreamSettingsSerializer(serializers.ModelSerializer[Stream]):
 
     class Meta:
         model = Stream
-        fields = ["id", "project", *StreamForm.Meta.fields, "created_at", "updated_at"]
+        fields = ["id", "project", *StreamForm.Meta.fields, "guideline_version", "created_at", "updated_at"]
         read_only_fields = list(STREAM_READ_ONLY)
 
 

@@ -13,7 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from projects import hooks
-from projects.models import Membership, Project, Role, Stream, StreamMembership, StreamMembershipEvent
+from projects.models import (
+    GuidelineVersion,
+    Membership,
+    Project,
+    Role,
+    Stream,
+    StreamMembership,
+    StreamMembershipEvent,
+)
 
 User = get_user_model()
 
@@ -30,28 +38,65 @@ def create_project(*, slug: str, name: str, description: str = "", created_by: A
     return project
 
 
-def create_stream(*, project: Project, slug: str, name: str, **fields: Any) -> Stream:
-    stream = Stream(project=project, slug=slug, name=name, **fields)
+@transaction.atomic
+def create_stream(*, project: Project, slug: str, name: str, author: Any = None, **fields: Any) -> Stream:
+    """Creates the stream and its guidelines' version 1 (whatever the text, even empty)."""
+    stream = Stream(project=project, slug=slug, name=name, guideline_version=1, **fields)
     stream.full_clean(exclude=["project"], validate_unique=False)
     stream.save()
+    GuidelineVersion.objects.create(
+        stream=stream, number=1, text=stream.guidelines, author=author, created_at=stream.created_at
+    )
     return stream
 
 
-def update_stream(*, stream: Stream, **fields: Any) -> Stream:
+@transaction.atomic
+def update_stream(*, stream: Stream, author: Any = None, change_note: str = "", **fields: Any) -> Stream:
     """Saves ``fields`` on the stream. When the overlap or the adaptive overlap settings change,
     the items' targets and ``is_open`` flags (which the claim's index relies on) are recomputed in
     the background once this commits (``hooks.stream_overlap_changed``, filled by the annotation
     room): items closed under the old settings take annotators again, items full under the new
-    ones leave the index."""
+    ones leave the index.
+
+    When ``guidelines`` is given and differs from the stored text, the text becomes the stream's
+    next ``GuidelineVersion`` (number + 1, by ``author`` with ``change_note``) and
+    ``stream.guideline_version`` moves to it. The stream row is locked first, so two saves at once
+    get consecutive numbers. The edit page, ``PATCH /api/streams/<id>/`` and the ``update_stream``
+    command all come here."""
     # The stored values, not the instance's: a ModelForm has already cleaned its input into it.
     watched = [name for name in _OVERLAP_FIELDS if name in fields]
-    old = Stream.objects.filter(pk=stream.pk).values_list(*watched).first() if watched else None
+    stored = (
+        Stream.objects.select_for_update().filter(pk=stream.pk).values_list("guidelines", "guideline_version", *watched)
+    )
+    old_text, old_version, *old = stored.get()
     for key, value in fields.items():
         setattr(stream, key, value)
+    stream.guideline_version = old_version
+    if "guidelines" in fields and fields["guidelines"] != old_text:
+        stream.guideline_version = old_version + 1
+        GuidelineVersion.objects.create(
+            stream=stream,
+            number=stream.guideline_version,
+            text=fields["guidelines"],
+            change_note=change_note[:500],
+            author=author,
+        )
     stream.save()
-    if old is not None and tuple(old) != tuple(getattr(stream, name) for name in watched):
+    if watched and tuple(old) != tuple(getattr(stream, name) for name in watched):
         hooks.stream_overlap_changed.call(stream.pk)
     return stream
+
+
+@transaction.atomic
+def acknowledge_guidelines(*, stream: Stream, user: Any, version: int) -> bool:
+    """Records that ``user`` read the stream's guidelines up to ``version`` (the notice's button).
+    Never moves backwards, never beyond the current version. Returns False when nothing changed."""
+    version = min(version, stream.guideline_version)
+    return bool(
+        StreamMembership.objects.filter(stream=stream, user=user, guidelines_acknowledged__lt=version).update(
+            guidelines_acknowledged=version
+        )
+    )
 
 
 # The settings that decide how many judgements an item collects.
@@ -112,7 +157,9 @@ def add_member(
 def invite_to_stream(*, stream: Stream, user: Any, actor: Any = None, reason: str = "") -> bool:
     """Invites a project member to a stream. Returns False when already there (a removed member
     is invited again)."""
-    sm, created = StreamMembership.objects.get_or_create(stream=stream, user=user)
+    sm, created = StreamMembership.objects.get_or_create(
+        stream=stream, user=user, defaults={"guidelines_acknowledged": stream.guideline_version}
+    )
     if created:
         StreamMembershipEvent.objects.create(
             stream_membership=sm, from_status="", to_status=sm.status, actor=actor, reason=reason or "invited"

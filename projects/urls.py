@@ -15,6 +15,7 @@ urlpatterns = [
     path("projects/<slug:slug>/streams/new/", views.stream_create, name="stream_create"),
     path("streams/<int:stream_id>/", views.stream_detail, name="stream_detail"),
     path("streams/<int:stream_id>/edit/", views.stream_edit, name="stream_edit"),
+    path("streams/<int:stream_id>/guidelines/<int:number>/", views.guideline_version, name="guideline_version"),
     # Members
     path("projects/<slug:slug>/members/", views.members, name="members"),
     path("projects/<slug:slug>/members/invite/", views.member_invite, name="member_invite"),

@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from projects import hooks, services
+from projects import hooks, selectors, services
 from projects.access import (
     get_project_for_pm,
     get_project_for_user,
@@ -243,7 +243,7 @@ def stream_create(request: AuthedRequest, slug: str) -> HttpResponse:
     form = StreamForm(request.POST or None, project=project, preview_url=preview_url)
     if request.method == "POST" and "preview" not in request.POST:
         if form.is_valid():
-            stream = services.create_stream(project=project, **form.stream_fields())
+            stream = services.create_stream(project=project, author=request.user, **form.stream_fields())
             messages.success(request, f"Stream “{stream.name}” created.")
             return redirect("stream_detail", stream_id=stream.pk)
         return _stream_form_response(request, form, project, None, status=400)
@@ -258,7 +258,12 @@ def stream_edit(request: AuthedRequest, stream_id: int) -> HttpResponse:
     form = StreamForm(request.POST or None, instance=stream, project=stream.project, preview_url=preview_url)
     if request.method == "POST" and "preview" not in request.POST:
         if form.is_valid():
-            services.update_stream(stream=stream, **form.stream_fields())
+            services.update_stream(
+                stream=stream,
+                author=request.user,
+                change_note=form.cleaned_data["change_note"],
+                **form.stream_fields(),
+            )
             messages.success(request, "Stream saved.")
             return redirect("stream_detail", stream_id=stream.pk)
         # The form cleaned values into the instance: show the stored stream, not the bad input.
@@ -278,11 +283,16 @@ def stream_detail(request: AuthedRequest, stream_id: int) -> HttpResponse:
         mine = StreamMembership.objects.filter(stream=stream, user=request.user).first()
         # The labeling pages (annotation app) decide what comes next: the test or the queue.
         can_label = stream.status == Stream.Status.ACTIVE and mine is not None and mine.status in _CAN_LABEL
-        return render(
-            request, "projects/stream_guidelines.html", {"stream": stream, "membership": mine, "can_label": can_label}
-        )
+        context: dict[str, Any] = {
+            "stream": stream,
+            "membership": mine,
+            "can_label": can_label,
+            "versions": selectors.guideline_versions(stream),
+        }
+        return render(request, "projects/stream_guidelines.html", context)
     context = {
         "stream": stream,
+        "versions": selectors.guideline_versions(stream),
         "project": stream.project,
         "is_pm": role == Role.PM,
         "is_reviewer": role == Role.REVIEWER,
@@ -293,6 +303,27 @@ def stream_detail(request: AuthedRequest, stream_id: int) -> HttpResponse:
     if request.htmx:
         return render(request, "projects/stream_detail.html#counts", context)
     return render(request, "projects/stream_detail.html", context)
+
+
+@require_GET
+@login_required
+def guideline_version(request: AuthedRequest, stream_id: int, number: int) -> HttpResponse:
+    """One version of a stream's guidelines: who, when, why, its changes against the version
+    before it and its text. For everyone who sees the stream page."""
+    stream, role = _get_stream_for_viewer(request, stream_id)
+    version = selectors.guideline_version(stream, number)
+    if version is None:
+        raise Http404("No such version.")
+    previous = selectors.guideline_version(stream, number - 1) if number > 1 else None
+    context = {
+        "stream": stream,
+        "version": version,
+        "previous": previous,
+        "diff": selectors.guideline_diff(previous.text if previous else "", version.text),
+        "text": render_markdown(version.text),
+        "manages": role in (Role.PM, Role.REVIEWER),
+    }
+    return render(request, "projects/guideline_version.html", context)
 
 
 # --- Members ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from qc.models import Alert, MetricSnapshot, PeriodicJob, Review, ReviewTask
+from qc.models import Alert, GalleryExample, MetricSnapshot, PeriodicJob, Review, ReviewTask
 
 
 @admin.register(ReviewTask)
@@ -69,3 +69,11 @@ class PeriodicJobAdmin(admin.ModelAdmin[PeriodicJob]):
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(GalleryExample)
+class GalleryExampleAdmin(admin.ModelAdmin[GalleryExample]):
+    list_display = ["id", "stream", "judgement", "kind", "marked_by", "created_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["judgement", "stream", "marked_by"]
+    show_full_result_count = False

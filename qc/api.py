@@ -1,8 +1,8 @@
 """REST API of QC (PMs): a stream's figures, "Recompute now", and pausing or resuming an annotator
-with a reason.
+with a reason; and the stream's example gallery (its annotators, reviewers and PMs).
 
-Every endpoint needs the PM role in the stream's project: an outsider gets 404, a reviewer or an
-annotator 403.
+Every endpoint but the gallery needs the PM role in the stream's project: an outsider gets 404, a
+reviewer or an annotator 403.
 """
 
 from __future__ import annotations
@@ -21,11 +21,18 @@ from annotation.models import Judgement
 from annotation.serializers import ConflictSerializer
 from projects.api import parse_query, stream_for
 from projects.models import Role, Stream, StreamMembership
-from qc import rules
+from qc import gallery, rules
 from qc import selectors as qc_selectors
 from qc import services as qc_services
+from qc.gallery_views import get_stream_for_gallery
 from qc.models import MetricSnapshot
-from qc.serializers import AnnotatorStandingSerializer, MetricsReportSerializer, ReasonSerializer, RecomputeSerializer
+from qc.serializers import (
+    AnnotatorStandingSerializer,
+    GalleryEntrySerializer,
+    MetricsReportSerializer,
+    ReasonSerializer,
+    RecomputeSerializer,
+)
 
 
 class _MetricQuery(serializers.Serializer[Any]):
@@ -126,3 +133,30 @@ class MetricRecompute(APIView):
             "computed_at": done.computed_at.isoformat() if done.computed_at else None,
         }
         return Response(body, status=202 if done.queued else 200)
+
+
+# --- The example gallery ------------------------------------------------------------------------
+class GalleryList(APIView):
+    """The stream's example gallery (``qc.gallery``), newest first: for its annotators (those
+    invited and not removed; the examples whose items are settled or that they had), reviewers
+    and PMs (every example). Nobody is named: no username, user id or e-mail in it."""
+
+    @extend_schema(responses=GalleryEntrySerializer(many=True))
+    def get(self, request: Request, stream_id: int) -> Response:
+        stream, sees_all = get_stream_for_gallery(request, stream_id)
+        examples = gallery.examples_for(stream=stream, viewer=request.user, sees_all=sees_all)[:200]
+        entries = []
+        for example in examples:
+            entry = gallery.entry(example)
+            entries.append(
+                {
+                    "id": entry.id,
+                    "kind": entry.kind,
+                    "note": entry.note,
+                    "answer": entry.answer,
+                    "conversation": [{"role": m.role, "content": m.content} for m in entry.context],
+                    "responses": [{"letter": r.label, "text": r.text, "chosen": r.chosen} for r in entry.responses],
+                    "marked_at": entry.marked_at,
+                }
+            )
+        return Response(GalleryEntrySerializer(entries, many=True).data)

@@ -97,3 +97,14 @@ class ReviewForm(forms.Form):
         if data.get("decision") == "reject" and not parts:
             self.add_error("preset", "Pick a reason (keys 1–9) or write a note: the annotator reads it.")
         return data
+
+
+class GalleryForm(forms.Form):
+    """A judgement into the example gallery: which kind and why (the note annotators read)."""
+
+    kind = forms.ChoiceField(choices=[("exemplary", "Exemplary"), ("instructive_mistake", "Instructive mistake")])
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "Why: what annotators should learn from it"}),
+        help_text="Annotators read it beside the item. Write no names.",
+    )

@@ -149,6 +149,9 @@ class StreamData:
     axes: dict[str, IntArray] = field(default_factory=dict)
     # helpful_safe: per judgement and canonical response, 1 safe, 0 unsafe, -1 not given (n × 2).
     safety: IntArray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    # Per judgement: the guideline version it was made under, 0 for "before versions were
+    # recorded" (``Judgement.guideline_version``). Empty when not loaded (hand-made data).
+    guideline_version: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_items(self) -> int:
@@ -192,6 +195,9 @@ class StreamData:
             first_action_seconds=None if self.first_action_seconds is None else self.first_action_seconds[keep],
             axes={name: codes[keep] for name, codes in self.axes.items()},
             safety=self.safety[keep] if len(self.safety) else self.safety,
+            guideline_version=self.guideline_version[keep]
+            if len(self.guideline_version) == self.n
+            else self.guideline_version,
         )
 
 

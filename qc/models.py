@@ -150,3 +150,32 @@ class PeriodicJob(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GalleryExample(models.Model):
+    """A judgement a PM or reviewer holds up to the stream's annotators: *exemplary* work, or an
+    *instructive mistake*, with a note saying why. The gallery shows it without any name
+    (``qc.gallery``); one entry per judgement (marking it again changes the kind and the note)."""
+
+    class Kind(models.TextChoices):
+        EXEMPLARY = "exemplary", "Exemplary"
+        INSTRUCTIVE_MISTAKE = "instructive_mistake", "Instructive mistake"
+
+    judgement = models.OneToOneField("annotation.Judgement", on_delete=models.CASCADE, related_name="gallery_example")
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="gallery_examples")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    note = models.TextField(max_length=2000)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["exemplary", "instructive_mistake"]), name="gallery_example_kind_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["stream", "created_at"], name="gallery_example_stream")]

@@ -96,3 +96,26 @@ class RecomputeSerializer(serializers.Serializer[Any]):
     stream = serializers.IntegerField()
     queued = serializers.BooleanField(help_text="True: queued for a worker; False: computed in the request.")
     computed_at = serializers.DateTimeField(allow_null=True, help_text="The new run's time (null when queued).")
+
+
+class GalleryMessageSerializer(serializers.Serializer[Any]):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class GalleryResponseSerializer(serializers.Serializer[Any]):
+    letter = serializers.CharField(help_text="A, B, ...: the file's order.")
+    text = serializers.CharField()
+    chosen = serializers.BooleanField()
+
+
+class GalleryEntrySerializer(serializers.Serializer[Any]):
+    """One example of the gallery (``qc.gallery.GalleryEntry``): no person in it."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["exemplary", "instructive_mistake"])
+    note = serializers.CharField()
+    answer = serializers.CharField(help_text="The answer in words, e.g. “B is better, clearly better”.")
+    conversation = GalleryMessageSerializer(many=True, help_text="The item's context.")
+    responses = GalleryResponseSerializer(many=True)
+    marked_at = serializers.DateTimeField()

@@ -26,10 +26,11 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
+from scipy.stats import binomtest
 
 from annotation.models import Assignment, Item, ItemEscalation, Judgement
 from judging.models import Judge, Verdict
-from projects.models import Stream
+from projects.models import GuidelineVersion, Stream
 from qc import judge_quality, metrics
 from qc.models import MetricSnapshot, Review
 from qc.selectors import RUN_METRIC
@@ -137,6 +138,48 @@ def _load_judge(stream: Stream) -> judge_quality.JudgeData | None:
     escalations = ItemEscalation.objects.filter(stream=stream).count()
     details = {"judge": judge.endpoint.name, "judge_user_id": judge.user_id}
     return judge_quality.JudgeData(verdicts, human, items, escalations, details)
+
+
+# The figures the Quality page splits by guideline version (stream level).
+VERSION_SPLIT_METRICS = ("judgements", "alpha_nominal", "alpha_ordinal", "gold_accuracy", "labeling_time")
+
+
+@dataclass(frozen=True)
+class VersionFigures:
+    """A stream's figures over the judgements made under one guideline version (``number`` None:
+    before versions were recorded), with the version (None when unknown) and, for gold accuracy,
+    its exact (Clopper–Pearson) 95% interval."""
+
+    number: int | None
+    version: GuidelineVersion | None
+    figures: dict[str, metrics.Figure]
+    gold_interval: tuple[float, float] | None
+
+
+def figures_by_guideline_version(*, stream: Stream) -> list[VersionFigures]:
+    """The Quality page's split: the stream-level figures of ``VERSION_SPLIT_METRICS`` computed
+    (``metrics.compute_figures``, the same definitions as the page's) separately over the current
+    judgements made under each guideline version, oldest first. Descriptive: each row carries its
+    own n, and nothing is flagged or compared by a test here (the gold interval shows how much a
+    row's n allows to read into a difference). Computed on request from the stream's rows (the
+    periodic snapshots are not split)."""
+    data, _annotator_ids, _recent = _load(stream, timezone.now() - timedelta(days=metrics.RECENT_DAYS))
+    thresholds = thresholds_for(stream)
+    versions = {v.number: v for v in GuidelineVersion.objects.filter(stream=stream).select_related("author")}
+    none = np.zeros(data.n_annotators, dtype=np.int64)
+    result = []
+    for number in sorted({int(n) for n in data.guideline_version}):
+        part = data.select(data.guideline_version == number, skipped=none, reviewed=none, rejected=none)
+        figures = metrics.compute_figures(part, thresholds).stream
+        shown = {name: figures[name] for name in VERSION_SPLIT_METRICS if name in figures}
+        gold = shown.get("gold_accuracy")
+        interval = None
+        if gold is not None and gold.value is not None and gold.sample_size:
+            correct = round(gold.value * gold.sample_size)
+            ci = binomtest(correct, gold.sample_size).proportion_ci(confidence_level=0.95, method="exact")
+            interval = (round(float(ci.low), 4), round(float(ci.high), 4))
+        result.append(VersionFigures(number or None, versions.get(number) if number else None, shown, interval))
+    return result
 
 
 @dataclass(frozen=True)
@@ -483,6 +526,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         pasted,
         away_seconds,
         first_action_seconds,
+        guideline_version,
         *slot_values,
     ) = _columns(
         Judgement.objects.filter(stream=stream, is_current=True)
@@ -504,6 +548,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
                 output_field=IntegerField(),
             ),
             *_SIGNAL_COLUMNS,
+            Coalesce("guideline_version", Value(0)),
             *rating_columns,
         ),
         [
@@ -521,6 +566,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
             "int2",
             "float8",
             "float8",
+            "int4",
             *["int2"] * len(rating_columns),
         ],
     )
@@ -588,6 +634,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
         pasted=pasted[rows].astype(np.int64),
         away_seconds=_nan_below_zero(away_seconds[rows]),
         first_action_seconds=_nan_below_zero(first_action_seconds[rows]),
+        guideline_version=guideline_version[rows].astype(np.int64),
     )
     if stream.has_axes:
         data.axes, data.safety = _axes_columns(stream, judgement_ids)

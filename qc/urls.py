@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from qc import model_views, views
+from qc import gallery_views, model_views, views
 
 app_name = "qc"
 
@@ -31,6 +31,18 @@ urlpatterns = [
     # Review queue (reviewers, PMs)
     path("streams/<int:stream_id>/review/", views.review_queue, name="review_queue"),
     path("streams/<int:stream_id>/review/<int:task_id>/", views.review_submit, name="review_submit"),
+    # The example gallery (the stream's annotators see it; reviewers and PMs mark examples)
+    path("streams/<int:stream_id>/gallery/", gallery_views.gallery_page, name="gallery"),
+    path(
+        "streams/<int:stream_id>/gallery/judgements/<int:judgement_id>/",
+        gallery_views.gallery_mark,
+        name="gallery_mark",
+    ),
+    path(
+        "streams/<int:stream_id>/gallery/<int:example_id>/remove/",
+        gallery_views.gallery_remove,
+        name="gallery_remove",
+    ),
     # The annotator's own figures
     path("streams/<int:stream_id>/my-quality/", views.my_quality, name="my_quality"),
     # Model comparison of a dynamic stream (PMs)

@@ -81,6 +81,10 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "periodic_health": qc_selectors.periodic_health(),
         # The stream's model judge, measured like a person and shown apart from the people.
         "judge": qc_selectors.judge_overview(stream, stream_figures),
+        # ?split=version: the figures per guideline version, computed now (None: not asked for).
+        "version_split": qc_services.figures_by_guideline_version(stream=stream)
+        if request.GET.get("split") == "version"
+        else None,
     }
     return render(request, "qc/stream_qc.html", context)
 

@@ -36,6 +36,7 @@ urlpatterns = [
         name="api-annotator-resume",
     ),
     path("streams/<int:stream_id>/qc/recompute/", qc_api.MetricRecompute.as_view(), name="api-qc-recompute"),
+    path("streams/<int:stream_id>/gallery/", qc_api.GalleryList.as_view(), name="api-gallery"),
     path("streams/<int:stream_id>/next/", annotation_api.NextItem.as_view(), name="api-next"),
     path("streams/<int:stream_id>/test/", qualification_api.QualificationTestState.as_view(), name="api-test"),
     path(

@@ -68,6 +68,7 @@ ACCESS: dict[str, Level] = {
     "stream_create": PM,
     "stream_detail": INVITED,
     "stream_edit": PM,
+    "guideline_version": INVITED,
     "members": PM,
     "member_invite": PM,
     "member_role": PM,
@@ -76,6 +77,7 @@ ACCESS: dict[str, Level] = {
     # annotation
     "annotation:stream_home": INVITED,
     "annotation:work": INVITED,
+    "annotation:guidelines_acknowledge": INVITED,
     "annotation:submit": OWNER,
     "annotation:skip": OWNER,
     "annotation:heartbeat": OWNER,
@@ -126,6 +128,9 @@ ACCESS: dict[str, Level] = {
     "qc:review_queue": REVIEWER,
     "qc:review_submit": REVIEWER,
     "qc:my_quality": INVITED,
+    "qc:gallery": INVITED,
+    "qc:gallery_mark": REVIEWER,
+    "qc:gallery_remove": REVIEWER,
     "qc:stream_models": PM,
     # exports
     "exports:exports": PM,
@@ -142,6 +147,7 @@ ACCESS: dict[str, Level] = {
     "api-annotator-pause": PM,
     "api-annotator-resume": PM,
     "api-qc-recompute": PM,
+    "api-gallery": INVITED,
     "api-next": INVITED,
     "api-test": INVITED,
     "api-test-start": INVITED,
@@ -284,7 +290,9 @@ def url_for(route: Route, world: World) -> str:
         "item_id": (world.golden_item if route.name == "qc:golden_item" else world.item).pk,
         "batch_id": world.batch.pk,
         "question_id": world.question.pk,
-        "number": world.attempt.number,
+        "number": 2 if route.name == "guideline_version" else world.attempt.number,
+        "judgement_id": world.judgement.pk,
+        "example_id": world.judgement.gallery_example.pk,
         "membership_id": (
             world.owner_stream_membership if route.name == "qualification:candidate_action" else world.owner_membership
         ).pk,

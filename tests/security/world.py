@@ -21,8 +21,17 @@ from exports.models import Export
 from exports.services import export_dir
 from judging import services as judging_services
 from judging.models import JudgeRun, Verdict
-from projects.models import AnnotatorProfile, ApiToken, Membership, Project, Role, Stream, StreamMembership
-from qc.models import Alert, Review, ReviewTask
+from projects.models import (
+    AnnotatorProfile,
+    ApiToken,
+    GuidelineVersion,
+    Membership,
+    Project,
+    Role,
+    Stream,
+    StreamMembership,
+)
+from qc.models import Alert, GalleryExample, Review, ReviewTask
 from qualification import services as qualification
 from tests.factories import UserFactory
 
@@ -60,6 +69,8 @@ FIELDS = (
     "turn.response_a",
     "turn.response_b",
     "profile.education",
+    "guideline.change_note",
+    "gallery.note",
     "profile.profession",
     "profile.notes",
     "profile.domain",
@@ -164,10 +175,21 @@ def build_world(prefix: str, text: Text) -> World:
         overlap=1,
         review_rate=0.0,
     )
+    # The static stream's guidelines in two versions (the second with a change note); its
+    # annotators read the first, so the item page shows them the "guidelines changed" notice.
+    GuidelineVersion.objects.create(stream=stream, number=1, text="")
+    GuidelineVersion.objects.create(
+        stream=stream, number=2, text=stream.guidelines, change_note=t("guideline.change_note")[:500]
+    )
+    Stream.objects.filter(pk=stream.pk).update(guideline_version=2)
+    stream.guideline_version = 2
+    GuidelineVersion.objects.create(stream=dynamic_stream, number=1, text=dynamic_stream.guidelines)
     stream_memberships = {}
     for name in ("owner", "peer"):
         for s in (stream, dynamic_stream):
-            sm = StreamMembership.objects.create(stream=s, user=users[name], status=StreamMembership.Status.QUALIFIED)
+            sm = StreamMembership.objects.create(
+                stream=s, user=users[name], status=StreamMembership.Status.QUALIFIED, guidelines_acknowledged=1
+            )
             if s == stream:
                 stream_memberships[name] = sm
 
@@ -262,6 +284,9 @@ def build_world(prefix: str, text: Text) -> World:
         served_at=now - timedelta(seconds=30),
         rationale=t("judgement.rationale"),
         idempotency_key=f"{prefix}-judgement",
+    )
+    GalleryExample.objects.create(
+        judgement=judgement, stream=stream, kind="exemplary", note=t("gallery.note"), marked_by=users["reviewer"]
     )
     review_task = ReviewTask.objects.create(
         judgement=judgement, stream=stream, reason=ReviewTask.Reason.PM, note=t("review.note")[:500]
