@@ -150,6 +150,11 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_confidence",
             "max_turns",
             "truncated_answers",
+            "purpose",
+            "purpose_domain",
+            "purpose_language",
+            "purpose_capability",
+            "purpose_safety",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 14, "spellcheck": "true"}),
@@ -178,6 +183,11 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_confidence": "Min. confidence of an exported pair",
             "max_turns": "Max. turns per conversation",
             "truncated_answers": "Answers cut off at the token limit",
+            "purpose": "Purpose (the weakness it targets)",
+            "purpose_domain": "Domain",
+            "purpose_language": "Language",
+            "purpose_capability": "Capability",
+            "purpose_safety": "Safety area",
         }
         help_texts = {
             "slug": "Used in URLs and by import_items; unique within the project.",
@@ -197,6 +207,7 @@ class StreamForm(forms.ModelForm[Stream]):
     # Sections of the form page; "guidelines" has its own, beside the live preview.
     FIELDSETS = [
         ("Basics", ["name", "slug", "status", "priority"]),
+        ("Purpose", ["purpose", "purpose_domain", "purpose_language", "purpose_capability", "purpose_safety"]),
         ("Task", ["task_kind", "mode", "rubric", "max_turns", "truncated_answers"]),
         ("Assignment", ["overlap", "adaptive_overlap", "adaptive_min_agree", "order", "lease_minutes"]),
         (

@@ -158,11 +158,10 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     role = viewer_role(request, project)
     manages = role in (Role.PM, Role.REVIEWER)
     streams: list[Stream]
+    overview: dict[int, dict[str, Any]] = {}
     if manages:
-        queryset = project.streams.all()
-        for annotate in hooks.annotate_streams.functions:  # annotation: item_count, golden_count
-            queryset = annotate(queryset)
-        streams = list(queryset)
+        streams = list(project.streams.all())
+        overview = _program_overview(streams)
     else:
         mine = StreamMembership.objects.filter(user=request.user).exclude(status=StreamMembership.Status.REMOVED)
         streams = list(project.streams.filter(pk__in=mine.values("stream_id")))
@@ -173,12 +172,22 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         "role_label": _role_label(role),
         "is_pm": role == Role.PM,
         "manages": manages,
-        "streams": [(stream, member_counts.get(stream.pk, {})) for stream in streams],
+        "streams": [(stream, member_counts.get(stream.pk, {}), overview.get(stream.pk, {})) for stream in streams],
         "role_counts": dict(project.memberships.values_list("role").annotate(n=Count("id")).values_list("role", "n"))
         if manages
         else {},
     }
     return render(request, "projects/project_detail.html", context)
+
+
+def _program_overview(streams: list[Stream]) -> dict[int, dict[str, Any]]:
+    """The program overview's figures per stream id, merged from the rooms above
+    (``hooks.stream_overview``): annotation's ``progress`` and ``activity``, qc's ``quality``."""
+    merged: dict[int, dict[str, Any]] = {stream.pk: {} for stream in streams}
+    for per_stream in hooks.stream_overview.call(streams):
+        for stream_id, values in per_stream.items():
+            merged.setdefault(stream_id, {}).update(values)
+    return merged
 
 
 def _stream_member_counts(project: Project) -> dict[int, dict[str, int]]:

@@ -526,3 +526,83 @@ def periodic_health(*, now: datetime | None = None) -> PeriodicHealth:
             )
         )
     return PeriodicHealth(jobs=jobs, checked_at=now)
+
+
+# --- The program overview (project page) ------------------------------------------------------------
+OVERVIEW_METRICS = ("alpha_nominal", "agreement", "gold_accuracy")
+
+
+@dataclass(frozen=True)
+class OverviewQuality:
+    """A stream's quality on the project page, as its last full recompute stored it (window "all";
+    nothing is recomputed here): the stream's figures in ``OVERVIEW_METRICS`` (each a snapshot with
+    its value, sample size and, for α, the flag "below the stream's minimum agreement"), how many
+    annotators the run flagged on any figure (each flag an evidence decision of ``qc.evidence``:
+    a test at a stated α with its sample size), and the open QC alerts. ``computed_at`` None: the
+    stream was never computed; ``flagged_annotators`` None: computed before the run kept the count
+    (the next recompute fills it)."""
+
+    computed_at: datetime | None
+    figures: dict[str, MetricSnapshot]
+    flagged_annotators: int | None
+    flagged_metrics: dict[str, int]
+    open_alerts: int
+
+    def figure(self, metric: str) -> MetricSnapshot | None:
+        return self.figures.get(metric)
+
+    @property
+    def alpha_flagged(self) -> bool:
+        row = self.figures.get("alpha_nominal")
+        return bool(row is not None and (row.details or {}).get("flagged"))
+
+
+def streams_overview(streams: list[Stream]) -> dict[int, dict[str, Any]]:
+    """The quality of every stream of ``streams`` for the project page, from stored snapshots.
+    Three queries for all streams: the last run per stream (the ``snapshot_lookup`` index), that
+    run's stream figures, and the open alerts per stream."""
+    from django.db.models import Count
+
+    ids = [stream.pk for stream in streams]
+    if not ids:
+        return {}
+    runs = dict(
+        MetricSnapshot.objects.filter(stream_id__in=ids, metric=RUN_METRIC, annotator=None)
+        .values("stream_id")
+        .annotate(at=Max("computed_at"))
+        .values_list("stream_id", "at")
+        .order_by()
+    )
+    figures: dict[int, dict[str, MetricSnapshot]] = {}
+    if runs:
+        from django.db.models import Q
+
+        same_run = Q()
+        for stream_id, at in runs.items():
+            same_run |= Q(stream_id=stream_id, computed_at=at)
+        for row in MetricSnapshot.objects.filter(
+            same_run, annotator=None, window=MetricSnapshot.Window.ALL, metric__in=(RUN_METRIC, *OVERVIEW_METRICS)
+        ):
+            figures.setdefault(row.stream_id, {})[row.metric] = row
+    alerts = dict(
+        Alert.objects.filter(stream_id__in=ids, acknowledged_at__isnull=True)
+        .values("stream_id")
+        .annotate(n=Count("id"))
+        .values_list("stream_id", "n")
+        .order_by()
+    )
+    result = {}
+    for stream_id in ids:
+        rows = figures.get(stream_id, {})
+        run = rows.pop(RUN_METRIC, None)
+        details = run.details if run is not None else {}
+        result[stream_id] = {
+            "quality": OverviewQuality(
+                computed_at=runs.get(stream_id),
+                figures=rows,
+                flagged_annotators=details.get("flagged_annotators"),
+                flagged_metrics=details.get("flagged_metrics", {}),
+                open_alerts=alerts.get(stream_id, 0),
+            )
+        }
+    return result
