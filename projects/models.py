@@ -173,9 +173,7 @@ class Stream(models.Model):
         max_length=35,
         blank=True,
         validators=[
-            RegexValidator(
-                r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "A language tag such as de, en or pt-BR (BCP 47)."
-            )
+            RegexValidator(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "A language tag such as de, en or pt-BR (BCP 47).")
         ],
         help_text="A language tag (BCP 47), e.g. de or pt-BR.",
     )
