@@ -28,7 +28,8 @@ def test_it_saves_the_purpose_from_the_stream_form(client: Client) -> None:
     project, pm = project_with_pm()
     client.force_login(pm)
     form = client.get(f"/projects/{project.slug}/streams/new/").content.decode()
-    assert 'name="purpose"' in form and 'name="purpose_language"' in form
+    assert 'name="purpose"' in form
+    assert 'name="purpose_language"' in form
     response = client.post(f"/projects/{project.slug}/streams/new/", _data(**PURPOSE))
     assert response.status_code == 302, response.content
     stream = Stream.objects.get(project=project, slug="german-chat")
