@@ -173,6 +173,8 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         "is_pm": role == Role.PM,
         "manages": manages,
         "streams": [(stream, member_counts.get(stream.pk, {}), overview.get(stream.pk, {})) for stream in streams],
+        # Dynamic streams compare models: the page loads their ratings over time (PMs only).
+        "model_streams": [stream for stream in streams if stream.mode == Stream.Mode.DYNAMIC] if manages else [],
         "role_counts": dict(project.memberships.values_list("role").annotate(n=Count("id")).values_list("role", "n"))
         if manages
         else {},
