@@ -106,6 +106,7 @@ ACCESS: dict[str, Level] = {
     "dynamic:endpoint_create": PM,
     "dynamic:endpoint_edit": PM,
     "dynamic:endpoint_test": PM,
+    "dynamic:streams_from_eval": PM,
     # qc
     "qc:stream_qc": PM,
     "qc:stream_recompute": PM,
@@ -121,6 +122,7 @@ ACCESS: dict[str, Level] = {
     "qc:review_submit": REVIEWER,
     "qc:my_quality": INVITED,
     "qc:stream_models": PM,
+    "qc:stream_model_history": PM,
     # exports
     "exports:exports": PM,
     "exports:export_detail": PM,
@@ -148,7 +150,7 @@ ACCESS: dict[str, Level] = {
     "api-token": OWNER,
 }
 # URL kwargs that name an object other than the default for that kwarg.
-DYNAMIC_STREAM_ROUTES = {"dynamic:converse", "dynamic:converse_send", "qc:stream_models"}
+DYNAMIC_STREAM_ROUTES = {"dynamic:converse", "dynamic:converse_send", "qc:stream_models", "qc:stream_model_history"}
 
 # Form fields most write views read: a request that passed the access check would do something.
 FORM = {
