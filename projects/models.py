@@ -236,11 +236,15 @@ class Stream(models.Model):
     def is_pairwise(self) -> bool:
         return self.task_kind == self.TaskKind.PAIRWISE
 
-    PURPOSE_TAGS = ("domain", "language", "capability", "safety")
-
     def purpose_tags(self) -> list[tuple[str, str]]:
         """The purpose's tags that are set, as (kind, value), in a fixed order."""
-        return [(kind, value) for kind in self.PURPOSE_TAGS if (value := getattr(self, f"purpose_{kind}"))]
+        tags = [
+            ("domain", self.purpose_domain),
+            ("language", self.purpose_language),
+            ("capability", self.purpose_capability),
+            ("safety", self.purpose_safety),
+        ]
+        return [(kind, value) for kind, value in tags if value]
 
 
 class StreamMembership(models.Model):

@@ -159,8 +159,11 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     manages = role in (Role.PM, Role.REVIEWER)
     streams: list[Stream]
     overview: dict[int, dict[str, Any]] = {}
+    tag = request.GET.get("tag", "")
     if manages:
         streams = list(project.streams.all())
+        if tag:  # the overview filtered by a purpose tag, "kind:value" (the tags link here)
+            streams = [stream for stream in streams if tag in {f"{k}:{v}" for k, v in stream.purpose_tags()}]
         overview = _program_overview(streams)
     else:
         mine = StreamMembership.objects.filter(user=request.user).exclude(status=StreamMembership.Status.REMOVED)
@@ -172,6 +175,7 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         "role_label": _role_label(role),
         "is_pm": role == Role.PM,
         "manages": manages,
+        "tag": tag if manages else "",
         "streams": [(stream, member_counts.get(stream.pk, {}), overview.get(stream.pk, {})) for stream in streams],
         # Dynamic streams compare models: the page loads their ratings over time (PMs only).
         "model_streams": [stream for stream in streams if stream.mode == Stream.Mode.DYNAMIC] if manages else [],

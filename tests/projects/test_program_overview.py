@@ -171,3 +171,14 @@ def test_the_run_row_keeps_how_many_annotators_a_run_flagged() -> None:
         ],
     )
     assert _flag_summary(figures) == {"flagged_annotators": 2, "flagged_metrics": {"agreement": 2, "position_bias": 1}}
+
+
+def test_a_purpose_tag_filters_the_overview(client: Client) -> None:
+    project, pm, stream, quiet = _fixture()
+    client.force_login(pm)
+    body = client.get(f"/projects/{project.slug}/?tag=language:de").content.decode()
+    assert f'<tr id="overview-{stream.pk}">' in body
+    assert f'<tr id="overview-{quiet.pk}">' not in body
+    assert 'href="?tag=language:de"' in body
+    body = client.get(f"/projects/{project.slug}/?tag=language:fr").content.decode()
+    assert "No stream is tagged" in body
