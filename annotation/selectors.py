@@ -581,8 +581,8 @@ def streams_overview(streams: list[Stream], *, now: datetime | None = None) -> d
         progress = {stream_id: (items, done, golden) for stream_id, items, done, golden in rows_}
         cache.set(key, progress, STREAM_PROGRESS_CACHE_SECONDS)
     day = now - timedelta(hours=24)
-    activity = {
-        row["stream_id"]: row
+    activity: dict[int, dict[str, Any]] = {
+        row["stream_id"]: dict(row)
         for row in Judgement.objects.filter(stream_id__in=ids, submitted_at__gte=now - timedelta(days=OVERVIEW_DAYS))
         .exclude(source=Judgement.Source.MODEL)
         .values("stream_id")

@@ -233,4 +233,6 @@ class EvalChooseForm(forms.Form):
 
     def __init__(self, *args: Any, categories: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["categories"].choices = [(name, name) for name in categories]
+        field = self.fields["categories"]
+        assert isinstance(field, forms.MultipleChoiceField)  # declared above
+        field.choices = [(name, name) for name in categories]
