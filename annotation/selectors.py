@@ -514,9 +514,6 @@ def answer_as_seen(judgement: Judgement) -> str:
 
 
 # --- The program overview (project page) ------------------------------------------------------------
-OVERVIEW_DAYS = 7  # the throughput and "active this week" window
-
-
 @dataclass(frozen=True)
 class OverviewProgress:
     """Work items of a stream (golden and qualification items left out, as on the stream page) and
@@ -531,81 +528,67 @@ class OverviewProgress:
     def share(self) -> float | None:
         return self.complete / self.items if self.items else None
 
+    def to_dict(self) -> dict[str, int]:
+        return {"items": self.items, "complete": self.complete, "golden": self.golden}
+
+
+def overview_progress(streams: list[Stream]) -> dict[int, OverviewProgress]:
+    """Items done / total and golden items of each of ``streams``: one grouped pass over their work
+    items, cached a minute like ``stream_progress``. The program overview reads the figures the
+    last QC computation stored (``qc``) and asks here only for streams never computed."""
+    if not streams:
+        return {}
+    key = "annotation:overview-progress:" + ",".join(f"{s.pk}.{s.overlap}.{s.adaptive_min_agree}" for s in streams)
+    cached: dict[int, OverviewProgress] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    adaptive = Q(stream__adaptive_overlap=True, stream__adaptive_min_agree__lt=F("stream__overlap"))
+    complete = Q(judgement_count__gte=F("stream__overlap")) | (
+        adaptive & Q(first_agreed=True, judgement_count__gte=F("stream__adaptive_min_agree"))
+    )
+    rows_ = (
+        Item.objects.filter(stream_id__in=[s.pk for s in streams], pool=Item.Pool.WORK)
+        .values("stream_id")
+        .annotate(
+            items=Count("id", filter=Q(is_golden=False)),
+            complete=Count("id", filter=Q(is_golden=False) & complete),
+            golden=Count("id", filter=Q(is_golden=True)),
+        )
+        .values_list("stream_id", "items", "complete", "golden")
+        .order_by()
+    )
+    found = {stream_id: OverviewProgress(items, done, golden) for stream_id, items, done, golden in rows_}
+    progress = {s.pk: found.get(s.pk, OverviewProgress(0, 0, 0)) for s in streams}
+    cache.set(key, progress, STREAM_PROGRESS_CACHE_SECONDS)
+    return progress
+
 
 @dataclass(frozen=True)
-class OverviewActivity:
-    """The last ``OVERVIEW_DAYS`` days of human work (model judges' verdicts left out):
-    ``per_day`` counted judgements per day (mean over the window), ``last_24h`` counted judgements
-    in the last 24 hours, ``active_24h`` / ``active_week`` distinct people who submitted anything."""
+class OverviewToday:
+    """The last 24 hours of human work (model judges' verdicts left out): ``judgements`` counted
+    judgements submitted, ``active`` distinct people who submitted anything."""
 
-    days: int
-    week: int
-    last_24h: int
-    active_24h: int
-    active_week: int
-
-    @property
-    def per_day(self) -> float:
-        return self.week / self.days
+    judgements: int
+    active: int
 
 
 def streams_overview(streams: list[Stream], *, now: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """Progress and activity of every stream of ``streams`` for the project page. Two grouped
-    queries for all streams: the items (one pass over the project's work items) and the last
-    ``OVERVIEW_DAYS`` days of judgements (the (stream, submitted_at) index). The item counts are
-    cached a minute, like ``stream_progress`` (the page says "about")."""
+    """The live part of the program overview: each stream's last 24 hours (``today``). One grouped
+    query over the (stream, submitted_at) index, whatever the number of streams; the longer
+    figures come from the QC computation's stored snapshots (``qc.selectors.streams_overview``)."""
     from datetime import timedelta
 
     now = now or timezone.now()
     ids = [stream.pk for stream in streams]
     if not ids:
         return {}
-    key = "annotation:overview-progress:" + ",".join(f"{s.pk}.{s.overlap}.{s.adaptive_min_agree}" for s in streams)
-    progress: dict[int, tuple[int, int, int]] | None = cache.get(key)
-    if progress is None:
-        adaptive = Q(stream__adaptive_overlap=True, stream__adaptive_min_agree__lt=F("stream__overlap"))
-        complete = Q(judgement_count__gte=F("stream__overlap")) | (
-            adaptive & Q(first_agreed=True, judgement_count__gte=F("stream__adaptive_min_agree"))
-        )
-        rows_ = (
-            Item.objects.filter(stream_id__in=ids, pool=Item.Pool.WORK)
-            .values("stream_id")
-            .annotate(
-                items=Count("id", filter=Q(is_golden=False)),
-                complete=Count("id", filter=Q(is_golden=False) & complete),
-                golden=Count("id", filter=Q(is_golden=True)),
-            )
-            .values_list("stream_id", "items", "complete", "golden")
-            .order_by()
-        )
-        progress = {stream_id: (items, done, golden) for stream_id, items, done, golden in rows_}
-        cache.set(key, progress, STREAM_PROGRESS_CACHE_SECONDS)
-    day = now - timedelta(hours=24)
-    activity: dict[int, dict[str, Any]] = {
-        row["stream_id"]: dict(row)
-        for row in Judgement.objects.filter(stream_id__in=ids, submitted_at__gte=now - timedelta(days=OVERVIEW_DAYS))
+    rows_ = (
+        Judgement.objects.filter(stream_id__in=ids, submitted_at__gte=now - timedelta(hours=24))
         .exclude(source=Judgement.Source.MODEL)
         .values("stream_id")
-        .annotate(
-            week=Count("id", filter=Q(counted=True)),
-            last_24h=Count("id", filter=Q(counted=True, submitted_at__gte=day)),
-            active_week=Count("annotator_id", distinct=True),
-            active_24h=Count("annotator_id", distinct=True, filter=Q(submitted_at__gte=day)),
-        )
+        .annotate(judgements=Count("id", filter=Q(counted=True)), active=Count("annotator_id", distinct=True))
+        .values_list("stream_id", "judgements", "active")
         .order_by()
-    }
-    result = {}
-    for stream_id in ids:
-        items, done, golden = progress.get(stream_id, (0, 0, 0))
-        row = activity.get(stream_id, {})
-        result[stream_id] = {
-            "progress": OverviewProgress(items=items, complete=done, golden=golden),
-            "activity": OverviewActivity(
-                days=OVERVIEW_DAYS,
-                week=row.get("week", 0),
-                last_24h=row.get("last_24h", 0),
-                active_24h=row.get("active_24h", 0),
-                active_week=row.get("active_week", 0),
-            ),
-        }
-    return result
+    )
+    today = {stream_id: OverviewToday(judgements, active) for stream_id, judgements, active in rows_}
+    return {stream_id: {"today": today.get(stream_id, OverviewToday(0, 0))} for stream_id in ids}

@@ -20,6 +20,7 @@ stream_page_context: Hook[Callable[[Any], dict[str, Any]]] = Hook("stream_page_c
 # streams and returns ``{stream_id: {name: value}}``; the page merges them per stream. A few grouped
 # queries for all the streams at once, never per stream (the page stays fast with 20 streams and a
 # million judgements: tests/projects/test_program_overview.py pins the count).
-# annotation: ``progress`` (items, complete), ``activity`` (throughput, active annotators).
-# qc: ``quality`` (the last recompute's figures and evidence flags, open alerts).
+# annotation: ``today`` (the last 24 hours' judgements and active people, live).
+# qc: from the last QC computation's stored snapshots: ``quality`` (figures, evidence flags, open
+# alerts), ``progress`` (items done / total, golden) and ``week`` (judgements, active annotators).
 stream_overview: Hook[Callable[[list[Any]], dict[int, dict[str, Any]]]] = Hook("stream_overview")

@@ -27,6 +27,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 
+from annotation import selectors as annotation_selectors
 from annotation.models import Assignment, Item, Judgement
 from projects.models import Stream
 from qc import metrics
@@ -166,6 +167,9 @@ def _store(stream: Stream, result: StreamMetrics, *, n_judgements: int) -> None:
                 "seconds": round(result.seconds, 3),
                 "recent_days": metrics.RECENT_DAYS,
                 **_flag_summary(result.windows[MetricSnapshot.Window.ALL.value]),
+                # Items done / total for the project page, which reads this row instead of
+                # aggregating every item of every stream per view.
+                "progress": annotation_selectors.overview_progress([stream])[stream.pk].to_dict(),
             },
             computed_at=result.computed_at,
         )

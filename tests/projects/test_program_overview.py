@@ -37,20 +37,23 @@ def _row(body: str, stream: Stream) -> str:
     return re.sub(r"\s+", " ", match.group(1))
 
 
-def _snapshot(stream: Stream, metric: str, at: Any, value: float | None, n: int, **details: Any) -> None:
+def _snapshot(
+    stream: Stream, metric: str, at: Any, value: float | None, n: int, window: str = "all", **details: Any
+) -> None:
     MetricSnapshot.objects.create(
-        stream=stream, metric=metric, window="all", value=value, sample_size=n, details=details, computed_at=at
+        stream=stream, metric=metric, window=window, value=value, sample_size=n, details=details, computed_at=at
     )
 
 
 def _fixture() -> tuple[Any, Any, Stream, Stream]:
     """Stream "German arithmetic" (overlap 2): 4 work items — two judged twice (done), one once,
     one not at all — and a golden item. u1 judged 3 times an hour ago, u2 twice 30 hours ago, u3
-    once 8 days ago (outside the week), a model judge once an hour ago (never counted, nobody).
-    Hand-computed: done 2 / 4, 1 golden; active 1 in 24 h (u1), 2 in 7 days (u1, u2); counted
-    judgements this week 5 → 5 / 7 = 0.7 a day, 3 in the last 24 hours.
+    once 8 days ago, a model judge once an hour ago (never counted, nobody).
+    Live, hand-computed: done 2 / 4, 1 golden (no computation stored them); 3 counted judgements
+    and 1 person (u1) in the last 24 hours.
     QC: two runs stored; the newer (α 0.41 on 120 values, flagged; gold 83% on 30; 2 annotators
-    flagged) is the one shown; one open alert (another acknowledged)."""
+    flagged; 5 judgements by 2 annotators in the recent 7 days → 5 / 7 = 0.7 a day) is the one
+    shown; one open alert (another acknowledged)."""
     project, pm = project_with_pm()
     stream = StreamFactory.create(
         project=project,
@@ -86,6 +89,8 @@ def _fixture() -> tuple[Any, Any, Stream, Stream]:
     _snapshot(stream, "run", new, 1.0, 5, flagged_annotators=2, flagged_metrics={"agreement": 1, "position_bias": 1})
     _snapshot(stream, "alpha_nominal", new, 0.41, 120, flagged=True)
     _snapshot(stream, "gold_accuracy", new, 0.83, 30, flagged=False)
+    _snapshot(stream, "judgements", old, 40, 40, window="recent", annotators=5)
+    _snapshot(stream, "judgements", new, 5, 5, window="recent", annotators=2)
     Alert.objects.create(stream=stream, kind="position_bias", message="x")
     Alert.objects.create(stream=stream, kind="rushing", message="y", acknowledged_at=now)
     return project, pm, stream, quiet
@@ -182,3 +187,21 @@ def test_a_purpose_tag_filters_the_overview(client: Client) -> None:
     assert 'href="?tag=language:de"' in body
     body = client.get(f"/projects/{project.slug}/?tag=language:fr").content.decode()
     assert "No stream is tagged" in body
+
+
+def test_it_reads_items_done_from_the_last_computation(client: Client) -> None:
+    """A real QC computation stores the stream's progress and flag count on its run row; the page
+    reads them from there (and the live count only for streams never computed)."""
+    from qc.services import compute_stream_metrics
+
+    project, pm, stream, quiet = _fixture()
+    compute_stream_metrics(stream=stream)
+    run = MetricSnapshot.objects.filter(stream=stream, metric="run").latest("computed_at")
+    assert run.details["progress"] == {"items": 4, "complete": 2, "golden": 1}
+    assert run.details["flagged_annotators"] == 0
+    # Items change after the computation: the page shows what the computation stored.
+    ItemFactory.create(stream=stream)
+    client.force_login(pm)
+    row = _row(client.get(f"/projects/{project.slug}/").content.decode(), stream)
+    assert "2 / 4" in row
+    assert "No annotator flagged" in row
