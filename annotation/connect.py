@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 
 from annotation import selectors, tasks
 from annotation.models import ImportBatch, Item
@@ -15,10 +15,6 @@ from projects import hooks as projects_hooks
 
 def _sync_open_items_on_commit(stream_id: int) -> None:
     transaction.on_commit(lambda: tasks.sync_open_items.delay(stream_id))
-
-
-def _with_item_counts(queryset: QuerySet[Any]) -> QuerySet[Any]:
-    return queryset.annotate(item_count=Count("items"), golden_count=Count("items", filter=Q(items__is_golden=True)))
 
 
 def _stream_page(stream: Any) -> dict[str, Any]:
@@ -41,5 +37,5 @@ def _stream_page(stream: Any) -> dict[str, Any]:
 
 def connect() -> None:
     projects_hooks.stream_overlap_changed.register(_sync_open_items_on_commit)
-    projects_hooks.annotate_streams.register(_with_item_counts)
     projects_hooks.stream_page_context.register(_stream_page)
+    projects_hooks.stream_overview.register(selectors.streams_overview)

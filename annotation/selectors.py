@@ -11,7 +11,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -563,3 +563,84 @@ def answer_as_seen(judgement: Judgement) -> str:
         )
         return "ranked " + " > ".join(groups)
     return "gave no answer"
+
+
+# --- The program overview (project page) ------------------------------------------------------------
+@dataclass(frozen=True)
+class OverviewProgress:
+    """Work items of a stream (golden and qualification items left out, as on the stream page) and
+    how many reached their target (``stream_progress``'s definition: the overlap, or the adaptive
+    stop); ``golden``: the stream's golden items."""
+
+    items: int
+    complete: int
+    golden: int
+
+    @property
+    def share(self) -> float | None:
+        return self.complete / self.items if self.items else None
+
+    def to_dict(self) -> dict[str, int]:
+        return {"items": self.items, "complete": self.complete, "golden": self.golden}
+
+
+def overview_progress(streams: list[Stream]) -> dict[int, OverviewProgress]:
+    """Items done / total and golden items of each of ``streams``: one grouped pass over their work
+    items, cached a minute like ``stream_progress``. The program overview reads the figures the
+    last QC computation stored (``qc``) and asks here only for streams never computed."""
+    if not streams:
+        return {}
+    key = "annotation:overview-progress:" + ",".join(f"{s.pk}.{s.overlap}.{s.adaptive_min_agree}" for s in streams)
+    cached: dict[int, OverviewProgress] | None = cache.get(key)
+    if cached is not None:
+        return cached
+    adaptive = Q(stream__adaptive_overlap=True, stream__adaptive_min_agree__lt=F("stream__overlap"))
+    complete = Q(judgement_count__gte=F("stream__overlap")) | (
+        adaptive & Q(first_agreed=True, judgement_count__gte=F("stream__adaptive_min_agree"))
+    )
+    rows_ = (
+        Item.objects.filter(stream_id__in=[s.pk for s in streams], pool=Item.Pool.WORK)
+        .values("stream_id")
+        .annotate(
+            items=Count("id", filter=Q(is_golden=False)),
+            complete=Count("id", filter=Q(is_golden=False) & complete),
+            golden=Count("id", filter=Q(is_golden=True)),
+        )
+        .values_list("stream_id", "items", "complete", "golden")
+        .order_by()
+    )
+    found = {stream_id: OverviewProgress(items, done, golden) for stream_id, items, done, golden in rows_}
+    progress = {s.pk: found.get(s.pk, OverviewProgress(0, 0, 0)) for s in streams}
+    cache.set(key, progress, STREAM_PROGRESS_CACHE_SECONDS)
+    return progress
+
+
+@dataclass(frozen=True)
+class OverviewToday:
+    """The last 24 hours of human work (model judges' verdicts left out): ``judgements`` counted
+    judgements submitted, ``active`` distinct people who submitted anything."""
+
+    judgements: int
+    active: int
+
+
+def streams_overview(streams: list[Stream], *, now: datetime | None = None) -> dict[int, dict[str, Any]]:
+    """The live part of the program overview: each stream's last 24 hours (``today``). One grouped
+    query over the (stream, submitted_at) index, whatever the number of streams; the longer
+    figures come from the QC computation's stored snapshots (``qc.selectors.streams_overview``)."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    ids = [stream.pk for stream in streams]
+    if not ids:
+        return {}
+    rows_ = (
+        Judgement.objects.filter(stream_id__in=ids, submitted_at__gte=now - timedelta(hours=24))
+        .exclude(source=Judgement.Source.MODEL)
+        .values("stream_id")
+        .annotate(judgements=Count("id", filter=Q(counted=True)), active=Count("annotator_id", distinct=True))
+        .values_list("stream_id", "judgements", "active")
+        .order_by()
+    )
+    today = {stream_id: OverviewToday(judgements, active) for stream_id, judgements, active in rows_}
+    return {stream_id: {"today": today.get(stream_id, OverviewToday(0, 0))} for stream_id in ids}

@@ -193,3 +193,46 @@ class StreamEndpointsForm(forms.Form):
 
     def weights(self) -> dict[int, float]:
         return {e.pk: float(w) for e in self.endpoints if (w := self.cleaned_data.get(f"weight_{e.pk}") or 0) > 0}
+
+
+# --- Streams from an evaluation file ------------------------------------------------------------
+EVAL_MAX_BYTES = 20 * 1024 * 1024  # the web upload; the command reads any size
+
+
+class EvalUploadForm(forms.Form):
+    """Step 1: the evaluation file (``dynamic.evalfile``), read and checked line by line."""
+
+    file = forms.FileField(
+        label="Evaluation file (JSONL)",
+        help_text="One prompt a line with its category and score (higher is better); see the format below.",
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > EVAL_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is larger than {EVAL_MAX_BYTES // (1024 * 1024)} MB: "
+                "use manage.py streams_from_eval for larger files."
+            )
+        return upload
+
+
+class EvalChooseForm(forms.Form):
+    """Step 2: the categories to open a stream for, among those of the uploaded file."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+    categories = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, error_messages={"required": "Pick at least one category."}
+    )
+    use_endpoints = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Draw from every active model endpoint of the project",
+        help_text="Each stream compares them; change a stream's endpoints later on its Models page.",
+    )
+
+    def __init__(self, *args: Any, categories: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["categories"]
+        assert isinstance(field, forms.MultipleChoiceField)  # declared above
+        field.choices = [(name, name) for name in categories]

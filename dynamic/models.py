@@ -57,6 +57,28 @@ class StreamEndpoint(models.Model):
         ]
 
 
+class ConversationStarter(models.Model):
+    """A prompt a new conversation of a dynamic stream starts from: the annotator finds it in the
+    message box and may send it as it is or adapt it. Streams opened from an evaluation file
+    (``dynamic.evalfile``) get one per prompt of their category, with the prompt's score. The
+    least-used starter the annotator has not started from yet is offered first, so the stream's
+    prompts are covered evenly."""
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="starters")
+    text = models.TextField()
+    external_id = models.CharField(max_length=255, blank=True)  # the evaluation file's "id"
+    category = models.CharField(max_length=100, blank=True)
+    score = models.FloatField(null=True, blank=True)  # the prompt's score in the evaluation
+    source = models.CharField(max_length=300, blank=True)  # the evaluation file's name
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
 class Conversation(models.Model):
     """An annotator's chat with the stream's anonymous models (dynamic labeling)."""
 
@@ -72,6 +94,11 @@ class Conversation(models.Model):
     # Canonical candidate positions in the order shown (random per conversation, like
     # Assignment.display_order): [1, 0] = candidate 1 is shown as "A" on every turn.
     display_order = models.JSONField(default=list)
+    # The prompt the conversation was offered to start from (None: the annotator's own first
+    # message, or a stream without starters).
+    starter = models.ForeignKey(
+        ConversationStarter, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -33,16 +33,19 @@ from typing import Any
 
 import orjson
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.text import slugify
 
 from annotation import selectors, services
 from annotation.models import Assignment, Item, Judgement
 from dynamic import llm
+from dynamic.evalfile import EvalFile
 from dynamic.models import (
     TRUNCATED_FINISH,
     Conversation,
     ConversationCandidate,
+    ConversationStarter,
     Generation,
     ModelEndpoint,
     StreamEndpoint,
@@ -132,9 +135,26 @@ def sample_endpoints(
     return chosen
 
 
-def start_conversation(*, stream: Stream, annotator: Any, rng: random.Random | None = None) -> Conversation:
-    """A new conversation with two sampled endpoints in a random display order. Raises
-    ``ConversationError`` when the stream has fewer than two usable endpoints."""
+def next_starter(*, stream: Stream, annotator: Any) -> ConversationStarter | None:
+    """The prompt offered for the annotator's next conversation: among the stream's starters they
+    have not started from yet, the one fewest conversations started from (then the oldest), so the
+    stream's prompts are covered evenly. None when the stream has none left for them. One query."""
+    used = Conversation.objects.filter(stream=stream, annotator=annotator, starter__isnull=False).values("starter_id")
+    return (
+        ConversationStarter.objects.filter(stream=stream)
+        .exclude(pk__in=used)
+        .annotate(uses=Count("conversations"))
+        .order_by("uses", "id")
+        .first()
+    )
+
+
+def start_conversation(
+    *, stream: Stream, annotator: Any, rng: random.Random | None = None, starter_id: int | None = None
+) -> Conversation:
+    """A new conversation with two sampled endpoints in a random display order, started from the
+    stream's starter ``starter_id`` when it is one of the stream's (anything else is ignored).
+    Raises ``ConversationError`` when the stream has fewer than two usable endpoints."""
     candidates = stream_endpoints(stream)
     if len(candidates) < CANDIDATES:
         raise ConversationError(
@@ -144,7 +164,8 @@ def start_conversation(*, stream: Stream, annotator: Any, rng: random.Random | N
     endpoints = sample_endpoints(candidates, rng=rng)
     order = list(range(len(endpoints)))
     rng.shuffle(order)
-    conversation = Conversation.objects.create(stream=stream, annotator=annotator, display_order=order)
+    starter = ConversationStarter.objects.filter(stream=stream, pk=starter_id).first() if starter_id else None
+    conversation = Conversation.objects.create(stream=stream, annotator=annotator, display_order=order, starter=starter)
     ConversationCandidate.objects.bulk_create(
         ConversationCandidate(conversation=conversation, position=position, endpoint=endpoint)
         for position, endpoint in enumerate(endpoints)
@@ -152,11 +173,14 @@ def start_conversation(*, stream: Stream, annotator: Any, rng: random.Random | N
     return conversation
 
 
-def send_message(*, stream: Stream, annotator: Any, text: str, now: datetime | None = None) -> Turn:
+def send_message(
+    *, stream: Stream, annotator: Any, text: str, now: datetime | None = None, starter_id: int | None = None
+) -> Turn:
     """Adds the annotator's message as the next turn of their open conversation (starting one if
     there is none) and queues one generation per candidate. The conversation row is locked, so a
     double click or a second tab cannot start two turns; the previous turn must be judged first.
-    Raises ``ConversationError``."""
+    ``starter_id``: the starter the page offered (a new conversation records it). Raises
+    ``ConversationError``."""
     now = now or timezone.now()
     text = text.strip()
     if not text:
@@ -166,7 +190,7 @@ def send_message(*, stream: Stream, annotator: Any, text: str, now: datetime | N
         if conversation is None:
             try:
                 with transaction.atomic():
-                    conversation = start_conversation(stream=stream, annotator=annotator)
+                    conversation = start_conversation(stream=stream, annotator=annotator, starter_id=starter_id)
             except IntegrityError:
                 # Another tab started one at the same moment (``conversation_one_open``): use it.
                 conversation = open_conversation(stream=stream, annotator=annotator)
@@ -554,3 +578,72 @@ def set_stream_endpoints(*, stream: Stream, weights: dict[int, float]) -> None:
     StreamEndpoint.objects.filter(stream=stream).exclude(endpoint_id__in=list(weights)).delete()
     for endpoint_id, weight in weights.items():
         StreamEndpoint.objects.update_or_create(stream=stream, endpoint_id=endpoint_id, defaults={"weight": weight})
+
+
+# --- Streams from an evaluation file ------------------------------------------------------------
+EVAL_STREAM_PREFIX = "Eval"
+
+
+def _free_slug(project: Project, base: str, taken: set[str]) -> str:
+    base = (slugify(base) or "eval")[:56].strip("-") or "eval"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+@transaction.atomic
+def create_streams_from_eval(
+    *,
+    project: Project,
+    evaluation: EvalFile,
+    categories: list[str],
+    source: str = "",
+    use_endpoints: bool = True,
+    now: datetime | None = None,
+) -> list[Stream]:
+    """One dynamic stream per category of ``categories`` (a valid ``evaluation``), each with the
+    category's prompts as conversation starters (``ConversationStarter``): pairwise, draft (the
+    PM checks the settings, then activates it), purpose filled from the category and its mean
+    score. ``use_endpoints``: the streams draw from every active endpoint of the project (weight
+    1). All or nothing. Returns the streams in the order of ``categories``."""
+    from projects import services as project_services
+
+    now = now or timezone.now()
+    ranking = {row.category: row for row in evaluation.ranking()}
+    taken = set(Stream.objects.filter(project=project).values_list("slug", flat=True))
+    endpoints = list(project.endpoints.filter(is_active=True).order_by("name")) if use_endpoints else []
+    streams = []
+    for category in categories:
+        row = ranking[category]
+        described = f"mean score {row.mean:.2f} over {row.n} prompt{'s' if row.n != 1 else ''}"
+        stream = project_services.create_stream(
+            project=project,
+            slug=_free_slug(project, f"eval-{category}", taken),
+            name=f"{EVAL_STREAM_PREFIX}: {category}"[:200],
+            mode=Stream.Mode.DYNAMIC,
+            task_kind=Stream.TaskKind.PAIRWISE,
+            status=Stream.Status.DRAFT,
+            purpose=f"Weakness: {category} ({described}{f' in {source}' if source else ''})"[:300],
+            purpose_capability=category[:100],
+            guidelines=(
+                f"Each conversation starts from a prompt of the evaluation category **{category}**, "
+                "where the model scored low. Send it as it is or adapt it, then judge which answer is better."
+            ),
+        )
+        ConversationStarter.objects.bulk_create(
+            ConversationStarter(
+                stream=stream,
+                text=prompt.prompt,
+                external_id=prompt.external_id,
+                category=category,
+                score=prompt.scores[category],
+                source=source[:300],
+                created_at=now,
+            )
+            for prompt in evaluation.prompts_of(category)
+        )
+        StreamEndpoint.objects.bulk_create(StreamEndpoint(stream=stream, endpoint=e, weight=1.0) for e in endpoints)
+        streams.append(stream)
+    return streams

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dynamic import endpoint_views, views
+from dynamic import endpoint_views, eval_views, views
 
 app_name = "dynamic"
 
@@ -15,6 +15,7 @@ urlpatterns = [
     path("annotate/turns/<int:turn_id>/judge/", views.judge, name="turn_judge"),
     path("annotate/turns/<int:turn_id>/retry/", views.retry, name="turn_retry"),
     path("annotate/conversations/<int:conversation_id>/end/", views.end, name="conversation_end"),
+    path("projects/<slug:slug>/streams/from-eval/", eval_views.streams_from_eval, name="streams_from_eval"),
     path("projects/<slug:slug>/endpoints/", endpoint_views.endpoints, name="endpoints"),
     path("projects/<slug:slug>/endpoints/new/", endpoint_views.endpoint_create, name="endpoint_create"),
     path("projects/<slug:slug>/endpoints/<int:endpoint_id>/", endpoint_views.endpoint_edit, name="endpoint_edit"),

@@ -94,7 +94,12 @@ def send(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
     if not form.is_valid():
         return _render_workspace(request, stream, conversation, message_form=form, status=400)
     try:
-        turn = services.send_message(stream=stream, annotator=request.user, text=form.cleaned_data["message"])
+        turn = services.send_message(
+            stream=stream,
+            annotator=request.user,
+            text=form.cleaned_data["message"],
+            starter_id=_starter_id(request.POST.get("starter", "")),
+        )
     except services.ConversationError as exc:
         return _after(request, stream, conversation, ("warning", str(exc)), status=409)
     tasks.queue_turn(turn.pk)
@@ -251,6 +256,12 @@ def _after(
     return redirect("dynamic:converse", stream_id=stream.pk)
 
 
+def _starter_id(value: str) -> int | None:
+    """The offered starter's id from the message form (anything else: none; the service checks the
+    starter is the stream's)."""
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
 def _render_workspace(
     request: HtmxHttpRequest,
     stream: Stream,
@@ -266,13 +277,20 @@ def _render_workspace(
     current = shown[-1] if shown and shown[-1].turn.status != Turn.Status.JUDGED else None
     history = shown[:-1] if current is not None else shown
     is_open = conversation is not None and conversation.status == Conversation.Status.OPEN
+    can_send = services.can_converse(stream) and current is None and (conversation is None or is_open)
+    # A new conversation starts from the stream's next prompt (streams opened from an evaluation
+    # file): it waits in the message box, to send as it is or adapt.
+    starter = services.next_starter(stream=stream, annotator=request.user) if can_send and not is_open else None
+    if message_form is None and starter is not None:
+        message_form = MessageForm(initial={"message": starter.text})
     context: dict[str, Any] = {
         "stream": stream,
         "conversation": conversation,
         "history": history,
         "current": current,
         "is_open": is_open,
-        "can_send": services.can_converse(stream) and current is None and (conversation is None or is_open),
+        "can_send": can_send,
+        "starter": starter,
         "turn_number": len(turns) + (0 if current else 1),
         "notice": notice,
         "progress": selectors.annotator_progress(stream=stream, annotator=request.user),

@@ -233,6 +233,11 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_confidence",
             "max_turns",
             "truncated_answers",
+            "purpose",
+            "purpose_domain",
+            "purpose_language",
+            "purpose_capability",
+            "purpose_safety",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 14, "spellcheck": "true"}),
@@ -261,6 +266,11 @@ class StreamForm(forms.ModelForm[Stream]):
             "min_confidence": "Min. confidence of an exported pair",
             "max_turns": "Max. turns per conversation",
             "truncated_answers": "Answers cut off at the token limit",
+            "purpose": "Purpose (the weakness it targets)",
+            "purpose_domain": "Domain",
+            "purpose_language": "Language",
+            "purpose_capability": "Capability",
+            "purpose_safety": "Safety area",
         }
         help_texts = {
             "slug": "Used in URLs and by import_items; unique within the project.",
@@ -280,6 +290,7 @@ class StreamForm(forms.ModelForm[Stream]):
     # Sections of the form page; "guidelines" has its own, beside the live preview.
     FIELDSETS = [
         ("Basics", ["name", "slug", "status", "priority"]),
+        ("Purpose", ["purpose", "purpose_domain", "purpose_language", "purpose_capability", "purpose_safety"]),
         (
             "Task",
             [

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -177,6 +177,28 @@ class Stream(models.Model):
         help_text="Dynamic streams: answers cut off at the model's token limit.",
     )
 
+    # What the stream is for (the program overview on the project page): the model weakness it was
+    # opened to move, in the PM's words, and optional tags a PM groups and reads streams by. Tags
+    # are plain words, not a fixed list: programs name their domains and capabilities their way.
+    purpose = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The weakness this stream targets, e.g. “Multi-step arithmetic in German”.",
+    )
+    purpose_domain = models.CharField(max_length=100, blank=True, help_text="E.g. math, medicine, law.")
+    purpose_language = models.CharField(
+        max_length=35,
+        blank=True,
+        validators=[
+            RegexValidator(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "A language tag such as de, en or pt-BR (BCP 47).")
+        ],
+        help_text="A language tag (BCP 47), e.g. de or pt-BR.",
+    )
+    purpose_capability = models.CharField(
+        max_length=100, blank=True, help_text="E.g. multi-step reasoning, instruction following."
+    )
+    purpose_safety = models.CharField(max_length=100, blank=True, help_text="A safety area, e.g. self-harm, PII.")
+
     # Who may join: {"languages": [{"code": "de", "level": "C1"}], "domains": ["medicine"]}.
     requirements = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -250,6 +272,16 @@ class Stream(models.Model):
         if self.task_kind == self.TaskKind.ATTRIBUTE_PAIRWISE:
             return [str(name) for name in self.attributes or []]
         return []
+
+    def purpose_tags(self) -> list[tuple[str, str]]:
+        """The purpose's tags that are set, as (kind, value), in a fixed order."""
+        tags = [
+            ("domain", self.purpose_domain),
+            ("language", self.purpose_language),
+            ("capability", self.purpose_capability),
+            ("safety", self.purpose_safety),
+        ]
+        return [(kind, value) for kind, value in tags if value]
 
 
 class GuidelineVersion(models.Model):

@@ -158,11 +158,13 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     role = viewer_role(request, project)
     manages = role in (Role.PM, Role.REVIEWER)
     streams: list[Stream]
+    overview: dict[int, dict[str, Any]] = {}
+    tag = request.GET.get("tag", "")
     if manages:
-        queryset = project.streams.all()
-        for annotate in hooks.annotate_streams.functions:  # annotation: item_count, golden_count
-            queryset = annotate(queryset)
-        streams = list(queryset)
+        streams = list(project.streams.all())
+        if tag:  # the overview filtered by a purpose tag, "kind:value" (the tags link here)
+            streams = [stream for stream in streams if tag in {f"{k}:{v}" for k, v in stream.purpose_tags()}]
+        overview = _program_overview(streams)
     else:
         mine = StreamMembership.objects.filter(user=request.user).exclude(status=StreamMembership.Status.REMOVED)
         streams = list(project.streams.filter(pk__in=mine.values("stream_id")))
@@ -173,12 +175,25 @@ def project_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         "role_label": _role_label(role),
         "is_pm": role == Role.PM,
         "manages": manages,
-        "streams": [(stream, member_counts.get(stream.pk, {})) for stream in streams],
+        "tag": tag if manages else "",
+        "streams": [(stream, member_counts.get(stream.pk, {}), overview.get(stream.pk, {})) for stream in streams],
+        # Dynamic streams compare models: the page loads their ratings over time (PMs only).
+        "model_streams": [stream for stream in streams if stream.mode == Stream.Mode.DYNAMIC] if manages else [],
         "role_counts": dict(project.memberships.values_list("role").annotate(n=Count("id")).values_list("role", "n"))
         if manages
         else {},
     }
     return render(request, "projects/project_detail.html", context)
+
+
+def _program_overview(streams: list[Stream]) -> dict[int, dict[str, Any]]:
+    """The program overview's figures per stream id, merged from the rooms above
+    (``hooks.stream_overview``): annotation's ``progress`` and ``activity``, qc's ``quality``."""
+    merged: dict[int, dict[str, Any]] = {stream.pk: {} for stream in streams}
+    for per_stream in hooks.stream_overview.call(streams):
+        for stream_id, values in per_stream.items():
+            merged.setdefault(stream_id, {}).update(values)
+    return merged
 
 
 def _stream_member_counts(project: Project) -> dict[int, dict[str, int]]:

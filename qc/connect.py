@@ -1,4 +1,4 @@
-"""What the QC room adds to the hooks of the rooms below (``annotation.hooks``); called once from
+"""What the QC room adds to the hooks of the rooms below (``annotation.hooks``, ``projects.hooks``); called once from
 ``QcConfig.ready()``."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from annotation import hooks as annotation_hooks
+from projects import hooks as projects_hooks
 from qc import periodic, review, rules, selectors
 
 
@@ -18,5 +19,6 @@ def connect() -> None:
     annotation_hooks.golden_judged.register(rules.after_golden_submit)
     annotation_hooks.annotator_warning.register(selectors.open_warning)
     annotation_hooks.paused_page_context.register(_paused_page)
+    projects_hooks.stream_overview.register(selectors.streams_overview)
     # Not a hook: a Celery worker records each run of a scheduled task (the beat's heartbeat).
     periodic.connect_task_signals()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from typing import Any
 
@@ -85,6 +86,11 @@ class ModelComparison:
 def outcomes(stream: Stream) -> list[tuple[int, int, str]]:
     """(endpoint at canonical 0, endpoint at canonical 1, canonical choice) per judged turn. Two
     queries, whatever the number of turns."""
+    return [(first, second, choice) for first, second, choice, _at in timed_outcomes(stream)]
+
+
+def timed_outcomes(stream: Stream) -> list[tuple[int, int, str, datetime]]:
+    """``outcomes`` with each judgement's submission time. Two queries."""
     rows = (
         Judgement.objects.filter(
             stream=stream,
@@ -94,7 +100,7 @@ def outcomes(stream: Stream) -> list[tuple[int, int, str]]:
             flag_cannot_judge=False,
             item__turn__isnull=False,
         )
-        .values_list("choice", "item__turn__conversation_id")
+        .values_list("choice", "item__turn__conversation_id", "submitted_at")
         .order_by()
     )
     endpoints: dict[int, dict[int, int]] = {}
@@ -103,10 +109,10 @@ def outcomes(stream: Stream) -> list[tuple[int, int, str]]:
     ).values_list("conversation_id", "position", "endpoint_id"):
         endpoints.setdefault(conversation_id, {})[position] = endpoint_id
     result = []
-    for choice, conversation_id in rows:
+    for choice, conversation_id, submitted_at in rows:
         pair = endpoints.get(conversation_id, {})
         if 0 in pair and 1 in pair:
-            result.append((pair[0], pair[1], str(choice)))
+            result.append((pair[0], pair[1], str(choice), submitted_at))
     return result
 
 
@@ -294,3 +300,137 @@ def _fit(k: int, cells: np.ndarray, bootstrap: int) -> dict[str, Any]:
     counts = rng.multinomial(total, probabilities, size=bootstrap).astype(float)
     samples = fit_bradley_terry_batch(k, cells, counts, start=theta)
     return {"theta": theta, "samples": samples}
+
+
+# --- Model versions over time (the program overview) -------------------------------------------
+HISTORY_BOOTSTRAP = 200
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    """One endpoint in one week: ``win_rate`` over that week's comparisons (wins plus half the
+    ties and both-bad, over ``n``; None without comparisons that week), and the Bradley–Terry
+    rating fitted on every judged turn up to the week's end (Elo scale, with the 2.5–97.5th
+    percentiles of ``HISTORY_BOOTSTRAP`` resamples; None before the endpoint's first comparison)."""
+
+    n: int
+    win_rate: float | None
+    rating: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class ModelHistory:
+    stream: Stream
+    weeks: list[str]  # ISO weeks, "2026-W48", oldest first
+    week_starts: list[datetime]
+    endpoints: list[ModelEndpoint]  # by first appearance, then name
+    points: dict[int, list[WeekPoint]]  # endpoint id → one point per week
+    comparisons: int
+
+    @property
+    def rows(self) -> list[tuple[str, ModelEndpoint, WeekPoint]]:
+        """(week, endpoint, point) for the table, week by week."""
+        return [
+            (week, endpoint, self.points[endpoint.pk][n])
+            for n, week in enumerate(self.weeks)
+            for endpoint in self.endpoints
+        ]
+
+    def to_chart(self) -> dict[str, Any]:
+        """The JSON the chart draws (``json_script``; model names are PM-only, like the page)."""
+
+        def rounded(values: list[float | None], digits: int) -> list[float | None]:
+            return [None if v is None else round(v, digits) for v in values]
+
+        models = []
+        for endpoint in self.endpoints:
+            points = self.points[endpoint.pk]
+            models.append(
+                {
+                    "name": endpoint.name,
+                    "model": endpoint.model,
+                    "rating": rounded([p.rating for p in points], 1),
+                    "low": rounded([p.low for p in points], 1),
+                    "high": rounded([p.high for p in points], 1),
+                    "win_rate": rounded([p.win_rate for p in points], 4),
+                    "n": [p.n for p in points],
+                }
+            )
+        return {"weeks": self.weeks, "models": models}
+
+
+def _week_start(at: datetime) -> datetime:
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def model_history(stream: Stream, *, bootstrap: int = HISTORY_BOOTSTRAP) -> ModelHistory:
+    """Each endpoint's win rate per ISO week (UTC, Monday to Sunday) of judged turns, and its
+    Bradley–Terry rating as of each week's end (the fit of ``compare_models`` on every turn judged
+    so far, one scale for all weeks; ratings are relative to the endpoints compared so far). A new
+    model version is a new endpoint: its line starts in the week of its first comparison, and the
+    gap between its rating and the previous version's is what the last training round moved on
+    this stream's prompts. Cached by the exact data, like ``compare_models``."""
+    records = sorted(timed_outcomes(stream), key=lambda r: r[3])
+    starts = sorted({_week_start(at) for _f, _s, _c, at in records})
+    ids = sorted({e for first, second, _c, _at in records for e in (first, second)})
+    endpoints = ModelEndpoint.objects.in_bulk(ids)
+    first_seen: dict[int, datetime] = {}
+    for first, second, _choice, at in records:
+        for e in (first, second):
+            first_seen.setdefault(e, at)
+    order = sorted(ids, key=lambda e: (first_seen[e], endpoints[e].name))
+    key = (
+        "qc:model-history:"
+        + hashlib.sha256(
+            f"{stream.pk}:{bootstrap}:{[(f, s, c, a.timestamp()) for f, s, c, a in records]}".encode()
+        ).hexdigest()
+    )
+    points: dict[int, list[WeekPoint]] | None = cache.get(key)
+    if points is None:
+        points = _history_points(records, starts, order, bootstrap)
+        cache.set(key, points, CACHE_SECONDS)
+    return ModelHistory(
+        stream=stream,
+        weeks=[f"{w.isocalendar().year}-W{w.isocalendar().week:02d}" for w in starts],
+        week_starts=starts,
+        endpoints=[endpoints[e] for e in order],
+        points=points,
+        comparisons=len(records),
+    )
+
+
+def _history_points(
+    records: list[tuple[int, int, str, datetime]], starts: list[datetime], order: list[int], bootstrap: int
+) -> dict[int, list[WeekPoint]]:
+    points: dict[int, list[WeekPoint]] = {e: [] for e in order}
+    upto = 0
+    for start in starts:
+        end = start + timedelta(days=7)
+        week: dict[int, list[float]] = {e: [] for e in order}
+        while upto < len(records) and records[upto][3] < end:
+            first, second, choice, _at = records[upto]
+            score = 1.0 if choice == "A" else 0.0 if choice == "B" else 0.5
+            week[first].append(score)
+            week[second].append(1.0 - score)
+            upto += 1
+        seen = sorted({e for f, s, _c, _a in records[:upto] for e in (f, s)}, key=order.index)
+        index = {e: n for n, e in enumerate(seen)}
+        cells = _scores([(f, s, c) for f, s, c, _a in records[:upto]], index)
+        fitted = _fit(len(seen), cells, bootstrap)
+        theta, samples = fitted["theta"], fitted["samples"]
+        for e in order:
+            scores = week[e]
+            win_rate = sum(scores) / len(scores) if scores else None
+            if e in index and len(seen) >= 2:
+                n = index[e]
+                low = float(np.percentile(samples[:, n], 2.5)) if len(samples) else math.nan
+                high = float(np.percentile(samples[:, n], 97.5)) if len(samples) else math.nan
+                points[e].append(
+                    WeekPoint(len(scores), win_rate, 1000 + ELO * float(theta[n]), 1000 + ELO * low, 1000 + ELO * high)
+                )
+            else:
+                points[e].append(WeekPoint(len(scores), win_rate, None, None, None))
+    return points

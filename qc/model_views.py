@@ -9,13 +9,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.middleware import HtmxDetails
 
 from dynamic import services as dynamic_services
 from dynamic.forms import StreamEndpointsForm
 from dynamic.models import StreamEndpoint
 from projects.access import get_stream_for_pm
-from qc.model_comparison import compare_models
+from qc.model_comparison import compare_models, model_history
 
 
 @require_http_methods(["GET", "POST"])
@@ -35,3 +36,24 @@ def stream_models(request: HttpRequest, stream_id: int) -> HttpResponse:
         status = 200
     context = {"stream": stream, "project": stream.project, "form": form, "comparison": compare_models(stream)}
     return render(request, "qc/stream_models.html", context, status=status)
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@require_GET
+@login_required
+def stream_model_history(request: HtmxHttpRequest, stream_id: int) -> HttpResponse:
+    """Each model version's win rate per week and Bradley–Terry rating over time
+    (``qc.model_comparison.model_history``). The project page loads the ``history`` part into each
+    dynamic stream's row with htmx; without JavaScript its link opens this page. PMs only."""
+    stream = get_stream_for_pm(request, stream_id)
+    context = {
+        "stream": stream,
+        "project": stream.project,
+        "history": model_history(stream),
+        "history_id": f"model-history-data-{stream.pk}",
+    }
+    template = "qc/model_history.html#history" if request.htmx else "qc/model_history.html"
+    return render(request, template, context)

@@ -626,3 +626,113 @@ def periodic_health(*, now: datetime | None = None) -> PeriodicHealth:
             )
         )
     return PeriodicHealth(jobs=jobs, checked_at=now)
+
+
+# --- The program overview (project page) ------------------------------------------------------------
+OVERVIEW_METRICS = ("alpha_nominal", "agreement", "gold_accuracy")
+
+
+@dataclass(frozen=True)
+class OverviewQuality:
+    """A stream's quality on the project page, as its last full recompute stored it (window "all";
+    nothing is recomputed here): the stream's figures in ``OVERVIEW_METRICS`` (each a snapshot with
+    its value, sample size and, for α, the flag "below the stream's minimum agreement"), how many
+    annotators the run flagged on any figure (each flag an evidence decision of ``qc.evidence``:
+    a test at a stated α with its sample size), and the open QC alerts. ``computed_at`` None: the
+    stream was never computed; ``flagged_annotators`` None: computed before the run kept the count
+    (the next recompute fills it)."""
+
+    computed_at: datetime | None
+    figures: dict[str, MetricSnapshot]
+    flagged_annotators: int | None
+    flagged_metrics: dict[str, int]
+    open_alerts: int
+
+    def figure(self, metric: str) -> MetricSnapshot | None:
+        return self.figures.get(metric)
+
+    @property
+    def alpha_flagged(self) -> bool:
+        row = self.figures.get("alpha_nominal")
+        return bool(row is not None and (row.details or {}).get("flagged"))
+
+
+@dataclass(frozen=True)
+class OverviewWeek:
+    """The last ``days`` days of a stream as its last computation counted them (window "recent"):
+    ``judgements`` (current judgements) and ``active`` (annotators with at least one)."""
+
+    days: int
+    judgements: int
+    active: int
+
+    @property
+    def per_day(self) -> float:
+        return self.judgements / self.days
+
+
+def streams_overview(streams: list[Stream]) -> dict[int, dict[str, Any]]:
+    """The program overview's stored figures for every stream of ``streams``: ``quality``,
+    ``progress`` (items done / total, kept on the run row) and ``week`` (the recent window's
+    judgements and active annotators). Three queries for all streams — the last run per stream
+    (the ``snapshot_lookup`` index), that run's stream figures, the open alerts — and, only for
+    streams never computed, the live item count (``annotation.selectors.overview_progress``)."""
+    from django.db.models import Count, Q
+
+    from annotation import selectors as annotation_selectors
+
+    ids = [stream.pk for stream in streams]
+    if not ids:
+        return {}
+    runs = dict(
+        MetricSnapshot.objects.filter(stream_id__in=ids, metric=RUN_METRIC, annotator=None)
+        .values("stream_id")
+        .annotate(at=Max("computed_at"))
+        .values_list("stream_id", "at")
+        .order_by()
+    )
+    rows: dict[int, dict[tuple[str, str], MetricSnapshot]] = {}
+    if runs:
+        same_run = Q()
+        for stream_id, at in runs.items():
+            same_run |= Q(stream_id=stream_id, computed_at=at)
+        for row in MetricSnapshot.objects.filter(
+            same_run, annotator=None, metric__in=(RUN_METRIC, "judgements", *OVERVIEW_METRICS)
+        ):
+            rows.setdefault(row.stream_id, {})[(row.metric, row.window)] = row
+    alerts = dict(
+        Alert.objects.filter(stream_id__in=ids, acknowledged_at__isnull=True)
+        .values("stream_id")
+        .annotate(n=Count("id"))
+        .values_list("stream_id", "n")
+        .order_by()
+    )
+    all_time = MetricSnapshot.Window.ALL.value
+    result: dict[int, dict[str, Any]] = {}
+    for stream_id in ids:
+        found = rows.get(stream_id, {})
+        run = found.get((RUN_METRIC, all_time))
+        details = run.details if run is not None else {}
+        values: dict[str, Any] = {
+            "quality": OverviewQuality(
+                computed_at=runs.get(stream_id),
+                figures={metric: row for (metric, window), row in found.items() if window == all_time},
+                flagged_annotators=details.get("flagged_annotators"),
+                flagged_metrics=details.get("flagged_metrics", {}),
+                open_alerts=alerts.get(stream_id, 0),
+            )
+        }
+        if isinstance(details.get("progress"), dict):
+            values["progress"] = annotation_selectors.OverviewProgress(**details["progress"])
+        recent = found.get(("judgements", MetricSnapshot.Window.RECENT.value))
+        if run is not None:
+            values["week"] = OverviewWeek(
+                days=int(details.get("recent_days", metrics.RECENT_DAYS)),
+                judgements=recent.sample_size if recent is not None else 0,
+                active=int((recent.details or {}).get("annotators", 0)) if recent is not None else 0,
+            )
+        result[stream_id] = values
+    missing = [stream for stream in streams if "progress" not in result[stream.pk]]
+    for stream_id, progress in annotation_selectors.overview_progress(missing).items():
+        result[stream_id]["progress"] = progress
+    return result

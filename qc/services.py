@@ -28,6 +28,7 @@ from django.db.models.functions import Cast, Coalesce, Length
 from django.utils import timezone
 from scipy.stats import binomtest
 
+from annotation import selectors as annotation_selectors
 from annotation.models import Assignment, Item, ItemEscalation, Judgement
 from judging.models import Judge, Verdict
 from projects.models import GuidelineVersion, Stream
@@ -255,7 +256,14 @@ def _store(stream: Stream, result: StreamMetrics, *, n_judgements: int) -> None:
             window=MetricSnapshot.Window.ALL,
             value=round(result.seconds, 3),
             sample_size=n_judgements,
-            details={"seconds": round(result.seconds, 3), "recent_days": metrics.RECENT_DAYS},
+            details={
+                "seconds": round(result.seconds, 3),
+                "recent_days": metrics.RECENT_DAYS,
+                **_flag_summary(result.windows[MetricSnapshot.Window.ALL.value]),
+                # Items done / total for the project page, which reads this row instead of
+                # aggregating every item of every stream per view.
+                "progress": annotation_selectors.overview_progress([stream])[stream.pk].to_dict(),
+            },
             computed_at=result.computed_at,
         )
     ]
@@ -281,6 +289,20 @@ def _store(stream: Stream, result: StreamMetrics, *, n_judgements: int) -> None:
             | Q(computed_at__lt=result.computed_at - timedelta(days=SNAPSHOT_RETENTION_DAYS)),
             stream=stream,
         ).delete()
+
+
+def _flag_summary(figures: metrics.Figures) -> dict[str, Any]:
+    """The run's evidence flags in brief, kept on its ``run`` row so the project page reads one row
+    per stream: ``flagged_annotators`` (annotators with at least one flagged figure, window "all")
+    and ``flagged_metrics`` (how many annotators each figure flags)."""
+    by_metric: dict[str, int] = {}
+    annotators = 0
+    for per_annotator in figures.annotators:
+        flagged = [metric for metric, figure in per_annotator.items() if figure.flagged]
+        annotators += bool(flagged)
+        for metric in flagged:
+            by_metric[metric] = by_metric.get(metric, 0) + 1
+    return {"flagged_annotators": annotators, "flagged_metrics": dict(sorted(by_metric.items()))}
 
 
 def _snapshot(

@@ -47,4 +47,5 @@ urlpatterns = [
     path("streams/<int:stream_id>/my-quality/", views.my_quality, name="my_quality"),
     # Model comparison of a dynamic stream (PMs)
     path("streams/<int:stream_id>/models/", model_views.stream_models, name="stream_models"),
+    path("streams/<int:stream_id>/models/history/", model_views.stream_model_history, name="stream_model_history"),
 ]

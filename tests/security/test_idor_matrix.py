@@ -114,6 +114,7 @@ ACCESS: dict[str, Level] = {
     "judging:judge_run": PM,
     "judging:judge_stop": PM,
     "judging:judge_retry": PM,
+    "dynamic:streams_from_eval": PM,
     # qc
     "qc:stream_qc": PM,
     "qc:stream_recompute": PM,
@@ -132,6 +133,7 @@ ACCESS: dict[str, Level] = {
     "qc:gallery_mark": REVIEWER,
     "qc:gallery_remove": REVIEWER,
     "qc:stream_models": PM,
+    "qc:stream_model_history": PM,
     # exports
     "exports:exports": PM,
     "exports:export_detail": PM,
@@ -160,7 +162,7 @@ ACCESS: dict[str, Level] = {
     "api-token": OWNER,
 }
 # URL kwargs that name an object other than the default for that kwarg.
-DYNAMIC_STREAM_ROUTES = {"dynamic:converse", "dynamic:converse_send", "qc:stream_models"}
+DYNAMIC_STREAM_ROUTES = {"dynamic:converse", "dynamic:converse_send", "qc:stream_models", "qc:stream_model_history"}
 
 # Form fields most write views read: a request that passed the access check would do something.
 FORM = {

@@ -102,6 +102,46 @@ ALPACA_STREAMS = [
     ("vicuna", "vicuna", "Vicuna", "the Vicuna benchmark: writing, reasoning, coding and role-play"),
 ]
 
+# What each demo stream is for (the program overview on the project page): slug → Stream fields.
+PURPOSES: dict[str, dict[str, str]] = {
+    "selfinstruct": {
+        "purpose": "Everyday instructions: GPT-4 Turbo against Mixtral",
+        "purpose_capability": "instruction following",
+        "purpose_language": "en",
+    },
+    "oasst": {
+        "purpose": "Real chat requests: is the preferred model also the one people ask?",
+        "purpose_capability": "open conversation",
+        "purpose_language": "en",
+    },
+    "koala": {
+        "purpose": "Open-ended questions from chatbot users",
+        "purpose_capability": "open-ended answers",
+        "purpose_language": "en",
+    },
+    "helpful-base": {
+        "purpose": "Advice and how-to requests",
+        "purpose_domain": "advice",
+        "purpose_capability": "helpfulness",
+        "purpose_language": "en",
+    },
+    "vicuna": {
+        "purpose": "Writing, reasoning, coding and role-play",
+        "purpose_capability": "reasoning and coding",
+        "purpose_language": "en",
+    },
+    "harmlessness": {
+        "purpose": "Harmful requests: which response refuses or defuses better",
+        "purpose_safety": "harmful requests",
+        "purpose_language": "en",
+    },
+    "live-chat": {
+        "purpose": "Multi-turn conversations with the model versions being compared",
+        "purpose_capability": "multi-turn chat",
+        "purpose_language": "en",
+    },
+}
+
 HELPFUL_GUIDELINES = """\
 ## Your task
 
@@ -269,6 +309,7 @@ class Command(BaseCommand):
                     status=Stream.Status.ACTIVE,
                     priority=priority,
                     **kinds.get(slug, {}),
+                    **PURPOSES.get(slug, {}),
                 )
             streams.append(stream)
         return project, streams
@@ -343,6 +384,7 @@ class Command(BaseCommand):
                 priority=8,
                 overlap=1,
                 max_turns=6,
+                **PURPOSES[DYNAMIC_SLUG],
             )
         weights = {}
         for name, model in DEMO_ENDPOINTS:
