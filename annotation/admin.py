@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from annotation.models import Assignment, ImportBatch, Item, Judgement
+from annotation.models import Assignment, ImportBatch, Item, ItemEscalation, Judgement
 
 
 @admin.register(Item)
@@ -69,3 +69,11 @@ class ImportBatchAdmin(admin.ModelAdmin[ImportBatch]):
     search_fields = ["filename", "stream__slug"]
     list_select_related = ["stream__project"]
     raw_id_fields = ["stream", "created_by"]
+
+
+@admin.register(ItemEscalation)
+class ItemEscalationAdmin(admin.ModelAdmin[ItemEscalation]):
+    list_display = ["id", "item", "stream", "by", "agreed_answer", "other_answer", "created_at"]
+    list_filter = ["by"]
+    raw_id_fields = ["item", "stream"]
+    show_full_result_count = False

@@ -10,7 +10,7 @@ from tests.projects.web_helpers import project_with_pm
 
 pytestmark = pytest.mark.django_db
 
-APPS = ("projects", "annotation", "qc")
+APPS = ("projects", "annotation", "judging", "qc")
 
 
 def test_it_registers_every_model() -> None:
