@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -197,4 +198,97 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
     for user_id in User.objects.filter(username__in=list(SIMULATED)).values_list("pk", flat=True):
         rules.check_gold_rule(stream=stream, annotator_id=user_id)
     rules.recompute_and_act(stream=stream)
+    return made
+
+
+# Multi-axis streams (helpful_safe, attribute_pairwise): who answers, with which habit on every axis.
+SIMULATED_AXES: dict[str, Habit] = {"sim-careful": _careful, "sim-careful2": _careful, "sim-lefty": _lefty}
+
+
+@transaction.atomic
+def simulate_axes_stream(*, stream: Stream, items: int = 40, seed: int = 11) -> int:
+    """Simulated judgements of a multi-axis stream, so its Quality page shows the per-axis figures
+    on first start: three scripted annotators (two careful, one who picks the response shown
+    first) answer every axis of ``items`` items with their habit, against the item's prior label
+    (the pair's chosen response) as the truth; on helpful_safe the chosen response is marked safe
+    90% of the time, the other 40%, an unsafe one gets a harm category 60% of the time. No golden
+    set and no QC rules (the pairwise demo streams show those). Marked simulated like the rest;
+    returns how many judgements were made (0 when the stream already has simulated ones)."""
+    from annotation import axes as multi_axis
+    from qc import services as qc_services
+
+    if Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).exists():
+        return 0
+    rng = random.Random(seed + sum(map(ord, stream.slug)))
+    plain = list(
+        Item.objects.filter(
+            stream=stream, is_golden=False, pool=Item.Pool.WORK, claim_count=0, num_responses=2
+        ).order_by("id")[:items]
+    )
+    now = timezone.now()
+    made = 0
+    judged: dict[int, int] = {}
+    categories = list(stream.harm_categories or [])
+    for name, habit in SIMULATED_AXES.items():
+        user = User.objects.filter(username=name).first() or User.objects.create_user(
+            username=name, password=None, first_name="Simulated"
+        )
+        project_services.add_member(project=stream.project, username=name, role=Role.ANNOTATOR, streams=[stream])
+        sm = StreamMembership.objects.get(stream=stream, user=user)
+        if sm.status == StreamMembership.Status.INVITED and sm.can_move_to(StreamMembership.Status.QUALIFIED):
+            project_services.transition_stream_membership(
+                stream_membership=sm, to_status=StreamMembership.Status.QUALIFIED, reason="simulated demo annotator"
+            )
+        for index, item in enumerate(plain):
+            order = [0, 1] if rng.random() < 0.5 else [1, 0]
+            lengths = tuple(len(str(r.get("text", ""))) for r in item.responses[:2])
+            truth = _truth(item)
+            pair = (lengths[0], lengths[1])
+            if stream.task_kind == Stream.TaskKind.HELPFUL_SAFE:
+                safe = [rng.random() < (0.9 if "AB"[i] == truth else 0.4) for i in range(2)]
+                harm = [None if ok or not categories or rng.random() >= 0.6 else rng.choice(categories) for ok in safe]
+                helpful, safer = habit(rng, truth, order, pair), habit(rng, truth, order, pair)
+                axes: dict[str, Any] = {"helpful": helpful, "safer": safer, "safe": safe, "harm": harm}
+            else:
+                axes = {"attributes": {attribute: habit(rng, truth, order, pair) for attribute in stream.axis_names()}}
+            choice = multi_axis.choice_of(stream, axes)
+            active = max(8.0, float(reading_seconds(sum(lengths))) * 2.0) * rng.lognormvariate(0, 0.3)
+            submitted = now - timedelta(hours=20) + timedelta(minutes=index * 10 + rng.random() * 5)
+            served = submitted - timedelta(seconds=active * 1.5)
+            count = judged.get(item.pk, 0)
+            assignment = Assignment.objects.create(
+                item=item,
+                stream=stream,
+                annotator=user,
+                status=Assignment.Status.SUBMITTED,
+                display_order=order,
+                served_at=served,
+                lease_expires_at=served + timedelta(minutes=stream.lease_minutes),
+                finished_at=submitted,
+            )
+            Judgement.objects.create(
+                assignment=assignment,
+                item=item,
+                stream=stream,
+                annotator=user,
+                choice=choice,
+                axes=axes,
+                rationale="Simulated: the chosen response is more accurate and answers the question."
+                if stream.task_kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE
+                else "",
+                flag_harmful=multi_axis.any_unsafe(axes),
+                display_order=order,
+                served_at=served,
+                submitted_at=submitted,
+                active_seconds=active,
+                idempotency_key=f"sim-{assignment.pk}",
+                counted=count < stream.overlap,
+                source=Judgement.Source.SIMULATED,
+            )
+            if count < stream.overlap:
+                judged[item.pk] = count + 1
+            made += 1
+    for item_id, n in judged.items():
+        Item.objects.filter(pk=item_id).update(judgement_count=n, claim_count=n, is_open=n < stream.overlap)
+    qc_services.compute_stream_metrics(stream=stream)
     return made

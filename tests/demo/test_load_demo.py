@@ -162,8 +162,19 @@ def test_it_loads_golden_sets_and_clearly_simulated_qc_data() -> None:
         # Integrity signals: sim-longer leans on a chatbot (copies item text, pastes, leaves the page).
         assert Alert.objects.filter(stream=stream, kind="copy_rate", annotator__username="sim-longer").exists()
         assert f"simulated judgements (accounts sim-*) in {slug}" in out
+    # The multi-axis streams get a few simulated answers on every axis, and their figures.
+    for slug in ("helpful-safe", "attributes"):
+        judgements = Judgement.objects.filter(stream__slug=slug)
+        assert judgements.count() == 3 * 40
+        assert set(judgements.values_list("source", flat=True)) == {"simulated"}
+        assert all(j.axes and j.choice in ("A", "B", "tie") for j in judgements)
+        figure = MetricSnapshot.objects.get(stream__slug=slug, annotator=None, metric="axes", window="all")
+        assert len(figure.details["axes"]) == (2 if slug == "helpful-safe" else 3)
+        assert all(entry["alpha_nominal"]["sample_size"] > 0 for entry in figure.details["axes"])
+        assert f"simulated judgements (accounts sim-*) in {slug}" in out
     # Only those streams.
-    assert not Judgement.objects.exclude(stream__slug__in=SIMULATED_QC_STREAMS).exists()
+    simulated_streams = {*SIMULATED_QC_STREAMS, "helpful-safe", "attributes"}
+    assert not Judgement.objects.exclude(stream__slug__in=simulated_streams).exists()
 
 
 def test_it_builds_tests_and_golden_sets_that_no_trivial_strategy_passes() -> None:

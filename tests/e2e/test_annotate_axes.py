@@ -59,6 +59,10 @@ def test_a_helpful_safe_item_is_done_with_the_keyboard_alone(page: Page, live_se
     assert page.is_checked("input[name=helpful][value=A]")
     assert page.is_checked("input[name=safer][value=B]")
     assert page.input_value("select[name=harm_0]") == "privacy"
+    # A phone: every row fits the width (no sideways scrolling).
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(screenshot_path("annotate_helpful_safe_phone.png")), full_page=True, caret="initial")
     page.set_viewport_size({"width": 1440, "height": 900})
     page.screenshot(path=str(screenshot_path("annotate_helpful_safe.png")), caret="initial")
     page.keyboard.press("Enter")

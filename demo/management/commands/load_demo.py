@@ -250,6 +250,8 @@ class Command(BaseCommand):
             self._tests(streams)
             # QC demo: golden sets from the judge's verdicts and simulated judgements (marked so).
             simulated = {s.slug: qc_demo.simulate_stream(stream=s) for s in streams if s.slug in SIMULATED_QC_STREAMS}
+            # The multi-axis streams: a few simulated answers, for their per-axis Quality figures.
+            simulated.update({s.slug: qc_demo.simulate_axes_stream(stream=s) for s in streams if s.has_axes})
             judged = self._judge(project, streams, pm=accounts["pm"][0])
         self._print(project, streams, imported, accounts)
         self._print_strategies(streams)
