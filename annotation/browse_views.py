@@ -83,7 +83,10 @@ def item_detail(request: HttpRequest, stream_id: int, item_id: int) -> HttpRespo
     )
     rows = [
         {
-            "who": j.annotator.get_username() if names else f"Annotator {n}",
+            # A model judge's judgement is never shown as a person's (docs/judging.md).
+            "who": "Model judge"
+            if j.source == Judgement.Source.MODEL
+            else (j.annotator.get_username() if names else f"Annotator {n}"),
             "judgement": j,
             "seen": selectors.seen_order(j.display_order, item.num_responses),
             "answer": selectors.answer_as_seen(j),

@@ -372,8 +372,8 @@ def throughput(stream: Stream, *, now: datetime | None = None) -> dict[str, floa
     from annotation.models import Judgement
 
     now = now or timezone.now()
-    people = Judgement.objects.filter(stream=stream, submitted_at__gte=now - timedelta(hours=24))
-    row = people.exclude(source=Judgement.Source.MODEL).aggregate(
+    people = Judgement.objects.filter(stream=stream).exclude(source=Judgement.Source.MODEL)
+    row = people.filter(submitted_at__gte=now - timedelta(hours=24)).aggregate(
         day=Count("id"), hour=Count("id", filter=Q(submitted_at__gte=now - timedelta(hours=1)))
     )
     return {"last_hour": row["hour"], "last_24h": row["day"], "per_hour_24h": round(row["day"] / 24, 1)}
