@@ -142,9 +142,9 @@ def escalate_after_verdict(verdict: Verdict) -> None:
     with its first n agreeing judgements). Runs after COMMIT of the verdict."""
     if verdict.status != Verdict.Status.CONSISTENT:
         return
-    judge = Judge.objects.select_related("stream").get(pk=verdict.judge_id)
-    if not judge.use_escalate:
-        return
+    judge = verdict.judge  # the run stores verdicts with their judge: no query
+    if not uses_by_stream().get(judge.stream_id, (False, False))[1]:
+        return  # the escalate use is off: nothing to re-decide
     annotation_services.redecide_items(stream=judge.stream, item_ids=[verdict.item_id])
 
 

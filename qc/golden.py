@@ -121,7 +121,6 @@ def most_disagreed(*, stream: Stream, limit: int = 30) -> list[Disagreement]:
     counts: dict[int, Counter[str]] = defaultdict(Counter)
     rows = (
         Judgement.objects.filter(stream=stream, is_current=True, choice__isnull=False, item__is_golden=False)
-        .exclude(source=Judgement.Source.MODEL)
         .filter(item__pool=Item.Pool.WORK, item__judgement_count__gte=2)
         .exclude(source=Judgement.Source.MODEL)
         .values_list("item_id", "choice")

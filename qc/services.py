@@ -505,7 +505,7 @@ def _load(stream: Stream, since: datetime) -> tuple[metrics.StreamData, list[int
     POSIX times, rubric ratings taken from the JSON by SQL) straight into arrays of compact
     types (``_columns``): no Python object per judgement, so a stream of a million judgements
     loads in a few seconds and about 200 MB."""
-    # People only: a model judge's judgements (source "model") are measured apart (qc.judge_quality).
+    # People's judgements only: a model judge's (source "model") are never in a human's figures.
     judged = Judgement.objects.filter(item=OuterRef("pk"), is_current=True).exclude(source=Judgement.Source.MODEL)
     item_ids, item_golden, item_harmful, len_a, len_b, num_responses = _columns(
         Item.objects.filter(stream=stream, pool=Item.Pool.WORK)

@@ -124,4 +124,4 @@ def test_the_item_page_says_why_it_was_escalated(client: Any) -> None:
     html = client.get(reverse("annotation:item_detail", args=[stream.pk, item.pk])).content.decode()
     assert 'id="escalation"' in html
     assert "the model judge chose response B in both display orders" in html
-    assert "model judge</span>" in html  # the judge's own judgement, labelled
+    assert "Model judge" in html  # the judge's own judgement, labelled
