@@ -194,7 +194,7 @@ def test_it_reads_items_done_from_the_last_computation(client: Client) -> None:
     reads them from there (and the live count only for streams never computed)."""
     from qc.services import compute_stream_metrics
 
-    project, pm, stream, quiet = _fixture()
+    project, pm, stream, _quiet = _fixture()
     compute_stream_metrics(stream=stream)
     run = MetricSnapshot.objects.filter(stream=stream, metric="run").latest("computed_at")
     assert run.details["progress"] == {"items": 4, "complete": 2, "golden": 1}

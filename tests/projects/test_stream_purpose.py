@@ -46,3 +46,12 @@ def test_it_refuses_a_language_that_is_not_a_language_tag(client: Client) -> Non
     assert "A language tag such as de, en or pt-BR" in response.content.decode()
     stream.refresh_from_db()
     assert stream.purpose == ""
+
+
+def test_the_stream_page_says_what_the_stream_is_for(client: Client) -> None:
+    project, pm = project_with_pm()
+    stream = StreamFactory.create(project=project, **{**PURPOSE, "purpose": "Weakness: <b>German</b> sums"})
+    client.force_login(pm)
+    body = client.get(f"/streams/{stream.pk}/").content.decode()
+    assert "Weakness: &lt;b&gt;German&lt;/b&gt; sums" in body  # escaped: PM text, never markup
+    assert f'href="/projects/{project.slug}/?tag=language:de"' in body
