@@ -87,14 +87,6 @@ def pair_rows(
     both_bad: bool = False,
 ) -> list[dict[str, Any]]:
     """The rows of one decided pair (``both_bad``: a KTO pair of two undesirable completions)."""
-    if fmt == "trl":  # the most common export, spelt out: one dict, no list of shapes to walk
-        texts = ctx.texts
-        row: dict[str, Any] = {"prompt": ctx.prompt, "chosen": texts[chosen], "rejected": texts[rejected]}
-        if with_confidence:
-            row["confidence"] = round(confidence, 6)
-        if with_margin:
-            row["margin"] = margin
-        return [row]
     rows = _shape(fmt, ctx, chosen, rejected, both_bad=both_bad)
     if with_confidence or with_margin:
         c, m = round(confidence, 6), margin

@@ -293,9 +293,9 @@ def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
         # item order on the item_id index instead of hash-joining and sorting the whole table.
         Q(is_current=True) | Exists(Judgement.objects.filter(supersedes=OuterRef("pk"), id__gt=bound))
     )
-    # The demo's simulated judgements (qc.demo) show the QC pages, and a model judge's are not a
-    # person's (they are never counted either): neither is human training data.
-    qs = qs.exclude(source__in=[Judgement.Source.SIMULATED, Judgement.Source.MODEL])
+    # The demo's simulated judgements (qc.demo) show the QC pages; they are never training data. A
+    # model judge's judgements are never counted (``counted=False``), so the filter above drops them.
+    qs = qs.exclude(source=Judgement.Source.SIMULATED)
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:
@@ -763,6 +763,14 @@ _STRING_PROMPT = ("trl", "rewardbench", "helpsteer", "safe-rlhf")
 
 
 def _pair_rows(spec: ExportSpec, ctx: shapes.PairContext, pair: _Pair) -> list[dict[str, Any]]:
+    if spec.format == "trl":  # the most common export, spelt out (hot loop): one dict
+        texts = ctx.texts
+        row: dict[str, Any] = {"prompt": ctx.prompt, "chosen": texts[pair.chosen], "rejected": texts[pair.rejected]}
+        if spec.confidence:
+            row["confidence"] = round(pair.confidence, 6)
+        if spec.margin:
+            row["margin"] = pair.margin
+        return [row]
     return shapes.pair_rows(
         spec.format,
         ctx,
@@ -1209,10 +1217,10 @@ def _iter_tallied_rows(
             dropped_pairs["low_confidence"] += 1
         elif label in ("tie", "both_bad"):
             pairs = _undecided_pairs(spec, label, 0, 1, agreement, n, agreement, stats)
-        elif label == "A":
-            pairs = [_Pair(0, 1, shapes.margin_of(agreement, s_a / n_a), agreement, n, agreement)]
+        elif label == "A":  # the margin as shapes.margin_of computes it, inline (hot loop)
+            pairs = [_Pair(0, 1, round((2.0 * agreement - 1.0) * (s_a / n_a), 6), agreement, n, agreement)]
         else:
-            pairs = [_Pair(1, 0, shapes.margin_of(agreement, s_b / n_b), agreement, n, agreement)]
+            pairs = [_Pair(1, 0, round((2.0 * agreement - 1.0) * (s_b / n_b), 6), agreement, n, agreement)]
         if not pairs:
             dropped_items["no_pair"] += 1
             continue
@@ -1229,11 +1237,12 @@ def _iter_tallied_rows(
             [text0, text1],
             list(row[14 + n_reasons + 5 :]) if models else [],
         )
-        rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
-        if len(pairs) == 1:  # every pair of an item has the item's vote share: one update (hot loop)
+        if len(pairs) == 1:  # the common case, spelt out (hot loop)
+            rows = _pair_rows(spec, ctx, pairs[0])
             confidence_sum[stream_id] += agreement
             confidence_bins[stream_id][min(9, int(agreement * 10))] += 1
         else:
+            rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
             for pair in pairs:
                 stats.keep_confidence(stream_id, pair.confidence)
         stats.pairs_kept += len(pairs)
