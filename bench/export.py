@@ -1,5 +1,6 @@
 """Export benchmark: 1,000,000 judgements over 333,334 items (overlap 3) in a throwaway
-PostgreSQL database → TRL export with majority aggregation. Prints pairs/s and peak RSS.
+PostgreSQL database → TRL export with majority aggregation, every pair with its ``confidence`` and
+``margin`` columns (the default since issue 15). Prints pairs/s and peak RSS.
 
     .venv/bin/python bench/export.py [--items 333334] [--format trl] [--aggregate majority] [--reuse]
 

@@ -299,9 +299,9 @@ def _judgement_filters(spec: ExportSpec, snapshot: Snapshot) -> Any:
         # item order on the item_id index instead of hash-joining and sorting the whole table.
         Q(is_current=True) | Exists(Judgement.objects.filter(supersedes=OuterRef("pk"), id__gt=bound))
     )
-    # The demo's simulated judgements (qc.demo) show the QC pages, and a model judge's are not a
-    # person's (they are never counted either): neither is human training data.
-    qs = qs.exclude(source__in=[Judgement.Source.SIMULATED, Judgement.Source.MODEL])
+    # The demo's simulated judgements (qc.demo) show the QC pages; they are never training data. A
+    # model judge's judgements are never counted (``counted=False``), so the filter above drops them.
+    qs = qs.exclude(source=Judgement.Source.SIMULATED)
     if spec.submitted_from:
         qs = qs.filter(submitted_at__gte=spec.submitted_from)
     if spec.submitted_to:
@@ -809,6 +809,14 @@ _STRING_PROMPT = ("trl", "rewardbench", "helpsteer", "safe-rlhf")
 
 
 def _pair_rows(spec: ExportSpec, ctx: shapes.PairContext, pair: _Pair) -> list[dict[str, Any]]:
+    if spec.format == "trl":  # the most common export, spelt out (hot loop): one dict
+        texts = ctx.texts
+        row: dict[str, Any] = {"prompt": ctx.prompt, "chosen": texts[pair.chosen], "rejected": texts[pair.rejected]}
+        if spec.confidence:
+            row["confidence"] = round(pair.confidence, 6)
+        if spec.margin:
+            row["margin"] = pair.margin
+        return [row]
     return shapes.pair_rows(
         spec.format,
         ctx,
@@ -1194,6 +1202,7 @@ def _iter_tallied_rows(
     read = 0
     n_reasons = len(_EXCLUDED_REASONS)
     slugs = dict(Stream.objects.filter(pk__in=spec.stream_ids).values_list("pk", "slug"))
+    confidence_sum, confidence_bins = stats.confidence_sum, stats.confidence_bins
     models = spec.format == "rewardbench"
     string_prompt = spec.format in _STRING_PROMPT
     held_out_only = spec.format == "rewardbench"
@@ -1255,10 +1264,10 @@ def _iter_tallied_rows(
             dropped_pairs["low_confidence"] += 1
         elif label in ("tie", "both_bad"):
             pairs = _undecided_pairs(spec, label, 0, 1, agreement, n, agreement, stats)
-        elif label == "A":
-            pairs = [_Pair(0, 1, shapes.margin_of(agreement, s_a / n_a), agreement, n, agreement)]
+        elif label == "A":  # the margin as shapes.margin_of computes it, inline (hot loop)
+            pairs = [_Pair(0, 1, round((2.0 * agreement - 1.0) * (s_a / n_a), 6), agreement, n, agreement)]
         else:
-            pairs = [_Pair(1, 0, shapes.margin_of(agreement, s_b / n_b), agreement, n, agreement)]
+            pairs = [_Pair(1, 0, round((2.0 * agreement - 1.0) * (s_b / n_b), 6), agreement, n, agreement)]
         if not pairs:
             dropped_items["no_pair"] += 1
             continue
@@ -1275,9 +1284,14 @@ def _iter_tallied_rows(
             [text0, text1],
             list(row[14 + n_reasons + 5 :]) if models else [],
         )
-        rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
-        for pair in pairs:
-            stats.keep_confidence(stream_id, pair.confidence)
+        if len(pairs) == 1:  # the common case, spelt out (hot loop)
+            rows = _pair_rows(spec, ctx, pairs[0])
+            confidence_sum[stream_id] += agreement
+            confidence_bins[stream_id][min(9, int(agreement * 10))] += 1
+        else:
+            rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
+            for pair in pairs:
+                stats.keep_confidence(stream_id, pair.confidence)
         stats.pairs_kept += len(pairs)
         stats.stream_pairs[stream_id] += len(pairs)
         stats.items_exported += 1
@@ -1479,18 +1493,17 @@ def _file_sha256(path: Path) -> str:
 
 
 def _pool(spec: ExportSpec, snapshot: Snapshot, streams: list[Stream]) -> dict[int, dict[str, Any]]:
-    """Per stream: who the data comes from — the annotators whose counted judgements the export
-    read (before the judgement filters), the stream's members by status, its qualification test —
-    and when (first and last submitted judgement). One aggregate query over the judgements."""
+    """Per stream: who the data comes from — the people with a counted judgement in the stream up
+    to the snapshot (simulated and model judgements aside; golden items included), the stream's
+    members by status, its qualification test — and when (first and last of those judgements).
+
+    Index probes, not a scan: an EXISTS per user on the (annotator, stream, submitted_at) index and
+    min/max on the (stream, submitted_at) one, so a million-judgement export pays milliseconds
+    (a COUNT(DISTINCT) over the judgements cost seconds)."""
+    from django.contrib.auth import get_user_model
+
     from qualification.models import QualificationTest  # below exports: a plain import is allowed
 
-    rows = (
-        judgement_queryset(spec, snapshot)
-        .order_by()
-        .values("stream_id")
-        .annotate(annotators=Count("annotator_id", distinct=True), first=Min("submitted_at"), last=Max("submitted_at"))
-    )
-    found = {row["stream_id"]: row for row in rows}
     members: defaultdict[int, dict[str, int]] = defaultdict(dict)
     for stream_id, status, n in (
         StreamMembership.objects.filter(stream_id__in=spec.stream_ids)
@@ -1502,18 +1515,23 @@ def _pool(spec: ExportSpec, snapshot: Snapshot, streams: list[Stream]) -> dict[i
     tests = dict(QualificationTest.objects.filter(stream_id__in=spec.stream_ids).values_list("stream_id", "pass_mark"))
     pool: dict[int, dict[str, Any]] = {}
     for s in streams:
-        row = found.get(s.pk, {})
+        judged = Judgement.objects.filter(stream_id=s.pk, counted=True, id__lte=snapshot.max_judgement_id).exclude(
+            source__in=[Judgement.Source.SIMULATED, Judgement.Source.MODEL]
+        )
+        people = get_user_model().objects.filter(Exists(judged.filter(annotator_id=OuterRef("pk")))).count()
+        when = judged.aggregate(first=Min("submitted_at"), last=Max("submitted_at"))
         pool[s.pk] = {
             "annotators": {
-                "definition": "distinct annotators whose counted judgements this export read, before the judgement "
-                "filters; members: the stream's memberships by status at the time of the export",
-                "pool": row.get("annotators", 0),
+                "definition": "people with a counted judgement in the stream up to the snapshot (golden items "
+                "included; simulated and model-judge judgements never); members: the stream's memberships by "
+                "status at the time of the export",
+                "pool": people,
                 "members": members.get(s.pk, {}),
                 "qualification": {"test": s.pk in tests, "pass_mark": tests.get(s.pk)},
             },
             "submitted": {
-                "first": row["first"].isoformat() if row.get("first") else None,
-                "last": row["last"].isoformat() if row.get("last") else None,
+                "first": when["first"].isoformat() if when["first"] else None,
+                "last": when["last"].isoformat() if when["last"] else None,
             },
         }
     return pool
