@@ -28,7 +28,11 @@
     if (!form() || event.altKey || event.defaultPrevented) return;
     const typing = event.target.closest && event.target.closest("textarea, input[type=text], select");
     if (typing) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); save(); }
+      // Only from the review form's own fields: the gallery's note (qc/_gallery_mark.html) is another form.
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.closest("#review-form")) {
+        event.preventDefault();
+        save();
+      }
       if (event.key === "Escape") { event.target.blur(); }
       return;
     }
