@@ -117,6 +117,7 @@ def test_the_page_signals_win_over_the_heartbeat_mark(client: Client, annotator:
     client.force_login(annotator)
     _web(client, lease, json.dumps({**PAGE, "shown_seconds": 10.0, "first_interaction_seconds": 2.0}))
     judgement = Judgement.objects.get(assignment=lease)
+    assert judgement.first_interaction_at is not None
     assert abs((judgement.submitted_at - judgement.first_interaction_at).total_seconds() - 8.0) < 0.01
 
 

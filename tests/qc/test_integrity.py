@@ -8,13 +8,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
+from scipy import stats
 
 from annotation import services
 from projects.models import Role, Stream, StreamMembership
-from qc import rules
+from qc import evidence, rules
 from qc.models import Alert, MetricSnapshot
 from tests.annotation.conftest import make_annotator
 from tests.factories import ItemFactory, MembershipFactory, StreamFactory, UserFactory
@@ -184,3 +186,13 @@ def test_the_quality_page_and_my_quality_show_them(client: Client, team: dict[st
     assert "You copied text of the prompt or the responses on 40% of 40 items" in mine
     assert "Copying — needs attention" in mine
     assert "24 seconds on average (16 of 40 items)" in mine
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fisher_two_sided_matches_scipy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(300):
+        n, team_n = int(rng.integers(1, 200)), int(rng.integers(1, 2000))
+        k, team_k = int(rng.integers(0, n + 1)), int(rng.integers(0, team_n + 1)) if rng.random() < 0.7 else 0
+        expected = stats.fisher_exact([[k, n - k], [team_k, team_n - team_k]]).pvalue
+        assert evidence.fisher_two_sided(k, n, team_k, team_n) == pytest.approx(expected, rel=1e-9, abs=1e-12)
