@@ -100,7 +100,7 @@ def measure() -> None:
     consistent = Verdict.objects.filter(judge=judge, status=Verdict.Status.CONSISTENT).select_related("item")
     print("consistent verdicts by answer:", dict(Counter(v.answer_shown_ab for v in consistent)))
     labelled = [v for v in consistent if (v.item.prior_label or {}).get("choice")]
-    agree = sum(v.answer_shown_ab == v.item.prior_label["choice"] for v in labelled)
+    agree = sum(v.answer_shown_ab == (v.item.prior_label or {}).get("choice") for v in labelled)
     print(f"agreement with AlpacaEval's GPT-4 label: {agree} of {len(labelled)}")
 
 
