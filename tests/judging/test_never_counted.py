@@ -108,6 +108,9 @@ def test_a_judges_judgements_change_no_human_figure_progress_queue_or_export() -
     client = Client()
     client.force_login(pm)
     now = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    # The QC rules act once on the people's work (a pause takes judgements out of the count):
+    # let them, so that "before" and "after" differ only by the judge.
+    compute_stream_metrics_task(stream.pk)
     before = _everything_a_person_is_measured_by(stream, people, client, now)
     assert before["export_trl"], "the export has pairs"
     assert before["review_tasks"], "the review sample has tasks"
