@@ -19,14 +19,14 @@ from tests.factories import ItemFactory, StreamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 def _stream(**fields: Any) -> Any:
-    stream = StreamFactory(overlap=3, status="active", guidelines="Be brief.\nBe kind.", **fields)
+    stream = StreamFactory.create(overlap=3, status="active", guidelines="Be brief.\nBe kind.", **fields)
     GuidelineVersion.objects.create(stream=stream, number=1, text=stream.guidelines)  # as create_stream does
     for _ in range(4):
-        ItemFactory(stream=stream)
+        ItemFactory.create(stream=stream)
     return stream
 
 
@@ -80,7 +80,7 @@ def test_an_invited_member_starts_at_the_current_version() -> None:
     stream = _stream()
     project_services.update_stream(stream=stream, guidelines="v2")
     stream.refresh_from_db()
-    user = UserFactory()
+    user = UserFactory.create()
     project_services.add_member(project=stream.project, username=user.username, role="annotator", streams=[stream])
     assert _acknowledged(stream, user) == 2
 
@@ -149,7 +149,7 @@ def test_the_notice_shows_after_an_htmx_submit_when_the_text_changed_meanwhile(c
 def test_the_acknowledgement_is_for_members_of_the_stream_only(client: Client) -> None:
     stream = _stream()
     ack = reverse("annotation:guidelines_acknowledge", args=[stream.pk])
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     assert client.post(ack, {"version": 1}).status_code == 404
     alice = make_annotator(stream)
     client.force_login(alice)

@@ -19,11 +19,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_suggestion_shows_on_a_shown_item_and_not_on_a_held_out_one(page: Page, live_server: Any) -> None:
-    stream: Any = StreamFactory(overlap=1)
+    stream: Any = StreamFactory.create(overlap=1)
     judge = make_judge(stream, use_suggest=True, suggest_holdout=0.5)
     shown = hidden = None
     while shown is None or hidden is None:
-        item = ItemFactory(stream=stream)
+        item = ItemFactory.create(stream=stream)
         if held_out(stream_id=stream.pk, item_id=item.pk, share=0.5):
             hidden = hidden or item
         else:

@@ -196,7 +196,7 @@ def test_it_writes_a_rewardbench_set_from_the_held_out_split_only(tmp_path: Path
     stream = StreamFactory.create()
     for n in range(20):
         judged_item(stream, ["A", "A", "B"] if n % 2 else ["B", "B"])
-    spec = {"test_fraction": 0.3, "seed": 5}
+    spec: dict[str, Any] = {"test_fraction": 0.3, "seed": 5}
     exporting.write_export(exporting.ExportSpec(stream_ids=(stream.pk,), format="rewardbench", **spec), tmp_path / "rb")
     exporting.write_export(exporting.ExportSpec(stream_ids=(stream.pk,), format="trl", **spec), tmp_path / "trl")
     assert not (tmp_path / "rb" / "train.jsonl").exists()
@@ -384,7 +384,7 @@ def test_a_tiny_reward_model_trained_on_an_export_with_margins_ranks_held_out_pa
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=64,
-        num_labels=1,
+        num_labels=1,  # type: ignore[call-arg]  # a PretrainedConfig keyword
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForSequenceClassification(config)
@@ -405,7 +405,7 @@ def test_a_tiny_reward_model_trained_on_an_export_with_margins_ranks_held_out_pa
     trainer.train()
 
     model.eval()
-    right = 0
+    correct = 0
     with torch.no_grad():
         for row in test:
             scores = []
@@ -413,7 +413,7 @@ def test_a_tiny_reward_model_trained_on_an_export_with_margins_ranks_held_out_pa
                 text = tokenizer.apply_chat_template(row[side], tokenize=False)
                 ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)
                 scores.append(model(**ids).logits[0, 0].item())
-            right += scores[0] > scores[1]
+            correct += int(scores[0] > scores[1])
     # The held-out labels are the annotators' majority (right ~90% of the time), not the truth:
     # beating a coin on them is the claim, at a stated error rate.
-    assert binomtest(right, len(test), 0.5, alternative="greater").pvalue < 0.01, (right, len(test))
+    assert binomtest(correct, len(test), 0.5, alternative="greater").pvalue < 0.01, (correct, len(test))

@@ -27,21 +27,21 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
 def world() -> dict[str, Any]:
-    stream: Any = StreamFactory(status=Stream.Status.ACTIVE, overlap=1)
-    pm = UserFactory(username="pm-petra-unique", email="petra@pm.example")
-    MembershipFactory(project=stream.project, user=pm, role=Role.PM)
-    reviewer = UserFactory(username="rev-rita-unique", email="rita@rev.example")
-    MembershipFactory(project=stream.project, user=reviewer, role=Role.REVIEWER)
+    stream: Any = StreamFactory.create(status=Stream.Status.ACTIVE, overlap=1)
+    pm = UserFactory.create(username="pm-petra-unique", email="petra@pm.example")
+    MembershipFactory.create(project=stream.project, user=pm, role=Role.PM)
+    reviewer = UserFactory.create(username="rev-rita-unique", email="rita@rev.example")
+    MembershipFactory.create(project=stream.project, user=reviewer, role=Role.REVIEWER)
     author = make_annotator(stream, "author-alice-unique")
     author.email = "alice@author.example"
     author.save()
     viewer = make_annotator(stream, "viewer-victor")
-    item = ItemFactory(
+    item = ItemFactory.create(
         stream=stream,
         context=[{"role": "user", "content": "Explain <script>alert(1)</script> tags"}],
         responses=[
@@ -52,7 +52,7 @@ def world() -> dict[str, Any]:
         claim_count=1,
         judgement_count=1,
     )
-    judgement = JudgementFactory(
+    judgement = JudgementFactory.create(
         assignment__item=item, assignment__annotator=author, choice="B", strength=2, rationale="signed: alice"
     )
     task = ReviewTask.objects.create(judgement=judgement, stream=stream, reason=ReviewTask.Reason.SAMPLE)
@@ -68,7 +68,7 @@ def world() -> dict[str, Any]:
     }
 
 
-def _mark(client: Client, world: dict[str, Any], headers: dict[str, str] | None = None, **data: Any) -> Any:
+def _mark(client: Client, world: dict[str, Any], headers: dict[str, Any] | None = None, **data: Any) -> Any:
     url = reverse("qc:gallery_mark", args=[world["stream"].pk, world["judgement"].pk])
     return client.post(url, {"kind": "exemplary", "note": "Cites the <b>docs</b>.", **data}, **(headers or {}))
 
@@ -101,7 +101,7 @@ def test_it_refuses_golden_items_test_questions_and_bad_forms(client: Client, wo
     client.force_login(world["pm"])
     stream = world["stream"]
     for fields in ({"is_golden": True, "golden_answers": ["A"]}, {"pool": Item.Pool.QUALIFICATION}):
-        judgement = JudgementFactory(assignment__item=ItemFactory(stream=stream, **fields))
+        judgement = JudgementFactory.create(assignment__item=ItemFactory.create(stream=stream, **fields))
         url = reverse("qc:gallery_mark", args=[stream.pk, judgement.pk])
         response = client.post(url, {"kind": "exemplary", "note": "x"})
         assert response.status_code == 400
@@ -115,7 +115,7 @@ def test_annotators_cannot_mark_and_other_streams_judgements_are_404(client: Cli
     client.force_login(world["viewer"])
     assert _mark(client, world).status_code == 403
     client.force_login(world["pm"])
-    elsewhere = JudgementFactory()  # another project's judgement, through this stream's URL
+    elsewhere = JudgementFactory.create()  # another project's judgement, through this stream's URL
     url = reverse("qc:gallery_mark", args=[world["stream"].pk, elsewhere.pk])
     assert client.post(url, {"kind": "exemplary", "note": "x"}).status_code == 404
     assert client.get(reverse("qc:gallery_mark", args=[world["stream"].pk, world["judgement"].pk])).status_code == 405
@@ -173,8 +173,8 @@ def test_the_gallery_api_names_nobody(world: dict[str, Any]) -> None:
 
 def test_an_example_waits_until_its_item_is_settled(client: Client, world: dict[str, Any]) -> None:
     stream = world["stream"]
-    open_item = ItemFactory(stream=stream, is_open=True, claim_count=1, judgement_count=1)
-    pending = JudgementFactory(assignment__item=open_item, choice="A")
+    open_item = ItemFactory.create(stream=stream, is_open=True, claim_count=1, judgement_count=1)
+    pending = JudgementFactory.create(assignment__item=open_item, choice="A")
     GalleryExample.objects.create(judgement=pending, stream=stream, kind="exemplary", note="Wait for it")
     GalleryExample.objects.create(judgement=world["judgement"], stream=stream, kind="exemplary", note="Settled")
     client.force_login(world["viewer"])
@@ -183,7 +183,7 @@ def test_an_example_waits_until_its_item_is_settled(client: Client, world: dict[
     assert "Settled" in body
     assert "Wait for it" not in body
     # Once the viewer has had the item, the example is theirs to see.
-    AssignmentFactory(item=open_item, annotator=world["viewer"], status="submitted")
+    AssignmentFactory.create(item=open_item, annotator=world["viewer"], status="submitted")
     assert "Wait for it" in client.get(url).content.decode()
     client.force_login(world["pm"])
     body = client.get(url).content.decode()
@@ -193,10 +193,10 @@ def test_an_example_waits_until_its_item_is_settled(client: Client, world: dict[
 
 def test_who_sees_the_gallery(client: Client, world: dict[str, Any]) -> None:
     url = reverse("qc:gallery", args=[world["stream"].pk])
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     assert client.get(url).status_code == 404
-    stranger = UserFactory()
-    MembershipFactory(project=world["stream"].project, user=stranger, role=Role.ANNOTATOR)  # not invited
+    stranger = UserFactory.create()
+    MembershipFactory.create(project=world["stream"].project, user=stranger, role=Role.ANNOTATOR)  # not invited
     client.force_login(stranger)
     assert client.get(url).status_code == 404
     for user in (world["viewer"], world["reviewer"], world["pm"]):

@@ -58,10 +58,12 @@ def test_it_gives_weekly_win_rates_and_ratings_as_of_each_week(setup: Any) -> No
     theta = fit_bradley_terry(2, _scores([(0, 1, "A")] * 3 + [(0, 1, "B")], {0: 0, 1: 1}))
     assert alpha[0].rating == pytest.approx(1000 + ELO * theta[0])
     assert beta[0].rating == pytest.approx(1000 + ELO * theta[1])
+    assert alpha[0].rating is not None and beta[0].rating is not None
     assert alpha[0].rating + beta[0].rating == pytest.approx(2000)
     # As of week 2 the new version is ahead of the one it replaces.
+    assert gamma[1].rating is not None and beta[1].rating is not None
     assert gamma[1].rating > beta[1].rating
-    assert alpha[0].low is not None
+    assert alpha[0].low is not None and alpha[0].high is not None
     assert alpha[0].low <= alpha[0].rating <= alpha[0].high
     chart = history.to_chart()
     assert chart["weeks"] == history.weeks
@@ -110,5 +112,7 @@ def test_ratings_are_finite_when_one_model_won_everything(setup: Any) -> None:
         _judged_turn(stream, annotator, eps["alpha"], eps["beta"], "A")
     history = model_comparison.model_history(stream, bootstrap=20)
     ratings = [history.points[eps[name].pk][0].rating for name in ("alpha", "beta")]
-    assert all(r is not None and math.isfinite(r) for r in ratings)
-    assert np.sign(ratings[0] - ratings[1]) == 1
+    first, second = ratings
+    assert first is not None and second is not None
+    assert math.isfinite(first) and math.isfinite(second)
+    assert np.sign(first - second) == 1
