@@ -290,7 +290,7 @@ class Judgement(models.Model):
     excluded_reason = models.CharField(max_length=16, choices=ExcludedReason.choices, null=True, blank=True)
     excluded_at = models.DateTimeField(null=True, blank=True)
     # What a model judge's suggestion showed the annotator on this item (the stream's suggest use,
-    # docs/judging-uses.md): the judge's pick "A" / "B" / "tie" (canonical) when shown, "" when the
+    # docs/judging.md): the judge's pick "A" / "B" / "tie" (canonical) when shown, "" when the
     # item was in the random hold-out (a pick existed and was hidden), NULL when there was none.
     suggestion = models.CharField(max_length=8, null=True, blank=True)
 

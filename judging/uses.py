@@ -16,7 +16,7 @@
 - **vote** lives in the export (``exports.services``): the judge's consistent verdicts join
   Dawid–Skene as one more worker.
 
-The figures of a use are in docs/judging-uses.md.
+The figures of a use are in docs/judging.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The judge's suggestion in Chromium: shown on an item, absent on an item of the hold-out, and
-what was shown stored with each judgement (the suggest use, docs/judging-uses.md)."""
+what was shown stored with each judgement (the suggest use, docs/judging.md)."""
 
 from __future__ import annotations
 

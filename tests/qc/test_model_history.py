@@ -58,12 +58,15 @@ def test_it_gives_weekly_win_rates_and_ratings_as_of_each_week(setup: Any) -> No
     theta = fit_bradley_terry(2, _scores([(0, 1, "A")] * 3 + [(0, 1, "B")], {0: 0, 1: 1}))
     assert alpha[0].rating == pytest.approx(1000 + ELO * theta[0])
     assert beta[0].rating == pytest.approx(1000 + ELO * theta[1])
-    assert alpha[0].rating is not None and beta[0].rating is not None
+    assert alpha[0].rating is not None
+    assert beta[0].rating is not None
     assert alpha[0].rating + beta[0].rating == pytest.approx(2000)
     # As of week 2 the new version is ahead of the one it replaces.
-    assert gamma[1].rating is not None and beta[1].rating is not None
+    assert gamma[1].rating is not None
+    assert beta[1].rating is not None
     assert gamma[1].rating > beta[1].rating
-    assert alpha[0].low is not None and alpha[0].high is not None
+    assert alpha[0].low is not None
+    assert alpha[0].high is not None
     assert alpha[0].low <= alpha[0].rating <= alpha[0].high
     chart = history.to_chart()
     assert chart["weeks"] == history.weeks
@@ -113,6 +116,8 @@ def test_ratings_are_finite_when_one_model_won_everything(setup: Any) -> None:
     history = model_comparison.model_history(stream, bootstrap=20)
     ratings = [history.points[eps[name].pk][0].rating for name in ("alpha", "beta")]
     first, second = ratings
-    assert first is not None and second is not None
-    assert math.isfinite(first) and math.isfinite(second)
+    assert first is not None
+    assert second is not None
+    assert math.isfinite(first)
+    assert math.isfinite(second)
     assert np.sign(first - second) == 1
