@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
+from dynamic.demo_model import JUDGE_MODEL
 from tests.model_servers import GPT, MIXTRAL, corpus
 from tests.processes import BASE_DIR, clean_environ, stop
 
@@ -59,7 +60,7 @@ def _post(url: str, body: dict[str, object]) -> bytes:
 def test_it_lists_its_models(served: str) -> None:
     with urllib.request.urlopen(f"{served}/models", timeout=30) as response:
         data = json.load(response)
-    assert [m["id"] for m in data["data"]] == [GPT, MIXTRAL]
+    assert [m["id"] for m in data["data"]] == [GPT, MIXTRAL, JUDGE_MODEL]
     assert {m["owned_by"] for m in data["data"]} == {"quorum-demo-replay"}
 
 

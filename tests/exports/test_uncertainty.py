@@ -89,13 +89,15 @@ def test_every_export_has_a_dataset_card_rendered_from_its_manifest(tmp_path: Pa
     text = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert text == card.render({**manifest, "files": [f for f in manifest["files"] if f["name"] != "README.md"]})
     assert "Licence: CC-BY-4.0" in text
-    assert "Guideline version: not recorded" in text
+    assert f"Guideline versions: `{stream.slug}`: " in text
     assert f"| {stream.slug} | pairwise | 5 |" in text  # five annotators read
     assert "no majority 1" in text
     assert 'load_dataset("json"' in text
     assert manifest["streams"][stream.slug]["annotators"]["pool"] == 5
-    # A key the manifest gains later (the guideline version) shows without touching the export.
-    assert "Guideline version: v7 (2026-11-30)" in card.render({**manifest, "guideline_version": "v7 (2026-11-30)"})
+    # The guideline versions the judgements were made under, per stream, from the manifest alone.
+    versions = {"support-de": [{"number": 7, "created_at": "2026-11-30T09:00:00+00:00", "judgements": 5}]}
+    rendered = card.render({**manifest, "guideline_versions": versions})
+    assert "Guideline versions: `support-de`: v7 of 2026-11-30 (5 judgements)." in rendered
 
 
 def test_rewardbench_needs_a_held_out_split() -> None:

@@ -66,10 +66,18 @@ def _everything_a_person_is_measured_by(stream: Stream, people: list[Any], clien
     api = client.get(f"/api/streams/{stream.pk}/judgements/").json()
     return {
         "annotators": result.annotator_ids,
-        "figures": repr(result.windows),
+        # The judge's own figures (stream figures named judge_*, qc.judge_quality) are its, not
+        # the people's: everything else must be the same with and without it.
+        "figures": repr(
+            {
+                window: ({k: v for k, v in f.stream.items() if not k.startswith("judge_")}, f.annotators)
+                for window, f in result.windows.items()
+            }
+        ),
         "snapshots": list(
             MetricSnapshot.objects.filter(stream=stream, computed_at=now)
             .exclude(metric=qc_services.RUN_METRIC)  # its value is the time the run took
+            .exclude(metric__startswith="judge_")
             .order_by("annotator_id", "window", "metric")
             .values_list("annotator_id", "window", "metric", "value", "sample_size")
         ),

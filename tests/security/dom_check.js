@@ -7,8 +7,10 @@
   const bad = (v) => v.includes('xss(') || v.includes('xss-hx') || v.includes('evil.example') || v.replace(/[\s\x00-\x1f]/g, '').startsWith('javascript:');
   for (const el of document.querySelectorAll('*')) {
     const tag = el.tagName.toLowerCase();
-    for (const attr of el.attributes) {
-      const name = attr.name.toLowerCase(), value = attr.value.toLowerCase();
+    // Through Element.prototype: a form's named controls shadow its properties (a stream form has
+    // an input named "attributes", so form.attributes is that input).
+    for (const raw of Element.prototype.getAttributeNames.call(el)) {
+      const name = raw.toLowerCase(), value = (Element.prototype.getAttribute.call(el, raw) || '').toLowerCase();
       const htmx = (name.startsWith('hx-') || name.startsWith('data-hx-')) && !name.endsWith('-confirm');
       if (name.startsWith('on')) found.push(tag + '[' + name + ']');
       else if ((urlish.includes(name) || htmx) && bad(value)) found.push(tag + '[' + name + '=' + value.slice(0, 60) + ']');
