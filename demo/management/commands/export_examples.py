@@ -190,6 +190,7 @@ class Command(BaseCommand):
             active_seconds=rng.uniform(20, 90),
             idempotency_key=f"example-{assignment.pk}",
             source=Judgement.Source.API,
+            guideline_version=stream.guideline_version,  # as a submit records it
             **fields,
         )
         n = item.judgements.filter(counted=True).count()
