@@ -93,6 +93,44 @@ def _truth(item: Item) -> str:
     return golden.prior_answer(item.prior_label) or "A"
 
 
+def record_judgement(
+    *,
+    stream: Stream,
+    item: Item,
+    annotator: Any,
+    order: list[int],
+    served: Any,
+    submitted: Any,
+    key: str,
+    **fields: Any,
+) -> Judgement:
+    """A scripted answer stored as a submit stores it: a submitted assignment and its judgement,
+    made under the stream's current guideline version. The demo's simulated annotators and the
+    export examples' scripted ones both use it; the callers keep the items' counters."""
+    assignment = Assignment.objects.create(
+        item=item,
+        stream=stream,
+        annotator=annotator,
+        status=Assignment.Status.SUBMITTED,
+        display_order=order,
+        served_at=served,
+        lease_expires_at=served + timedelta(minutes=stream.lease_minutes),
+        finished_at=submitted,
+    )
+    return Judgement.objects.create(
+        assignment=assignment,
+        item=item,
+        stream=stream,
+        annotator=annotator,
+        display_order=order,
+        served_at=served,
+        submitted_at=submitted,
+        idempotency_key=f"{key}-{assignment.pk}",
+        guideline_version=stream.guideline_version,
+        **fields,
+    )
+
+
 @transaction.atomic
 def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, seed: int = 7) -> int:
     """Golden set from prior labels and simulated judgements in ``stream``; returns how many
@@ -153,30 +191,19 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
             signals = _signals(signal_rng, name, (submitted - served).total_seconds())
             count = judged.get(item.pk, 0)
             counted = item.is_golden or count < stream.overlap
-            assignment = Assignment.objects.create(
-                item=item,
+            record_judgement(
                 stream=stream,
-                annotator=user,
-                status=Assignment.Status.SUBMITTED,
-                display_order=order,
-                served_at=served,
-                lease_expires_at=served + timedelta(minutes=stream.lease_minutes),
-                finished_at=submitted,
-            )
-            Judgement.objects.create(
-                assignment=assignment,
                 item=item,
-                stream=stream,
                 annotator=user,
+                order=order,
+                served=served,
+                submitted=submitted,
+                key="sim",
                 choice=choice,
                 strength=2 if choice in ("A", "B") else None,
-                display_order=order,
-                served_at=served,
                 first_interaction_at=served + timedelta(seconds=float(signals["first_interaction_seconds"])),
-                submitted_at=submitted,
                 active_seconds=active,
                 signals=signals,
-                idempotency_key=f"sim-{assignment.pk}",
                 counted=counted,
                 gold_correct=gold_answer_correct(
                     choice=choice,
@@ -187,7 +214,6 @@ def simulate_stream(*, stream: Stream, items: int = 80, golden_items: int = 20, 
                 if item.is_golden
                 else None,
                 source=Judgement.Source.SIMULATED,
-                guideline_version=stream.guideline_version,
             )
             if counted:
                 judged[item.pk] = count + 1
@@ -256,32 +282,21 @@ def simulate_axes_stream(*, stream: Stream, items: int = 40, seed: int = 11) -> 
             submitted = now - timedelta(hours=20) + timedelta(minutes=index * 10 + rng.random() * 5)
             served = submitted - timedelta(seconds=active * 1.5)
             count = judged.get(item.pk, 0)
-            assignment = Assignment.objects.create(
-                item=item,
+            record_judgement(
                 stream=stream,
-                annotator=user,
-                status=Assignment.Status.SUBMITTED,
-                display_order=order,
-                served_at=served,
-                lease_expires_at=served + timedelta(minutes=stream.lease_minutes),
-                finished_at=submitted,
-            )
-            Judgement.objects.create(
-                assignment=assignment,
                 item=item,
-                stream=stream,
                 annotator=user,
+                order=order,
+                served=served,
+                submitted=submitted,
+                key="sim",
                 choice=choice,
                 axes=axes,
                 rationale="Simulated: the chosen response is more accurate and answers the question."
                 if stream.task_kind == Stream.TaskKind.ATTRIBUTE_PAIRWISE
                 else "",
                 flag_harmful=multi_axis.any_unsafe(axes),
-                display_order=order,
-                served_at=served,
-                submitted_at=submitted,
                 active_seconds=active,
-                idempotency_key=f"sim-{assignment.pk}",
                 counted=count < stream.overlap,
                 source=Judgement.Source.SIMULATED,
             )

@@ -28,8 +28,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Assignment, Item, Judgement
+from annotation.models import Item, Judgement
 from demo.management.commands.load_demo import PROJECT_SLUG
+from demo.simulate import record_judgement
 from exports import services as exporting
 from projects.models import Project, Stream
 from qc import golden
@@ -169,28 +170,16 @@ class Command(BaseCommand):
             fields["rationale"] = WHY[fields["choice"]]
         now = timezone.now() - timedelta(hours=rng.randint(1, 48))
         order = [0, 1] if rng.random() < 0.5 else [1, 0]
-        assignment = Assignment.objects.create(
-            item=item,
+        record_judgement(
             stream=stream,
-            annotator=user,
-            status=Assignment.Status.SUBMITTED,
-            display_order=order,
-            served_at=now - timedelta(seconds=60),
-            lease_expires_at=now + timedelta(minutes=10),
-            finished_at=now,
-        )
-        Judgement.objects.create(
-            assignment=assignment,
             item=item,
-            stream=stream,
             annotator=user,
-            display_order=order,
-            served_at=now - timedelta(seconds=60),
-            submitted_at=now,
+            order=order,
+            served=now - timedelta(seconds=60),
+            submitted=now,
+            key="example",
             active_seconds=rng.uniform(20, 90),
-            idempotency_key=f"example-{assignment.pk}",
             source=Judgement.Source.API,
-            guideline_version=stream.guideline_version,  # as a submit records it
             **fields,
         )
         n = item.judgements.filter(counted=True).count()
