@@ -347,6 +347,10 @@ class Judgement(models.Model):
             models.Index(
                 fields=["stream", "item"], condition=Q(excluded_reason__isnull=False), name="judgement_excluded"
             ),
+            # Rankings (no choice): an export asks whether a pairwise stream has any (a stream switched
+            # kind after labeling began) before it counts votes; without this it scans every judgement.
+            # Submits in ranking streams write to it; pairwise submits never do.
+            models.Index(fields=["stream"], condition=Q(choice__isnull=True), name="judgement_no_choice"),
         ]
 
 

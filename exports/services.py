@@ -1092,59 +1092,80 @@ def _read_tallies(
     """One row per item: (item_id, stream_id, read, dropped_inactive, dropped_rejected,
     dropped_cannot_judge, kept, flagged, n_A, n_B, n_tie, n_both_bad, strength_A, strength_B,
     dropped as excluded per reason of ``_EXCLUDED_REASONS`` (one column each), item_id,
-    external_id, context JSON text, text of response 0, text of response 1[, model of response 0,
-    model of response 1 when ``models``])."""
+    external_id, the prompt when the context is one user message of text (else None), the context
+    JSON text when it is not (else None), text of response 0, text of response 1[, model of
+    response 0, model of response 1 when ``models``]).
+
+    A count no judgement can have (no inactive annotator, no rejection...) is a constant 0, not an
+    aggregate evaluated on every judgement; the common single-message prompt comes out of
+    PostgreSQL as text, so Python neither reads nor rebuilds the context's JSON for it."""
     columns = ["id", "item_id", "stream_id", "annotator_id", "choice", "strength", "flag_harmful", "flag_pii",
                "flag_cannot_judge"]  # fmt: skip
     judgements = _sql(_judgement_filters(spec, snapshot).values_list(*columns))
-    items = _sql(
-        Item.objects.filter(**_item_filters(spec)).values_list("id", "external_id", Cast("context", TextField()))
+    # ``_messages`` of a one-message context is [{"role": "user", "content": text}] when the message
+    # says role "user" and its content is a string; nested CASEs, as PostgreSQL does not promise to
+    # evaluate AND's operands in order (jsonb_array_length fails on anything but an array).
+    single = (
+        "CASE WHEN jsonb_typeof(r.context) = 'array' THEN CASE WHEN jsonb_array_length(r.context) = 1 "
+        "AND jsonb_typeof(r.context -> 0 -> 'content') = 'string' AND r.context -> 0 ->> 'role' = 'user' "
+        "THEN r.context -> 0 ->> 'content' END END"
     )
+    items = _sql(Item.objects.filter(**_item_filters(spec)).values_list("id", "external_id"))
     params: list[Any] = []
     # Why a judgement is left out, first reason first (as ``_groups`` applies them): 1 inactive
     # annotator, 2 rejected by a reviewer, 3 "cannot judge" when flagged work is excluded.
     reasons = []
+    codes: set[int] = set()
     if inactive:
         reasons.append(
             "WHEN EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::bigint[]) AS x(s, u) "
             "WHERE x.s = j.stream_id AND x.u = j.annotator_id) THEN 1"
         )
         params += [[s for s, _u in inactive], [u for _s, u in inactive]]
+        codes.add(1)
     if rejected:
         reasons.append("WHEN j.id = ANY(%s::bigint[]) THEN 2")
         params.append(sorted(rejected))
+        codes.add(2)
     # 4, 5, ...: taken out of the count, one code per reason (after a rejection, as ``_groups``).
     for code, reason in enumerate(_EXCLUDED_REASONS, start=4):
         ids = sorted(pk for pk, why in excluded.items() if why == reason)
         if ids:
             reasons.append(f"WHEN j.id = ANY(%s::bigint[]) THEN {code}")
             params.append(ids)
+            codes.add(code)
     if spec.exclude_flagged:
         reasons.append("WHEN j.flag_cannot_judge THEN 3")
+        codes.add(3)
     drop = f"CASE {' '.join(reasons)} ELSE 0 END" if reasons else "0"
+
+    def dropped(code: int) -> str:
+        return f"count(*) FILTER (WHERE d.drop = {code})" if code in codes else "0"
+
+    kept = "d.drop = 0 AND " if codes else ""
     votes = (
-        ", ".join(f"count(*) FILTER (WHERE d.drop = 0 AND d.choice = '{c}')" for c in _CHOICES)
+        ", ".join(f"count(*) FILTER (WHERE {kept}d.choice = '{c}')" for c in _CHOICES)
         + ", "
         + ", ".join(
-            f"coalesce(sum(coalesce(d.strength, 1)) FILTER (WHERE d.drop = 0 AND d.choice = '{c}'), 0)"
-            for c in ("A", "B")
+            f"coalesce(sum(coalesce(d.strength, 1)) FILTER (WHERE {kept}d.choice = '{c}'), 0)" for c in ("A", "B")
         )
         + ", "
-        + ", ".join(f"count(*) FILTER (WHERE d.drop = {code})" for code in range(4, 4 + len(_EXCLUDED_REASONS)))
+        + ", ".join(dropped(code) for code in range(4, 4 + len(_EXCLUDED_REASONS)))
     )
     model_columns = ", coalesce(r.responses -> 0 ->> 'model', ''), coalesce(r.responses -> 1 ->> 'model', '')"
     model_columns = model_columns if models else ""
     sql = (
-        "SELECT g.*, i.*, "  # noqa: S608 - SQL of ORM querysets and constants
+        f"SELECT g.*, i.*, p.prompt, CASE WHEN p.prompt IS NULL THEN r.context::text END, "  # noqa: S608 - SQL of ORM querysets and constants
         f"coalesce(r.responses -> 0 ->> 'text', ''), coalesce(r.responses -> 1 ->> 'text', ''){model_columns} FROM ("
         "SELECT d.item_id, min(d.stream_id), count(*), "
-        "count(*) FILTER (WHERE d.drop = 1), count(*) FILTER (WHERE d.drop = 2), "
-        "count(*) FILTER (WHERE d.drop = 3), count(*) FILTER (WHERE d.drop = 0), "
-        "coalesce(bool_or(d.flag_harmful OR d.flag_pii) FILTER (WHERE d.drop = 0), false), "
+        f"{dropped(1)}, {dropped(2)}, {dropped(3)}, "
+        f"count(*) FILTER (WHERE d.drop = 0), "
+        f"coalesce(bool_or(d.flag_harmful OR d.flag_pii) FILTER (WHERE d.drop = 0), false), "
         f"{votes} "
         f"FROM (SELECT j.*, {drop} AS drop FROM ({judgements[0]}) j) d GROUP BY d.item_id"
         f") g JOIN ({items[0]}) i ON i.id = g.item_id "
-        f"JOIN {connection.ops.quote_name(Item._meta.db_table)} r ON r.id = g.item_id ORDER BY g.item_id"
+        f"JOIN {connection.ops.quote_name(Item._meta.db_table)} r ON r.id = g.item_id "
+        f"CROSS JOIN LATERAL (SELECT {single} AS prompt) p ORDER BY g.item_id"
     )
     # Inside a transaction the server-side cursor is not WITH HOLD: PostgreSQL produces rows as
     # they are fetched instead of materialising the whole result before the first FETCH.
@@ -1200,7 +1221,11 @@ def _iter_tallied_rows(
     *,
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """``_iter_item_rows`` from vote counts: same filters, same decisions, same rows."""
+    """``_iter_item_rows`` from vote counts: same filters, same decisions, same rows.
+
+    The hot loop of a big export (a million judgements in a few seconds): counters live in local
+    variables and reach ``stats`` at the end, and a TRL pair's row is made here, without the
+    ``PairContext`` the other formats share."""
     inactive, rejected, excluded, previous = _exclusions(spec, snapshot)
     exported_ids = stats.exported_item_ids
     split_rows = stats.rows
@@ -1211,106 +1236,144 @@ def _iter_tallied_rows(
     )
     unanimous = spec.aggregation == "unanimous"
     loads = orjson.loads
-    read = 0
     n_reasons = len(_EXCLUDED_REASONS)
+    at_prompt = 14 + n_reasons + 2  # the columns after the counts: item id, external id, then these
     slugs = dict(Stream.objects.filter(pk__in=spec.stream_ids).values_list("pk", "slug"))
+    agreement_sum, agreement_n = stats.agreement_sum, stats.agreement_n
     confidence_sum, confidence_bins = stats.confidence_sum, stats.confidence_bins
+    stream_pairs = stats.stream_pairs
     models = spec.format == "rewardbench"
     string_prompt = spec.format in _STRING_PROMPT
+    trl = spec.format == "trl"
+    with_confidence, with_margin = spec.confidence, spec.margin
     held_out_only = spec.format == "rewardbench"
+    test_split = spec.test_fraction > 0
+    exclude_flagged, min_judgements = spec.exclude_flagged, spec.min_judgements
+    min_agreement, min_confidence = spec.min_agreement, stats.min_confidence
+    keeps_tie, keeps_both_bad = _keeps(spec, "tie"), _keeps(spec, "both_bad")
+    round6 = _round6
+    # Counted here, added to ``stats`` when the loop ends (or is left early).
+    judgements_read = items_read = pairs_kept = items_exported = read = 0
     tallies = _read_tallies(spec, snapshot, inactive=inactive, rejected=rejected, excluded=excluded, models=models)
-    for row in tallies:
-        (item_id, stream_id, n_read, n_inactive, n_rejected, n_cannot, n, flagged,
-         n_a, n_b, n_tie, n_bad, s_a, s_b) = row[:14]  # fmt: skip
-        n_excluded = row[14 : 14 + n_reasons]
-        context, text0, text1 = row[14 + n_reasons + 2 : 14 + n_reasons + 5]
-        read += n_read
-        if on_read is not None and read >= CHUNK_SIZE:
-            on_read(read)
-            read = 0
-        stats.judgements_read += n_read
-        stats.items_read += 1
-        if n_inactive:
-            dropped_judgements["annotator_inactive"] += n_inactive
-        if n_rejected:
-            dropped_judgements["rejected"] += n_rejected
-        if n_cannot:
-            dropped_judgements["flagged_cannot_judge"] += n_cannot
-        for reason, count in zip(_EXCLUDED_REASONS, n_excluded, strict=True):
-            if count:
-                dropped_judgements["excluded_" + reason] += count
-        if spec.exclude_flagged and flagged:
-            dropped_items["flagged_harmful_or_pii"] += 1
-            continue
-        if not n or n < spec.min_judgements:
-            dropped_items["min_judgements"] += 1
-            continue
-        if previous is not None and _contains(previous, item_id):
-            dropped_items["already_exported"] += 1
-            continue
-        split = split_of(item_id, spec) if spec.test_fraction > 0 else "train"
-        if held_out_only and split == "train":
-            dropped_items["not_held_out"] += 1
-            continue
-        # The decision of ``aggregation.majority`` / ``aggregation.unanimous`` on these counts.
-        top = max(n_a, n_b, n_tie, n_bad)
-        agreement = top / n
-        if unanimous:
-            label, reason = (None, "not_unanimous") if top != n else (None, "")
-        else:
-            winners = (n_a == top) + (n_b == top) + (n_tie == top) + (n_bad == top)
-            label, reason = (None, "no_majority") if winners > 1 else (None, "")
-        if not reason:
+    try:
+        for row in tallies:
+            (item_id, stream_id, n_read, n_inactive, n_rejected, n_cannot, n, flagged,
+             n_a, n_b, n_tie, n_bad, s_a, s_b) = row[:14]  # fmt: skip
+            prompt, context, text0, text1 = row[at_prompt : at_prompt + 4]
+            read += n_read
+            if on_read is not None and read >= CHUNK_SIZE:
+                on_read(read)
+                read = 0
+            judgements_read += n_read
+            items_read += 1
+            if n != n_read:  # some judgements were left out: count why
+                if n_inactive:
+                    dropped_judgements["annotator_inactive"] += n_inactive
+                if n_rejected:
+                    dropped_judgements["rejected"] += n_rejected
+                if n_cannot:
+                    dropped_judgements["flagged_cannot_judge"] += n_cannot
+                for reason, count in zip(_EXCLUDED_REASONS, row[14 : 14 + n_reasons], strict=True):
+                    if count:
+                        dropped_judgements["excluded_" + reason] += count
+            if exclude_flagged and flagged:
+                dropped_items["flagged_harmful_or_pii"] += 1
+                continue
+            if not n or n < min_judgements:
+                dropped_items["min_judgements"] += 1
+                continue
+            if previous is not None and _contains(previous, item_id):
+                dropped_items["already_exported"] += 1
+                continue
+            split = split_of(item_id, spec) if test_split else "train"
+            if held_out_only and split == "train":
+                dropped_items["not_held_out"] += 1
+                continue
+            # The decision of ``aggregation.majority`` / ``aggregation.unanimous`` on these counts.
+            top = max(n_a, n_b, n_tie, n_bad)
+            agreement = top / n
+            if unanimous:
+                decided = top == n
+                reason = "not_unanimous"
+            else:
+                decided = (n_a == top) + (n_b == top) + (n_tie == top) + (n_bad == top) == 1
+                reason = "no_majority"
+            if n >= 2:
+                agreement_sum[stream_id] += agreement
+                agreement_n[stream_id] += 1
+            if not decided:
+                dropped_pairs[reason] += 1
+                dropped_items["no_pair"] += 1
+                continue
             label = "A" if n_a == top else "B" if n_b == top else "tie" if n_tie == top else "both_bad"
-        if n >= 2:
-            stats.agreement_sum[stream_id] += agreement
-            stats.agreement_n[stream_id] += 1
-        pairs: list[_Pair] = []
-        if label is None:
-            dropped_pairs[reason] += 1
-        elif label in ("tie", "both_bad") and not _keeps(spec, label):
-            dropped_pairs[label] += 1
-        elif agreement < spec.min_agreement:
-            dropped_pairs["low_agreement"] += 1
-        elif agreement < stats.min_confidence[stream_id]:  # the vote share is the confidence here
-            dropped_pairs["low_confidence"] += 1
-        elif label in ("tie", "both_bad"):
-            pairs = _undecided_pairs(spec, label, 0, 1, agreement, n, agreement, stats)
-        elif label == "A":  # the margin as shapes.margin_of computes it, inline (hot loop)
-            pairs = [_Pair(0, 1, _round6[(2.0 * agreement - 1.0) * (s_a / n_a)], agreement, n, agreement)]
-        else:
-            pairs = [_Pair(1, 0, _round6[(2.0 * agreement - 1.0) * (s_b / n_b)], agreement, n, agreement)]
-        if not pairs:
-            dropped_items["no_pair"] += 1
-            continue
-        messages = _messages(loads(context))
-        if not messages or messages[-1]["role"] != "user":
-            dropped_items["prompt_not_ending_with_user"] += 1
-            dropped_pairs["prompt_not_ending_with_user"] += len(pairs)
-            continue
-        ctx = shapes.PairContext(
-            item_id,
-            slugs[stream_id],
-            prompt_text(messages) if string_prompt else "",
-            messages,
-            [text0, text1],
-            list(row[14 + n_reasons + 5 :]) if models else [],
-        )
-        if len(pairs) == 1:  # the common case, spelt out (hot loop)
-            rows = _pair_rows(spec, ctx, pairs[0])
-            confidence_sum[stream_id] += agreement
-            confidence_bins[stream_id][min(9, int(agreement * 10))] += 1
-        else:
-            rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
-            for pair in pairs:
-                stats.keep_confidence(stream_id, pair.confidence)
-        stats.pairs_kept += len(pairs)
-        stats.stream_pairs[stream_id] += len(pairs)
-        stats.items_exported += 1
-        if exported_ids is not None:
-            exported_ids.append(item_id)
-        split_rows[split] += len(rows)
-        yield split, rows
+            pairs: list[_Pair] = []
+            if label == "tie" and not keeps_tie:
+                dropped_pairs["tie"] += 1
+            elif label == "both_bad" and not keeps_both_bad:
+                dropped_pairs["both_bad"] += 1
+            elif agreement < min_agreement:
+                dropped_pairs["low_agreement"] += 1
+            elif agreement < min_confidence[stream_id]:  # the vote share is the confidence here
+                dropped_pairs["low_confidence"] += 1
+            elif label in ("tie", "both_bad"):
+                pairs = _undecided_pairs(spec, label, 0, 1, agreement, n, agreement, stats)
+            elif label == "A":  # the margin as shapes.margin_of computes it, inline (hot loop)
+                pairs = [_Pair(0, 1, round6[(2.0 * agreement - 1.0) * (s_a / n_a)], agreement, n, agreement)]
+            else:
+                pairs = [_Pair(1, 0, round6[(2.0 * agreement - 1.0) * (s_b / n_b)], agreement, n, agreement)]
+            if not pairs:
+                dropped_items["no_pair"] += 1
+                continue
+            if prompt is None:
+                messages = _messages(loads(context))
+                if not messages or messages[-1]["role"] != "user":
+                    dropped_items["prompt_not_ending_with_user"] += 1
+                    dropped_pairs["prompt_not_ending_with_user"] += len(pairs)
+                    continue
+                if string_prompt:
+                    prompt = prompt_text(messages)
+            else:  # a single user message, as ``_messages`` would make it
+                messages = None
+            if trl and len(pairs) == 1:  # the most common export, spelt out (hot loop): one dict
+                pair = pairs[0]
+                out: dict[str, Any] = {
+                    "prompt": prompt,
+                    "chosen": text0 if pair.chosen == 0 else text1,
+                    "rejected": text1 if pair.chosen == 0 else text0,
+                }
+                if with_confidence:
+                    out["confidence"] = round6[agreement]
+                if with_margin:
+                    out["margin"] = pair.margin
+                rows = [out]
+            else:
+                ctx = shapes.PairContext(
+                    item_id,
+                    slugs[stream_id],
+                    prompt if string_prompt else "",
+                    messages if messages is not None else [{"role": "user", "content": prompt}],
+                    [text0, text1],
+                    list(row[at_prompt + 4 :]) if models else [],
+                )
+                rows = [r for pair in pairs for r in _pair_rows(spec, ctx, pair)]
+            if len(pairs) == 1:
+                confidence_sum[stream_id] += agreement
+                confidence_bins[stream_id][min(9, int(agreement * 10))] += 1
+            else:
+                for pair in pairs:
+                    stats.keep_confidence(stream_id, pair.confidence)
+            pairs_kept += len(pairs)
+            stream_pairs[stream_id] += len(pairs)
+            items_exported += 1
+            if exported_ids is not None:
+                exported_ids.append(item_id)
+            split_rows[split] += len(rows)
+            yield split, rows
+    finally:
+        stats.judgements_read += judgements_read
+        stats.items_read += items_read
+        stats.pairs_kept += pairs_kept
+        stats.items_exported += items_exported
     if on_read is not None and read:
         on_read(read)
 
@@ -1384,7 +1447,14 @@ class _HashingWriter:
 
 class _JsonlWriter(_HashingWriter):
     def write(self, rows: list[dict[str, Any]]) -> None:
-        self.write_lines([dumps(row) for row in rows])
+        pending = self.pending
+        for row in rows:
+            line = dumps(row)
+            pending.append(line)
+            self.pending_bytes += len(line)
+        self.rows += len(rows)
+        if self.pending_bytes >= self.BLOCK:
+            self.flush()
 
 
 class _ParquetWriter:
@@ -1590,6 +1660,40 @@ def _uncertainty(spec: ExportSpec, stats: Stats) -> dict[str, Any]:
     }
 
 
+class _Beside:
+    """``fn(*args)`` run in a thread on its own database connection while the caller goes on, for a
+    side query of an export (PostgreSQL runs it on another core while Python writes rows).
+    Inline inside a transaction, whose uncommitted rows another connection would not see (the
+    tests' transactions), and on SQLite, which has one writer and no second core to win."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            self._value = fn(*args)
+            return
+
+        def run() -> None:
+            try:
+                self._value = fn(*args)
+            except BaseException as exc:  # raised in the caller, by result()
+                self._error = exc
+            finally:
+                connection.close()  # this thread's connection
+
+        self._thread = threading.Thread(target=run, name="export-beside", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def write_export(
     spec: ExportSpec,
     out_dir: Path,
@@ -1622,6 +1726,8 @@ def write_export(
         if on_progress is not None:
             on_progress(min(0.99, done / total))
 
+    # The manifest's grouped scan of guideline versions runs beside the rows, on its own connection.
+    versions = _Beside(guideline_versions, spec, snapshot, streams)
     writers: dict[str, _JsonlWriter | _ParquetWriter] = {}
     splits = ("train", "test") if spec.test_fraction > 0 else ("train",)
     if spec.format == "rewardbench":
@@ -1704,7 +1810,7 @@ def write_export(
         "snapshot": {"max_judgement_id": snapshot.max_judgement_id, "taken_at": snapshot.taken_at.isoformat()},
         "counts": counts,
         "streams": per_stream,
-        "guideline_versions": guideline_versions(spec, snapshot, streams),
+        "guideline_versions": versions.result(),
         "files": [{k: v for k, v in f.items() if k != "path"} for f in files],
         "notes": _NOTES[spec.format],
         "licence": spec.licence or None,

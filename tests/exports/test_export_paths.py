@@ -45,11 +45,19 @@ def _varied_stream() -> Any:
             elif flag < 0.13:
                 answer["flag_pii"] = True
             answers.append(answer)
-        context: list[dict[str, str]] = [{"role": "user", "content": f"Question {n}\u2028with a line separator"}]
+        context: list[dict[str, Any]] = [{"role": "user", "content": f"Question {n}\u2028with a line separator"}]
         if n % 7 == 0:
             context += [{"role": "assistant", "content": "Earlier answer"}, {"role": "user", "content": "And?"}]
         if n % 11 == 0:
             context.append({"role": "assistant", "content": "ends with the assistant"})
+        # One-message contexts PostgreSQL must not take for a plain user prompt: no role (the
+        # export reads it as the user's), content that is not a string, a system message alone.
+        if n % 13 == 3:
+            context = [{"content": f"No role {n}"}]
+        elif n % 13 == 4:
+            context = [{"role": "user", "content": 42}]
+        elif n % 13 == 5:
+            context = [{"role": "system", "content": "A system message alone"}]
         item = judged_item(stream, answers, context=context)
         if n % 5 == 0:
             judge(item, paused, rng.choice(["A", "B"]))
@@ -78,6 +86,8 @@ SPECS: list[dict[str, Any]] = [
     {"format": "rewardbench", "test_fraction": 0.4, "seed": 2},
     {"format": "llama-factory", "min_agreement": 0.5},
     {"format": "openrlhf", "aggregation": "unanimous", "ties": "both-orders"},
+    {"format": "trl", "ties": "both-orders", "test_fraction": 0.2},
+    {"format": "trl", "confidence": False, "margin": False},
 ]
 
 
@@ -121,3 +131,31 @@ def test_it_takes_the_general_path_for_rankings_and_dawid_skene() -> None:
     judged_item(stream, [[[0], [1]]])  # a ranking answer in a pairwise stream
     snapshot = exporting.Snapshot.take()
     assert not exporting._tallies_apply(exporting.ExportSpec(stream_ids=(stream.pk,)), [stream], snapshot)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_side_query_runs_on_its_own_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's export is not inside a transaction: the manifest's guideline versions are counted
+    by a thread on a second connection while the rows are written, and come out the same."""
+    assert not connection.in_atomic_block
+    stream = StreamFactory.create()
+    for n in range(4):
+        judged_item(stream, ["A", "A", "B"][: n % 3 + 1])
+    spec = exporting.ExportSpec(stream_ids=(stream.pk,))
+    threads: list[str] = []
+    real = exporting.guideline_versions
+
+    def recording(*args: Any) -> Any:
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(exporting, "guideline_versions", recording)
+    manifest = exporting.write_export(spec, tmp_path)
+    assert threads == ["export-beside"]
+    expected = real(spec, exporting.Snapshot(manifest["snapshot"]["max_judgement_id"], stream.created_at), [stream])
+    assert manifest["guideline_versions"] == expected
+    assert sum(v["judgements"] for v in manifest["guideline_versions"][stream.slug]) == 1 + 2 + 3 + 1
