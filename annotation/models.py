@@ -105,6 +105,9 @@ class Item(models.Model):
             # Golden injection picks among the stream's golden items only: a few hundred rows,
             # however many ordinary items the stream has.
             models.Index(fields=["stream"], condition=Q(is_golden=True, pool="work"), name="item_golden"),
+            # A stream's items in id order (the item browser's pages, the export's item scan): without
+            # it a page of a stream created late walks the primary key past every older stream's items.
+            models.Index(fields=["stream", "id"], name="item_stream_id_order"),
         ]
 
     def __str__(self) -> str:

@@ -178,9 +178,10 @@ def throughput_per_day(stream: Stream, *, now: datetime | None = None) -> list[d
     return out
 
 
-def labeling_time_histogram(stream: Stream) -> list[dict[str, Any]]:
+def labeling_time_counts(stream: Stream) -> list[int]:
     """How many current judgements took how long (active seconds, bins of TIME_BINS and one open
-    bin above the last), all annotators of the stream. One aggregate query."""
+    bin above the last), all annotators of the stream, people only. One aggregate query over the
+    stream's judgements: the QC run stores it (``qc.services._store``) so the page need not."""
     edges = list(TIME_BINS)
     aggregates: dict[str, Any] = {}
     for index, low in enumerate(edges):
@@ -193,11 +194,18 @@ def labeling_time_histogram(stream: Stream) -> list[dict[str, Any]]:
         .exclude(source=Judgement.Source.MODEL)
         .aggregate(**aggregates)
     )
+    return [counts[f"b{index}"] for index in range(len(edges))]
+
+
+def labeling_time_histogram(stream: Stream, *, stored: list[int] | None = None) -> list[dict[str, Any]]:
+    """The labeling-time histogram's bins: ``stored`` counts (the last QC run's), else counted now."""
+    edges = list(TIME_BINS)
+    counts = stored if stored is not None and len(stored) == len(edges) else labeling_time_counts(stream)
     out = []
     for index, low in enumerate(edges):
         high = edges[index + 1] if index + 1 < len(edges) else None
         label = f"{low:g}–{high:g} s" if high is not None else f"≥ {low:g} s"
-        out.append({"bin": label, "low": low, "high": high, "n": counts[f"b{index}"]})
+        out.append({"bin": label, "low": low, "high": high, "n": counts[index]})
     return out
 
 
@@ -270,14 +278,23 @@ def gold_now(snapshots: Iterable[MetricSnapshot]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["name"])
 
 
-def quality_charts(stream: Stream, snapshots: list[MetricSnapshot], *, now: datetime | None = None) -> dict[str, Any]:
+def quality_charts(
+    stream: Stream,
+    snapshots: list[MetricSnapshot],
+    *,
+    run_details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Everything the Quality page's charts draw (and their tables show). ``snapshots``: the
-    stream's newest snapshots (``qc.selectors.latest_metrics``), already read by the page.
-    Three queries: the snapshot history, judgements per day, the labeling-time histogram."""
+    stream's newest snapshots (``qc.selectors.latest_metrics``), already read by the page;
+    ``run_details``: the last QC run's, whose labeling-time counts the histogram shows (as of that
+    run, like every figure of the page). Two queries (the snapshot history, judgements per day),
+    a third for the histogram of a stream never computed."""
+    stored = (run_details or {}).get("time_histogram")
     return {
         "history": history(stream, now=now),
         "throughput": throughput_per_day(stream, now=now),
-        "time_histogram": labeling_time_histogram(stream),
+        "time_histogram": labeling_time_histogram(stream, stored=stored),
         "gold_now": gold_now(snapshots),
         "bias": bias(snapshots),
         "min_gold_accuracy": stream.min_gold_accuracy,

@@ -115,9 +115,16 @@ class Disagreement:
     counts: dict[str, int]
 
 
-def most_disagreed(*, stream: Stream, limit: int = 30) -> list[Disagreement]:
-    """Ordinary items with at least two pairwise choices, those with the smallest majority share
-    first (the share of the most frequent choice; ties broken by more judgements first)."""
+# How many of the most disagreed items a QC run keeps on its row (``qc.services._store``) for the
+# golden page's list: more than it shows, as items made golden since the run drop out of it.
+DISAGREED_KEPT = 60
+
+
+def disagreement_rows(*, stream: Stream, limit: int) -> list[list[Any]]:
+    """The ``limit`` ordinary items with at least two pairwise choices and the smallest majority
+    share (the share of the most frequent choice; ties broken by more judgements first), as
+    ``[item id, judgements, majority share, {choice: count}]``: JSON, for the QC run's row. One
+    grouped scan of the stream's current judgements."""
     counts: dict[int, Counter[str]] = defaultdict(Counter)
     rows = (
         Judgement.objects.filter(stream=stream, is_current=True, choice__isnull=False, item__is_golden=False)
@@ -135,12 +142,20 @@ def most_disagreed(*, stream: Stream, limit: int = 30) -> list[Disagreement]:
             scored.append((max(counter.values()) / total, -total, item_id))
     scored.sort()
     top = scored[:limit]
-    items = Item.objects.in_bulk([item_id for *_rest, item_id in top])
-    return [
-        Disagreement(items[item_id], -neg_total, round(share, 3), dict(counts[item_id]))
-        for share, neg_total, item_id in top
+    return [[item_id, -neg_total, round(share, 3), dict(counts[item_id])] for share, neg_total, item_id in top]
+
+
+def most_disagreed(*, stream: Stream, limit: int = 30, stored: list[list[Any]] | None = None) -> list[Disagreement]:
+    """The most disagreed items (``disagreement_rows``): from ``stored`` rows (the last QC run's,
+    without the items made golden since) when given, else counted now."""
+    rows = stored if stored is not None else disagreement_rows(stream=stream, limit=limit)
+    items = Item.objects.filter(stream=stream, is_golden=False).in_bulk([row[0] for row in rows])
+    found = [
+        Disagreement(items[item_id], total, share, dict(counts))
+        for item_id, total, share, counts in rows
         if item_id in items
     ]
+    return found[:limit]
 
 
 def golden_set(stream: Stream) -> list[dict[str, Any]]:

@@ -58,6 +58,18 @@ def streams_to_recompute(*, now: datetime | None = None) -> list[int]:
     return due
 
 
+def last_run(stream: Stream) -> tuple[datetime, dict[str, Any]] | None:
+    """When the stream's figures were last fully recomputed, and what that run kept on its row
+    (``qc.services._store``); None: never."""
+    row = (
+        MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
+        .order_by("-computed_at")
+        .values_list("computed_at", "details")
+        .first()
+    )
+    return (row[0], row[1] or {}) if row else None
+
+
 def last_run_at(stream: Stream) -> datetime | None:
     """When the stream's figures were last fully recomputed (None: never)."""
     return (

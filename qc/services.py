@@ -32,7 +32,7 @@ from annotation import selectors as annotation_selectors
 from annotation.models import Assignment, Item, ItemEscalation, Judgement
 from judging.models import Judge, Verdict
 from projects.models import GuidelineVersion, Stream
-from qc import judge_quality, metrics
+from qc import charts, golden, judge_quality, metrics
 from qc.models import MetricSnapshot, Review
 from qc.selectors import RUN_METRIC
 
@@ -263,6 +263,11 @@ def _store(stream: Stream, result: StreamMetrics, *, n_judgements: int) -> None:
                 # Items done / total for the project page, which reads this row instead of
                 # aggregating every item of every stream per view.
                 "progress": annotation_selectors.overview_progress([stream])[stream.pk].to_dict(),
+                # The Quality page's labeling-time histogram, as of this run (a scan of the
+                # stream's judgements the page would otherwise make on every view).
+                "time_histogram": charts.labeling_time_counts(stream),
+                # The golden page's "most disagreed" candidates, likewise.
+                "disagreed": golden.disagreement_rows(stream=stream, limit=golden.DISAGREED_KEPT),
             },
             computed_at=result.computed_at,
         )

@@ -48,6 +48,7 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_stream_for_pm(request, stream_id)
     window = "recent" if request.GET.get("window") == "recent" else "all"
     snapshots = qc_selectors.latest_metrics(stream)
+    run = qc_selectors.last_run(stream)
     stream_figures, rows = qc_selectors.qc_overview(stream, window=window, snapshots=snapshots)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order") == "desc"
@@ -66,14 +67,14 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "rows": rows,
         "columns": qc_selectors.TABLE_COLUMNS,
         "groups": qc_selectors.TABLE_GROUPS,
-        "charts": qc_charts.quality_charts(stream, snapshots),
+        "charts": qc_charts.quality_charts(stream, snapshots, run_details=run[1] if run else None),
         "sort": sort,
         "descending": descending,
         "progress": annotation_selectors.stream_progress(stream),
         "throughput": qc_selectors.throughput(stream),
         "alerts": list(rules.open_alerts(stream)[:100]),
         "review_counts": review.queue_counts(stream),
-        "computed_at": computed_at.isoformat() if (computed_at := qc_selectors.last_run_at(stream)) else None,
+        "computed_at": run[0].isoformat() if run else None,
         "golden_count": Item.objects.filter(stream=stream, pool=Item.Pool.WORK, is_golden=True).count(),
         "simulated": Judgement.objects.filter(stream=stream, source=Judgement.Source.SIMULATED).count(),
         # Dynamic streams: which model the annotators preferred (names are shown: this page is PM-only).
@@ -354,11 +355,15 @@ def _warn_trivial(request: HttpRequest, stream: Stream) -> None:
 @require_GET
 def golden_set(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_stream_for_pm(request, stream_id)
+    run = qc_selectors.last_run(stream)
+    stored = run[1].get("disagreed") if run else None
     context = {
         "stream": stream,
         "project": stream.project,
         "golden": golden.golden_set(stream),
-        "disagreed": golden.most_disagreed(stream=stream, limit=30),
+        # As of the last QC run (its row keeps the list), like every figure of the Quality page.
+        "disagreed": golden.most_disagreed(stream=stream, limit=30, stored=stored),
+        "disagreed_as_of": run[0] if run and stored is not None else None,
         "strategies": golden.strategy_check(stream),
         "prior_form": PriorGoldenForm(),
         "golden_form": GoldenForm(),

@@ -433,14 +433,44 @@ def test_the_members_page_costs_the_same_queries_and_little_html_per_member(
     client.get(url)
     for _ in range(2):
         annotator_in(streams[0])
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):  # 8, and the pager's count
         small = len(client.get(url).content)
     for _ in range(10):
         user = annotator_in(streams[0])
         for stream in streams[1:]:
             StreamMembershipFactory.create(stream=stream, user=user)
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         large = len(client.get(url).content)
     # The page carried a form per member and stream (about 12 KB a member with 7 streams: 153 KB
     # for the demo's 12); now a link per stream (about 5 KB a member), the form comes when asked.
     assert (large - small) / 10 < 6_000
+
+
+def test_the_members_page_shows_a_page_of_members_and_finds_people(client: Client) -> None:
+    """A program of hundreds of annotators: 50 members a page, PMs first, and a search box."""
+    from projects.views import MEMBERS_PAGE_SIZE
+
+    project, pm = project_with_pm()
+    stream = StreamFactory.create(project=project)
+    people = [annotator_in(stream) for _ in range(MEMBERS_PAGE_SIZE + 5)]
+    client.force_login(pm)
+    url = f"/projects/{project.slug}/members/"
+    first = client.get(url)
+    assert len(first.context["rows"]) == MEMBERS_PAGE_SIZE
+    assert first.context["rows"][0].membership.user == pm  # role order: PMs before annotators
+    body = first.content.decode()
+    assert f"{MEMBERS_PAGE_SIZE + 6} members" in body
+    assert "Page 1 of 2" in body and 'rel="next"' in body
+    second = client.get(url, {"page": 2})
+    assert len(second.context["rows"]) == 6
+    shown = {r.membership.user for r in first.context["rows"]} | {r.membership.user for r in second.context["rows"]}
+    assert shown == {pm, *people}
+    # The change link of a cell is the member's and the stream's.
+    cell = second.context["rows"][0].cells[0]
+    assert cell.change_url == (
+        f"/projects/{project.slug}/members/{second.context['rows'][0].membership.pk}/streams/{stream.pk}/"
+    )
+    found = client.get(url, {"q": people[7].username.upper()})
+    assert [r.membership.user for r in found.context["rows"]] == [people[7]]
+    assert "1 member match" in found.content.decode()
+    assert client.get(url, {"q": "<nobody>"}).context["rows"] == []

@@ -119,6 +119,25 @@ def test_the_labeling_time_histogram_puts_each_judgement_in_one_bin() -> None:
     assert sum(bins.values()) == 5
 
 
+def test_the_page_shows_the_labeling_times_the_last_qc_run_counted() -> None:
+    """The Quality page shows its figures as of the last QC run; the histogram too, read from the
+    run's row instead of a scan of every judgement per view (a million-judgement program)."""
+    from qc import selectors
+
+    stream: Any = StreamFactory.create()
+    for seconds in (1, 7, 700):
+        JudgementFactory.create(assignment__stream=stream, assignment__item__stream=stream, active_seconds=seconds)
+    compute_stream_metrics(stream=stream)
+    run = selectors.last_run(stream)
+    assert run is not None
+    assert run[1]["time_histogram"] == charts.labeling_time_counts(stream)
+    JudgementFactory.create(assignment__stream=stream, assignment__item__stream=stream, active_seconds=2)
+    shown = charts.quality_charts(stream, [], run_details=run[1])["time_histogram"]
+    assert {b["bin"]: b["n"] for b in shown}["0–5 s"] == 1  # as of the run
+    live = charts.quality_charts(stream, [], run_details=None)["time_histogram"]
+    assert {b["bin"]: b["n"] for b in live}["0–5 s"] == 2  # never computed: counted now
+
+
 # --- The page ------------------------------------------------------------------------------------------
 @pytest.fixture
 def world() -> dict[str, Any]:
@@ -207,16 +226,17 @@ def test_the_quality_page_costs_a_fixed_number_of_queries(
     url = reverse("qc:stream_qc", args=[world["stream"].pk])
     client.get(url)  # warm the session and the progress cache
     # The session, the user, the stream and the role, the snapshots (2), memberships, alerts,
-    # progress, throughput, the chart queries (3), review counts, the last run, golden and simulated
-    # counts, the periodic jobs, the stream's model judge: none per annotator.
-    with django_assert_num_queries(20):
+    # progress, throughput, the chart queries (2: the labeling-time histogram is the last run's),
+    # review counts, the last run, golden and simulated counts, the periodic jobs, the stream's model
+    # judge: none per annotator.
+    with django_assert_num_queries(19):
         assert client.get(url).status_code == 200
     for _ in range(5):  # more annotators, same count
         person = make_annotator(world["stream"])
         stream = world["stream"]
         JudgementFactory(assignment__stream=stream, assignment__item__stream=stream, assignment__annotator=person)
     compute_stream_metrics(stream=world["stream"])
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(19):
         assert client.get(url).status_code == 200
 
 
@@ -242,3 +262,25 @@ def test_the_annotator_page_costs_a_fixed_number_of_queries_and_pages_its_judgem
     older = client.get(url + "?page=2").content.decode()
     assert "Page 2 of 2" in older
     assert "chose the response shown first (B in the file)" in older  # the world's first judgements, as alice saw them
+
+
+def test_the_golden_page_lists_the_most_disagreed_items_the_last_qc_run_kept() -> None:
+    """The golden page's candidates come from the QC run's row (a grouped scan of every judgement
+    per view was half a second on a million-judgement program); items made golden since drop out."""
+    from qc import golden, selectors
+
+    stream: Any = StreamFactory.create()
+    split, agreed = ItemFactory.create(stream=stream), ItemFactory.create(stream=stream)
+    for item, choices in ((split, ["A", "B"]), (agreed, ["A", "A"])):
+        for choice in choices:
+            JudgementFactory.create(assignment__stream=stream, assignment__item=item, choice=choice)
+        type(item).objects.filter(pk=item.pk).update(judgement_count=2, claim_count=2)
+    compute_stream_metrics(stream=stream)
+    run = selectors.last_run(stream)
+    assert run is not None
+    stored = run[1]["disagreed"]
+    assert [row[0] for row in stored] == [split.pk, agreed.pk]
+    assert [d.item for d in golden.most_disagreed(stream=stream, stored=stored)] == [split, agreed]
+    assert golden.most_disagreed(stream=stream, stored=stored) == golden.most_disagreed(stream=stream)
+    golden.set_golden(item=split, answers=["A"], explanation="", harmful=False)
+    assert [d.item for d in golden.most_disagreed(stream=stream, stored=stored)] == [agreed]
