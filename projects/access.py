@@ -84,8 +84,9 @@ def get_stream_for_reviewer(request: HttpRequest, stream_id: int) -> tuple[Strea
     membership = _check_role(request, stream.project, Role.ANNOTATOR, missing="No such stream.")
     if membership is None or membership.can_review:
         return stream, False
+    user_id = membership.user_id  # the signed-in member's
     peer = StreamMembership.objects.filter(
-        stream=stream, user=request.user, peer_reviewer=True, status=StreamMembership.Status.QUALIFIED
+        stream=stream, user_id=user_id, peer_reviewer=True, status=StreamMembership.Status.QUALIFIED
     ).exists()
     if not peer:
         raise PermissionDenied("Your role in this project does not allow this.")

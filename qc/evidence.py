@@ -644,7 +644,7 @@ def rate_at_least_decision(
     test = "exact binomial, one-sided"
     p_value = float(stats.binom.sf(k - 1, n, threshold)) if n else None  # P(X ≥ k) at the threshold
     confidence = 1.0 - p_value if p_value is not None else None
-    lower = float(stats.beta.ppf(alpha, k, n - k + 1)) if 0 < k else 0.0
+    lower = float(stats.beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0
     act = p_value is not None and n >= min_count and p_value <= alpha
     level = _pct(1.0 - alpha)
     if n == 0 or confidence is None:

@@ -49,7 +49,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from annotation import selectors as annotation_selectors
@@ -105,65 +105,86 @@ class Eligibility:
         return bool(self.membership and self.membership.reviews_as_peer)
 
 
-def _working_without_test(stream: Stream, sm: StreamMembership) -> bool:
+def _without_test(stream: Stream) -> bool:
     """Invited members of a stream without an active qualification test label as if qualified."""
-    if sm.status != StreamMembership.Status.INVITED:
-        return False
     return not Stream.objects.filter(pk=stream.pk).filter(annotation_selectors.has_active_test(OuterRef("pk"))).exists()
 
 
 def eligibility(*, stream: Stream, user: Any) -> Eligibility:
     """May ``user`` be made a peer reviewer of ``stream``? The conditions of this module's
-    docstring, each with its figures. 4–5 queries."""
-    membership = Membership.objects.filter(project_id=stream.project_id, user=user).first()
-    sm = StreamMembership.objects.filter(stream=stream, user=user).first()
-    checks: list[Check] = []
-    if membership is None:
-        checks.append(Check(False, "not a member of the project"))
-    elif membership.role != Role.ANNOTATOR:
-        checks.append(Check(False, f"already reviews every stream of the project as {membership.get_role_display()}"))
-    if sm is None:
-        checks.append(Check(False, "not a member of this stream"))
-    elif sm.status == StreamMembership.Status.QUALIFIED:
-        checks.append(Check(True, "qualified"))
-    elif _working_without_test(stream, sm):
-        checks.append(Check(True, "labels without a qualification test (the stream has none)"))
-    else:
-        checks.append(Check(False, f"{sm.get_status_display().lower()} in this stream, not qualified"))
-    counts = Judgement.objects.filter(
-        stream=stream, annotator=user, is_current=True, item__pool=Item.Pool.WORK
-    ).aggregate(
-        work=Count("id", filter=Q(item__is_golden=False)),
-        gold=Count("id", filter=Q(gold_correct__isnull=False)),
-        right=Count("id", filter=Q(gold_correct=True)),
-    )
-    work, gold, right = int(counts["work"]), int(counts["gold"]), int(counts["right"])
-    need = stream.min_sample
-    checks.append(
-        Check(work >= need, f"{work} item{'s' if work != 1 else ''} judged (at least {need} needed)")
-    )
-    decision = evidence.rate_at_least_decision(
-        right,
-        gold,
-        stream.min_gold_accuracy,
-        subject=f"{right} of {gold} golden answers right",
-        rate_name="gold accuracy",
-        empty=f"no golden answers yet (at least {max(stream.min_gold_count, 1)} needed)",
-        alpha=ELIGIBILITY_ALPHA,
-        min_count=max(stream.min_gold_count, 1),
-    )
-    checks.append(Check(decision.pause, decision.message))
-    open_kinds = list(
-        Alert.objects.filter(stream=stream, annotator=user, acknowledged_at__isnull=True).values_list("kind", flat=True)
-    )
-    if open_kinds:
-        labels = "; ".join(sorted({RULE_LABELS.get(k, k) for k in open_kinds}))
-        checks.append(Check(False, f"{len(open_kinds)} open QC alert{'s' if len(open_kinds) != 1 else ''}: {labels}"))
-    else:
-        checks.append(Check(True, "no open QC alert"))
-    return Eligibility(
-        eligible=all(c.ok for c in checks), checks=checks, gold=decision, judgements=work, membership=sm
-    )
+    docstring, each with its figures. 4 queries (5 for an invited member)."""
+    return eligibilities(stream=stream, user_ids=[user.pk])[user.pk]
+
+
+def eligibilities(*, stream: Stream, user_ids: list[int]) -> dict[int, Eligibility]:
+    """``eligibility`` for several people at once, in 4 queries whatever their number (5 when
+    one of them is an invited member: does the stream have a test?)."""
+    roles = {m.user_id: m for m in Membership.objects.filter(project_id=stream.project_id, user_id__in=user_ids)}
+    members = {sm.user_id: sm for sm in StreamMembership.objects.filter(stream=stream, user_id__in=user_ids)}
+    counts: dict[int, dict[str, Any]] = {
+        row["annotator"]: dict(row)
+        for row in Judgement.objects.filter(
+            stream=stream, annotator_id__in=user_ids, is_current=True, item__pool=Item.Pool.WORK
+        )
+        .values("annotator")
+        .annotate(
+            work=Count("id", filter=Q(item__is_golden=False)),
+            gold=Count("id", filter=Q(gold_correct__isnull=False)),
+            right=Count("id", filter=Q(gold_correct=True)),
+        )
+    }
+    alerts: dict[int, list[str]] = defaultdict(list)
+    for annotator_id, kind in Alert.objects.filter(
+        stream=stream, annotator_id__in=user_ids, acknowledged_at__isnull=True
+    ).values_list("annotator_id", "kind"):
+        alerts[annotator_id].append(kind)
+    without_test: bool | None = None  # asked once, when an invited member needs it
+    result = {}
+    for user_id in user_ids:
+        membership, sm = roles.get(user_id), members.get(user_id)
+        checks: list[Check] = []
+        if membership is None:
+            checks.append(Check(False, "not a member of the project"))
+        elif membership.role != Role.ANNOTATOR:
+            checks.append(
+                Check(False, f"already reviews every stream of the project as {membership.get_role_display()}")
+            )
+        if sm is None:
+            checks.append(Check(False, "not a member of this stream"))
+        elif sm.status == StreamMembership.Status.QUALIFIED:
+            checks.append(Check(True, "qualified"))
+        elif sm.status == StreamMembership.Status.INVITED and (
+            without_test if without_test is not None else (without_test := _without_test(stream))
+        ):
+            checks.append(Check(True, "labels without a qualification test (the stream has none)"))
+        else:
+            checks.append(Check(False, f"{sm.get_status_display().lower()} in this stream, not qualified"))
+        row = counts.get(user_id, {})
+        work, gold, right = int(row.get("work", 0)), int(row.get("gold", 0)), int(row.get("right", 0))
+        need = stream.min_sample
+        checks.append(Check(work >= need, f"{work} item{'s' if work != 1 else ''} judged (at least {need} needed)"))
+        decision = evidence.rate_at_least_decision(
+            right,
+            gold,
+            stream.min_gold_accuracy,
+            subject=f"{right} of {gold} golden answers right",
+            rate_name="gold accuracy",
+            empty=f"no golden answers yet (at least {max(stream.min_gold_count, 1)} needed)",
+            alpha=ELIGIBILITY_ALPHA,
+            min_count=max(stream.min_gold_count, 1),
+        )
+        checks.append(Check(decision.pause, decision.message))
+        open_kinds = alerts.get(user_id, [])
+        if open_kinds:
+            labels = "; ".join(sorted({RULE_LABELS.get(k, k) for k in open_kinds}))
+            plural = "s" if len(open_kinds) != 1 else ""
+            checks.append(Check(False, f"{len(open_kinds)} open QC alert{plural}: {labels}"))
+        else:
+            checks.append(Check(True, "no open QC alert"))
+        result[user_id] = Eligibility(
+            eligible=all(c.ok for c in checks), checks=checks, gold=decision, judgements=work, membership=sm
+        )
+    return result
 
 
 # --- Appointing and ending ------------------------------------------------------------------------
@@ -350,9 +371,10 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
     reviews given and rejected, and agreement with the other reviewers on double-reviewed current
     judgements (``agreement_with_others``) with its exact 95% interval. Current peer reviewers
     also carry their ``eligibility`` now (``standings``), so the PM sees who no longer meets the
-    conditions. 4 queries, plus ``eligibility``'s per current peer reviewer."""
-    given = {
-        row["reviewer"]: row
+    conditions. 4 queries, and ``eligibilities``' 4 when the stream has peer reviewers: none per
+    person."""
+    given: dict[int, dict[str, Any]] = {
+        row["reviewer"]: dict(row)
         for row in Review.objects.filter(judgement__stream=stream)
         .values("reviewer")
         .annotate(n=Count("id"), rejected=Count("id", filter=Q(decision=Review.Decision.REJECT)))
@@ -371,16 +393,20 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
         sm.user_id: sm
         for sm in StreamMembership.objects.filter(
             stream=stream, peer_reviewer=True, status=StreamMembership.Status.QUALIFIED
-        ).select_related("user", "peer_reviewer_by")
+        ).select_related("peer_reviewer_by")
     }
     ids = set(given) | set(peers)
-    roles = dict(
-        Membership.objects.filter(project_id=stream.project_id, user_id__in=ids).values_list("user_id", "role")
-    )
-    names = dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
+    role_in_project = Membership.objects.filter(project_id=stream.project_id, user=OuterRef("pk")).values("role")
+    people = {
+        pk: (username, role)
+        for pk, username, role in User.objects.filter(pk__in=ids)
+        .annotate(role=Subquery(role_in_project[:1]))
+        .values_list("pk", "username", "role")
+    }
+    standing = eligibilities(stream=stream, user_ids=sorted(peers)) if standings and peers else {}
     rows = []
     for user_id in ids:
-        role = roles.get(user_id)
+        username, role = people.get(user_id, ("?", None))
         sm = peers.get(user_id)
         if role == Role.PM:
             kind = "PM"
@@ -393,7 +419,7 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
         agreed, n = agreement.get(user_id, (0, 0))
         row = ReviewerRow(
             user_id=user_id,
-            username=names.get(user_id, "?"),
+            username=username,
             kind=kind,
             reviews=int(given.get(user_id, {}).get("n", 0)),
             rejected=int(given.get(user_id, {}).get("rejected", 0)),
@@ -403,8 +429,7 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
         if sm is not None and kind == "Peer reviewer":
             row.since = sm.peer_reviewer_since
             row.by = sm.peer_reviewer_by.get_username() if sm.peer_reviewer_by else ""
-            if standings:
-                row.standing = eligibility(stream=stream, user=sm.user)
+            row.standing = standing.get(user_id)
         rows.append(row)
     order = {"PM": 2, "Reviewer": 1, "Peer reviewer": 0}
     rows.sort(key=lambda r: (order.get(r.kind, 3), r.username))

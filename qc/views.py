@@ -144,18 +144,20 @@ def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResp
         .order_by("-submitted_at", "-id")
     )
     page = Paginator(judgements, ANNOTATOR_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Peer review: may they be made a reviewer of this stream, and why (qc.peer_review); it
+    # reads their stream membership too.
+    peer = peer_review.eligibility(stream=stream, user=annotator)
     context = {
         "stream": stream,
         "project": stream.project,
         "annotator": annotator,
-        "membership": StreamMembership.objects.filter(stream=stream, user=annotator).first(),
+        "membership": peer.membership,
         "figures": figures,
         "alerts": Alert.objects.filter(stream=stream, annotator=annotator)[:50],
         "judgements": [(j, describe_judgement(j)) for j in page],
         "page": page,
         "reason_form": ReasonForm(),
-        # Peer review: may they be made a reviewer of this stream, and why (qc.peer_review).
-        "peer": peer_review.eligibility(stream=stream, user=annotator),
+        "peer": peer,
     }
     return render(request, "qc/annotator_qc.html", context)
 

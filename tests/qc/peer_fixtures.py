@@ -23,8 +23,10 @@ def peer_stream(**fields: Any) -> Stream:
 def record(stream: Stream, user: Any, *, work: int, gold_right: int, gold_wrong: int = 0) -> list[Any]:
     """``work`` judgements on ordinary items and golden answers, right and wrong; returns the
     ordinary judgements."""
-    ordinary = [JudgementFactory.create(assignment__item=ItemFactory.create(stream=stream), assignment__annotator=user)
-                for _ in range(work)]
+    ordinary = [
+        JudgementFactory.create(assignment__item=ItemFactory.create(stream=stream), assignment__annotator=user)
+        for _ in range(work)
+    ]
     for n in range(gold_right + gold_wrong):
         item = ItemFactory.create(stream=stream, is_golden=True, golden_answers=["A"])
         JudgementFactory.create(

@@ -27,7 +27,8 @@ def test_it_is_eligible_with_enough_work_and_a_lower_bound_at_the_minimum() -> N
     decision = peer_review.eligibility(stream=stream, user=alice)
     assert decision.eligible
     assert decision.judgements == 6
-    assert decision.gold is not None and (decision.gold.k, decision.gold.n) == (10, 10)
+    assert decision.gold is not None
+    assert (decision.gold.k, decision.gold.n) == (10, 10)
     assert decision.gold.details["lower"] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)  # 74.1%
     assert "10 of 10 golden answers right (100%): gold accuracy at or above 70%" in decision.because
     assert "95% lower bound 74.1%" in decision.because
@@ -77,9 +78,10 @@ def test_an_open_alert_a_pause_or_a_reviewer_role_is_not_eligible() -> None:
     StreamMembership.objects.filter(user=alice).update(status=StreamMembership.Status.PAUSED)
     assert peer_review.eligibility(stream=stream, user=alice).because == "paused in this stream, not qualified"
     rita = staff(stream, "rita")
-    assert "already reviews every stream of the project as Reviewer" in peer_review.eligibility(
-        stream=stream, user=rita
-    ).because
+    assert (
+        "already reviews every stream of the project as Reviewer"
+        in peer_review.eligibility(stream=stream, user=rita).because
+    )
 
 
 # --- Appointing and ending --------------------------------------------------------------------------
@@ -88,13 +90,17 @@ def test_a_pm_makes_an_eligible_annotator_a_peer_reviewer_with_the_figures_recor
     alice, pam = good_annotator(stream, "alice"), staff(stream, "pam", Role.PM)
     peer_review.make_peer_reviewer(stream=stream, user=alice, actor=pam)
     sm = StreamMembership.objects.get(stream=stream, user=alice)
-    assert sm.peer_reviewer and sm.peer_reviewer_by == pam and sm.peer_reviewer_since is not None
+    assert sm.peer_reviewer
+    assert sm.peer_reviewer_by == pam
+    assert sm.peer_reviewer_since is not None
     assert sm.reviews_as_peer
     event = StreamMembershipEvent.objects.get(stream_membership=sm, action=PEER_REVIEW_ON)
-    assert event.actor == pam and "10 of 10 golden answers right" in event.reason
+    assert event.actor == pam
+    assert "10 of 10 golden answers right" in event.reason
     assert peer_review.stop_peer_review(stream=stream, user=alice, actor=pam, reason="enough for now")
     sm.refresh_from_db()
-    assert not sm.peer_reviewer and sm.peer_reviewer_since is None
+    assert not sm.peer_reviewer
+    assert sm.peer_reviewer_since is None
     assert StreamMembershipEvent.objects.get(stream_membership=sm, action=PEER_REVIEW_OFF).reason == "enough for now"
     assert not peer_review.stop_peer_review(stream=stream, user=alice, actor=pam)
 
@@ -103,7 +109,7 @@ def test_an_ineligible_annotator_is_refused_with_the_reason() -> None:
     stream = peer_stream()
     bob, pam = make_annotator(stream, "bob"), staff(stream, "pam", Role.PM)
     record(stream, bob, work=6, gold_right=9, gold_wrong=1)
-    with pytest.raises(peer_review.NotEligible, match="95% lower bound 60.5%"):
+    with pytest.raises(peer_review.NotEligible, match=r"95% lower bound 60\.5%"):
         peer_review.make_peer_reviewer(stream=stream, user=bob, actor=pam)
     assert not StreamMembership.objects.get(user=bob).peer_reviewer
     assert not StreamMembershipEvent.objects.filter(action=PEER_REVIEW_ON).exists()
@@ -115,7 +121,8 @@ def test_an_invited_annotator_of_a_stream_without_a_test_is_recorded_as_qualifie
     record(stream, dora, work=6, gold_right=10)
     peer_review.make_peer_reviewer(stream=stream, user=dora, actor=staff(stream, "pam", Role.PM))
     sm = StreamMembership.objects.get(user=dora)
-    assert sm.status == StreamMembership.Status.QUALIFIED and sm.reviews_as_peer
+    assert sm.status == StreamMembership.Status.QUALIFIED
+    assert sm.reviews_as_peer
 
 
 def test_a_pause_ends_peer_review_and_says_so_in_the_history() -> None:
@@ -124,7 +131,8 @@ def test_a_pause_ends_peer_review_and_says_so_in_the_history() -> None:
     peer_review.make_peer_reviewer(stream=stream, user=alice, actor=pam)
     assert rules.pause_annotator(stream=stream, annotator_id=alice.pk, reason="rushing", actor=pam)
     sm = StreamMembership.objects.get(user=alice)
-    assert sm.status == StreamMembership.Status.PAUSED and not sm.peer_reviewer
+    assert sm.status == StreamMembership.Status.PAUSED
+    assert not sm.peer_reviewer
     ended = StreamMembershipEvent.objects.get(stream_membership=sm, action=PEER_REVIEW_OFF)
     assert ended.reason == "ended: paused (rushing)"
     # Resumed, they label again, but peer review is the PM's decision again.
@@ -159,7 +167,8 @@ def test_a_peer_review_wants_a_second_review_by_staff(monkeypatch: pytest.Monkey
     task = sample_task(stream, bob)
     peer_review.submit_peer_review(task=task, reviewer=alice, decision="accept")
     task.refresh_from_db()
-    assert task.reviews_wanted == 2 and not task.done
+    assert task.reviews_wanted == 2
+    assert not task.done
     assert not peer_review.peer_tasks(stream=stream, reviewer=alice).exists()
     assert review.next_task(stream=stream, reviewer=rita) == task
     review.submit_review(judgement=task.judgement, reviewer=rita, decision="accept")
@@ -220,14 +229,38 @@ def test_the_reviewers_table_and_alpha_count_peer_reviews() -> None:
     peer, reviewer = rows["alice"], rows["rita"]
     assert (peer.kind, peer.reviews, peer.rejected, peer.agreed, peer.double) == ("Peer reviewer", 5, 2, 4, 5)
     assert (reviewer.kind, reviewer.reviews, reviewer.rejected, reviewer.agreed, reviewer.double) == (
-        "Reviewer", 6, 1, 4, 5
+        "Reviewer",
+        6,
+        1,
+        4,
+        5,
     )
     # Exact 95% interval of 4 of 5: (beta.ppf(0.025, 4, 2), beta.ppf(0.975, 5, 1)); the upper one
     # is 0.975 ** (1/5) in closed form: (28.4%, 99.5%).
     assert peer.interval == pytest.approx((0.283582, 0.975 ** (1 / 5)), abs=1e-6)
-    assert peer.standing is not None and peer.standing.eligible and peer.by == "pam"
+    assert peer.standing is not None
+    assert peer.standing.eligible
+    assert peer.by == "pam"
     figure = reviewer_agreement(stream, thresholds_for(stream))
-    assert figure.sample_size == 5 and figure.details["pairs_agreeing"] == 0.8
+    assert figure.sample_size == 5
+    assert figure.details["pairs_agreeing"] == 0.8
     # Stopped: their row stays, as a former peer reviewer, with their figures.
     peer_review.stop_peer_review(stream=stream, user=alice, actor=pam)
     assert {row.username: row.kind for row in peer_review.reviewer_table(stream)}["alice"] == "Former peer reviewer"
+
+
+def test_the_reviewers_table_costs_the_same_for_one_peer_reviewer_or_three(django_assert_num_queries: Any) -> None:
+    stream = peer_stream()
+    pam, bob = staff(stream, "pam", Role.PM), make_annotator(stream, "bob")
+    peers = [good_annotator(stream, name) for name in ("alice", "anna", "amir")]
+    peer_review.make_peer_reviewer(stream=stream, user=peers[0], actor=pam)
+    peer_review.submit_peer_review(task=sample_task(stream, bob), reviewer=peers[0], decision="accept")
+    # Reviews given, double reviews, peer reviewers, the people, and the 4 of their eligibility.
+    with django_assert_num_queries(8):
+        assert len(peer_review.reviewer_table(stream)) == 1
+    for person in peers[1:]:
+        peer_review.make_peer_reviewer(stream=stream, user=person, actor=pam)
+    with django_assert_num_queries(8):
+        rows = peer_review.reviewer_table(stream)
+    assert [row.username for row in rows] == ["alice", "amir", "anna"]
+    assert all(row.standing is not None and row.standing.eligible for row in rows)
