@@ -8,10 +8,11 @@ import random
 from typing import Any
 
 import pytest
+from scipy.stats import binom
 
 from projects.models import Role, StreamMembership, StreamMembershipEvent
 from projects.services import PEER_REVIEW_OFF, PEER_REVIEW_ON
-from qc import peer_review, review, rules
+from qc import evidence, peer_review, review, rules
 from qc.models import Alert, ReviewTask
 from qc.services import reviewer_agreement, thresholds_for
 from tests.annotation.conftest import make_annotator
@@ -82,6 +83,23 @@ def test_an_open_alert_a_pause_or_a_reviewer_role_is_not_eligible() -> None:
         "already reviews every stream of the project as Reviewer"
         in peer_review.eligibility(stream=stream, user=rita).because
     )
+
+
+@pytest.mark.parametrize("threshold", [0.6, 0.7, 0.8])
+@pytest.mark.parametrize("n", [15, 30, 100])
+def test_the_gold_condition_passes_someone_below_the_minimum_at_most_5_percent(threshold: float, n: int) -> None:
+    """The stated error rate, exactly: the chance an annotator whose accuracy is at the minimum
+    (the worst case below it) passes, summed over every k the test lets through."""
+    passing = [
+        k
+        for k in range(n + 1)
+        if evidence.rate_at_least_decision(k, n, threshold, subject="", rate_name="", empty="", min_count=10).pause
+    ]
+    assert passing  # a perfect record always passes at these n
+    chance = float(binom.sf(min(passing) - 1, n, threshold))
+    assert chance <= 0.05
+    # ... and the bound is tight: one more pass would spend more than 5%.
+    assert float(binom.sf(min(passing) - 2, n, threshold)) > 0.05
 
 
 # --- Appointing and ending --------------------------------------------------------------------------
