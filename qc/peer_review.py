@@ -65,6 +65,7 @@ User = get_user_model()
 
 PEER_CHECK_FIRST = 20  # a new peer reviewer's first reviews in a stream are all double-reviewed
 PEER_CHECK_SHARE = 0.2  # after that, this share (as ``review.DOUBLE_REVIEW_SHARE`` for the sample)
+PEER_KIND = "Peer reviewer"  # ``ReviewerRow.kind`` of a current peer reviewer
 ELIGIBILITY_ALPHA = evidence.RATE_ALPHA  # 5%: a one-sided 95% lower bound
 
 peer_random: random.Random = random.SystemRandom()
@@ -413,7 +414,7 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
         elif role == Role.REVIEWER:
             kind = "Reviewer"
         elif sm is not None:
-            kind = "Peer reviewer"
+            kind = PEER_KIND
         else:
             kind = "Former peer reviewer" if role == Role.ANNOTATOR else "No longer in the project"
         agreed, n = agreement.get(user_id, (0, 0))
@@ -426,11 +427,11 @@ def reviewer_table(stream: Stream, *, standings: bool = True) -> list[ReviewerRo
             double=n,
             agreed=agreed,
         )
-        if sm is not None and kind == "Peer reviewer":
+        if sm is not None and kind == PEER_KIND:
             row.since = sm.peer_reviewer_since
             row.by = sm.peer_reviewer_by.get_username() if sm.peer_reviewer_by else ""
             row.standing = standing.get(user_id)
         rows.append(row)
-    order = {"PM": 2, "Reviewer": 1, "Peer reviewer": 0}
+    order = {"PM": 2, "Reviewer": 1, PEER_KIND: 0}
     rows.sort(key=lambda r: (order.get(r.kind, 3), r.username))
     return rows

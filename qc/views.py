@@ -49,6 +49,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
     window = "recent" if request.GET.get("window") == "recent" else "all"
     snapshots = qc_selectors.latest_metrics(stream)
     stream_figures, rows = qc_selectors.qc_overview(stream, window=window, snapshots=snapshots)
+    # Every reviewer's reliability, peer reviewers included (qc.peer_review.reviewer_table).
+    reviewers = peer_review.reviewer_table(stream)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order") == "desc"
     if sort in {metric for metric, _h, _f in qc_selectors.TABLE_COLUMNS}:
@@ -81,8 +83,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "periodic_health": qc_selectors.periodic_health(),
         # The stream's model judge, measured like a person and shown apart from the people.
         "judge": qc_selectors.judge_overview(stream, stream_figures),
-        # Every reviewer's reliability, peer reviewers included (qc.peer_review.reviewer_table).
-        "reviewers": peer_review.reviewer_table(stream),
+        "reviewers": reviewers,
+        "peer_ids": {row.user_id for row in reviewers if row.kind == peer_review.PEER_KIND},
         # ?split=version: the figures per guideline version, computed now (None: not asked for).
         "version_split": qc_services.figures_by_guideline_version(stream=stream)
         if request.GET.get("split") == "version"

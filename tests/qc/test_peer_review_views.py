@@ -190,4 +190,7 @@ def test_the_quality_page_lists_reviewers_with_their_agreement(client: Client, t
     assert f'href="{_qc(stream, alice)}#peer-review">alice</a>' in body
     assert "1 of 1 (100%)" in body
     assert "still eligible: yes" in body
+    assert '<a class="badge" href="#reviewers">peer reviewer</a>' in body  # in the annotator table
+    members = client.get(reverse("members", args=[stream.project.slug])).content.decode()
+    assert members.count('<span class="badge">peer reviewer</span>') == 1
     assert "nobody-reviews" not in body.split('id="reviewers"')[1].split("</section>")[0]
