@@ -71,6 +71,10 @@ ELIGIBILITY_ALPHA = evidence.RATE_ALPHA  # 5%: a one-sided 95% lower bound
 peer_random: random.Random = random.SystemRandom()
 
 
+class NotInQueue(Exception):
+    """The task left the peer reviewer's queue (another peer reviewer took it, or it is done)."""
+
+
 class NotEligible(Exception):
     """The member does not meet the peer-review conditions; ``eligibility`` says which."""
 
@@ -283,8 +287,17 @@ def submit_peer_review(
 ) -> Review:
     """A peer reviewer's decision on a sampled task (``review.submit_review``), after raising the
     task's ``reviews_wanted`` to 2 when ``wants_check`` says so, so a project reviewer or PM
-    reviews it too. Raises ``review.OwnWork`` / ``review.AlreadyReviewed`` as that does (and then
-    the task is left as it was)."""
+    reviews it too. The task's row is locked first and must still be in the reviewer's queue
+    (``peer_tasks``), else ``NotInQueue``: two peer reviewers who opened the same task never both
+    review it. Raises ``review.OwnWork`` / ``review.AlreadyReviewed`` as that does (and then the
+    task is left as it was)."""
+    task = ReviewTask.objects.select_for_update().select_related("judgement", "stream").get(pk=task.pk)
+    if task.judgement.annotator_id == reviewer.pk:
+        raise review.OwnWork("You cannot review your own judgement.")
+    if Review.objects.filter(judgement_id=task.judgement_id, reviewer=reviewer).exists():
+        raise review.AlreadyReviewed("You already reviewed this judgement.")
+    if not peer_tasks(stream=task.stream, reviewer=reviewer).filter(pk=task.pk).exists():
+        raise NotInQueue("That task is no longer in your queue.")
     if task.reviews_wanted < 2 and wants_check(stream=task.stream, reviewer=reviewer):
         ReviewTask.objects.filter(pk=task.pk, reviews_wanted__lt=2).update(reviews_wanted=2)
     return review.submit_review(

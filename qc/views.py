@@ -344,11 +344,10 @@ def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpRes
     """Saves a decision. Without JavaScript: redirect to the queue. With htmx: the next judgement's
     part of the page, in place (an invalid form comes back with its errors, in place too)."""
     stream, as_peer = get_stream_for_reviewer(request, stream_id)
-    # A peer reviewer may only answer the tasks of their own queue: any other id is a 404.
-    tasks = peer_review.peer_tasks(stream=stream, reviewer=request.user) if as_peer else ReviewTask.objects
-    task = get_object_or_404(
-        tasks.select_related("judgement__item", "judgement__assignment", "stream"), stream=stream, pk=task_id
-    )
+    tasks = ReviewTask.objects.select_related("judgement__item", "judgement__assignment", "stream")
+    if as_peer:  # a peer reviewer sees only the others' sampled work: any other id is a 404
+        tasks = tasks.filter(reason=ReviewTask.Reason.SAMPLE).exclude(judgement__annotator=request.user)
+    task = get_object_or_404(tasks, stream=stream, pk=task_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         # 400 for a plain POST; htmx swaps only 2xx, so it gets the form with its errors as 200.
@@ -373,6 +372,8 @@ def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpRes
         raise PermissionDenied(str(exc)) from exc
     except review.AlreadyReviewed:
         saved = "You had already reviewed that judgement."
+    except peer_review.NotInQueue:
+        saved = "Another reviewer took that judgement meanwhile: nothing was saved."
     else:
         saved = "Accepted." if form.cleaned_data["decision"] == "accept" else "Rejected; the annotator will read why."
     if getattr(request, "htmx", False):

@@ -118,6 +118,21 @@ def test_a_peer_reviewer_cannot_answer_tasks_outside_their_queue(client: Client,
     assert not Review.objects.exists()
 
 
+def test_two_peer_reviewers_on_one_task_save_only_the_first(client: Client, team: dict[str, Any]) -> None:
+    stream, task, pam = team["stream"], team["task"], team["pam"]
+    anna = good_annotator(stream, "anna")
+    peer_review.make_peer_reviewer(stream=stream, user=anna, actor=pam)
+    url = reverse("qc:review_submit", args=[stream.pk, task.pk])
+    client.force_login(team["alice"])
+    client.post(url, {"decision": "accept"})
+    client.force_login(anna)  # she had the same task open
+    response = client.post(url, {"decision": "reject", "preset": "1"}, follow=True)
+    assert "Another reviewer took that judgement meanwhile: nothing was saved." in response.content.decode()
+    assert list(Review.objects.values_list("reviewer__username", flat=True)) == ["alice"]
+    response = client.post(url, {"decision": "accept"}, **HTMX)  # htmx: the message, in place
+    assert "Another reviewer took that judgement meanwhile" in response.content.decode()
+
+
 def test_the_queue_of_another_stream_is_closed(client: Client, team: dict[str, Any]) -> None:
     alice = team["alice"]
     same_project = peer_stream(project=team["stream"].project)
