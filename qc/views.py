@@ -346,7 +346,7 @@ def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpRes
     stream, as_peer = get_stream_for_reviewer(request, stream_id)
     tasks = ReviewTask.objects.select_related("judgement__item", "judgement__assignment", "stream")
     if as_peer:  # a peer reviewer sees only the others' sampled work: any other id is a 404
-        tasks = tasks.filter(reason=ReviewTask.Reason.SAMPLE).exclude(judgement__annotator=request.user)
+        tasks = tasks.filter(reason=ReviewTask.Reason.SAMPLE).exclude(judgement__annotator_id=request.user.pk)
     task = get_object_or_404(tasks, stream=stream, pk=task_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():
