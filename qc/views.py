@@ -276,7 +276,8 @@ def review_queue(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The reviewer's page: the next judgement to review, shown as the annotator saw it (the
     annotator is not named: reviews are blind). Keyboard-first (static/js/review.js): a accept,
     r reject, 1-9 a canned reason, n the note, Enter saves; the next judgement replaces this one
-    in place (htmx) and the page works as plain forms without JavaScript."""
+    in place (htmx) and the page works as plain forms without JavaScript. A peer reviewer of the
+    stream (``qc.peer_review``) gets the same page over their own queue: others' sampled work only."""
     stream, as_peer = get_stream_for_reviewer(request, stream_id)
     task = _next_task(stream, request.user, as_peer)
     return render(request, "qc/review.html", _review_context(request, stream, task, ReviewForm(), as_peer=as_peer))
