@@ -82,7 +82,8 @@ annotator_warning: Hook[Callable[..., str]] = Hook("annotator_warning")
 # Template context of the page a paused annotator sees (stream=, annotator=) -> dict. qc: ``pause``.
 paused_page_context: Hook[Callable[..., dict[str, Any]]] = Hook("paused_page_context")
 
-# Template context of the stream's home page (stream=, user=, now=) -> dict. qualification: ``test``.
+# Template context of the stream's home page (stream=, user=, now=) -> dict. qualification: ``test``;
+# qc: ``peer_review`` (the link to a peer reviewer's review queue).
 stream_home_context: Hook[Callable[..., dict[str, Any]]] = Hook("stream_home_context")
 
 

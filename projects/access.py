@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from projects.models import Membership, Project, Role, Stream
+from projects.models import Membership, Project, Role, Stream, StreamMembership
 
 _RANK = {Role.ANNOTATOR: 0, Role.REVIEWER: 1, Role.PM: 2}
 
@@ -70,3 +70,24 @@ def get_stream_for_user(request: HttpRequest, stream_id: int, *, role: str = Rol
 
 def get_stream_for_pm(request: HttpRequest, stream_id: int) -> Stream:
     return get_stream_for_user(request, stream_id, role=Role.PM)
+
+
+def get_stream_for_reviewer(request: HttpRequest, stream_id: int) -> tuple[Stream, bool]:
+    """The stream for its review queue, and whether the user reviews it *as a peer*: the
+    project's reviewers and PMs (and staff) review every stream of the project; an annotator only
+    a stream where a PM made them a peer reviewer and they are still qualified — checked on every
+    request, so a pause, a removal or "Stop peer review" takes the queue away at once. Outsiders
+    get 404, other members 403."""
+    stream = Stream.objects.select_related("project").filter(pk=stream_id).first()
+    if stream is None:
+        raise Http404("No such stream.")
+    membership = _check_role(request, stream.project, Role.ANNOTATOR, missing="No such stream.")
+    if membership is None or membership.can_review:
+        return stream, False
+    user_id = membership.user_id  # the signed-in member's
+    peer = StreamMembership.objects.filter(
+        stream=stream, user_id=user_id, peer_reviewer=True, status=StreamMembership.Status.QUALIFIED
+    ).exists()
+    if not peer:
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return stream, True

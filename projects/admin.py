@@ -87,11 +87,11 @@ class GuidelineVersionAdmin(admin.ModelAdmin[GuidelineVersion]):
 
 @admin.register(StreamMembership)
 class StreamMembershipAdmin(admin.ModelAdmin[StreamMembership]):
-    list_display = ["user", "stream", "status", "status_reason", "updated_at"]
-    list_filter = ["status"]
+    list_display = ["user", "stream", "status", "status_reason", "peer_reviewer", "updated_at"]
+    list_filter = ["status", "peer_reviewer"]
     search_fields = ["user__username", "stream__slug"]
     list_select_related = ["user", "stream__project"]
-    raw_id_fields = ["user", "stream"]
+    raw_id_fields = ["user", "stream", "peer_reviewer_by"]
     inlines = [StreamMembershipEventInline]
 
 

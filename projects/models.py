@@ -342,6 +342,15 @@ class StreamMembership(models.Model):
     # notice shows while it is below ``stream.guideline_version``); 0: none yet, the first item
     # page records the version they start under.
     guidelines_acknowledged = models.PositiveIntegerField(default=0)
+    # Peer review (qc.peer_review): a qualified annotator a PM made a reviewer of this stream's
+    # sampled work, with who did it and since when. Only a qualified member can hold it (the
+    # constraint); leaving "qualified" (a pause, a removal) ends it
+    # (``projects.services.transition_stream_membership``).
+    peer_reviewer = models.BooleanField(default=False)
+    peer_reviewer_since = models.DateTimeField(null=True, blank=True)
+    peer_reviewer_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -352,11 +361,20 @@ class StreamMembership(models.Model):
                 condition=Q(status__in=["invited", "testing", "qualified", "failed", "paused", "removed"]),
                 name="stream_membership_status_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(peer_reviewer=False) | Q(status="qualified"),
+                name="stream_membership_peer_reviewer_qualified",
+            ),
         ]
         indexes = [models.Index(fields=["user", "status"], name="streammember_user_status")]
 
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, frozenset())
+
+    @property
+    def reviews_as_peer(self) -> bool:
+        """May review the stream's sampled work now: a peer reviewer who is still qualified."""
+        return self.peer_reviewer and self.status == self.Status.QUALIFIED
 
 
 class StreamMembershipEvent(models.Model):
@@ -366,7 +384,8 @@ class StreamMembershipEvent(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
     # What happened, when the status alone does not say it: "waive", "allow_attempt", "test_started",
-    # "test_passed", "test_failed", ... (empty for a plain status change).
+    # "test_passed", "test_failed", "peer_review_on", "peer_review_off", ... (empty for a plain
+    # status change).
     action = models.CharField(max_length=32, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

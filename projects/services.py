@@ -186,13 +186,67 @@ def transition_stream_membership(
     event = StreamMembershipEvent(
         stream_membership=sm, from_status=sm.status, to_status=to_status, actor=actor, reason=reason, action=action
     )
+    fields = ["status", "status_reason", "updated_at"]
+    if sm.peer_reviewer and to_status != StreamMembership.Status.QUALIFIED:
+        # Peer review needs a qualified member in good standing: a pause or a removal ends it
+        # (recorded before the status change, so the history reads in order).
+        StreamMembershipEvent.objects.create(
+            stream_membership=sm,
+            from_status=sm.status,
+            to_status=sm.status,
+            actor=actor,
+            reason=f"ended: {to_status}" + (f" ({reason})" if reason else ""),
+            action=PEER_REVIEW_OFF,
+        )
+        sm.peer_reviewer, sm.peer_reviewer_since, sm.peer_reviewer_by = False, None, None
+        fields += ["peer_reviewer", "peer_reviewer_since", "peer_reviewer_by"]
     sm.status = to_status
     sm.status_reason = reason
     sm.updated_at = timezone.now()
-    sm.save(update_fields=["status", "status_reason", "updated_at"])
+    sm.save(update_fields=fields)
     event.save()
     stream_membership.status, stream_membership.status_reason = sm.status, sm.status_reason
+    stream_membership.peer_reviewer = sm.peer_reviewer
     return sm
+
+
+PEER_REVIEW_ON = "peer_review_on"
+PEER_REVIEW_OFF = "peer_review_off"
+
+
+@transaction.atomic
+def set_peer_reviewer(
+    *, stream_membership: StreamMembership, peer_reviewer: bool, actor: Any = None, reason: str = ""
+) -> bool:
+    """Makes a qualified member a peer reviewer of the stream (or ends it), recording who, when
+    and why as a ``StreamMembershipEvent`` (action ``peer_review_on`` / ``peer_review_off``).
+    Whether the member *deserves* it is the caller's decision (``qc.peer_review``). Returns False
+    when nothing changed; raises ``TransitionError`` when making a member who is not qualified a
+    peer reviewer."""
+    sm = StreamMembership.objects.select_for_update().get(pk=stream_membership.pk)
+    if sm.peer_reviewer == peer_reviewer:
+        return False
+    if peer_reviewer and sm.status != StreamMembership.Status.QUALIFIED:
+        raise TransitionError("Only a qualified member can be a peer reviewer.")
+    now = timezone.now()
+    sm.peer_reviewer = peer_reviewer
+    sm.peer_reviewer_since = now if peer_reviewer else None
+    sm.peer_reviewer_by = actor if peer_reviewer else None
+    sm.updated_at = now
+    sm.save(update_fields=["peer_reviewer", "peer_reviewer_since", "peer_reviewer_by", "updated_at"])
+    StreamMembershipEvent.objects.create(
+        stream_membership=sm,
+        from_status=sm.status,
+        to_status=sm.status,
+        actor=actor,
+        reason=reason[:500],
+        action=PEER_REVIEW_ON if peer_reviewer else PEER_REVIEW_OFF,
+        created_at=now,
+    )
+    stream_membership.peer_reviewer = sm.peer_reviewer
+    stream_membership.peer_reviewer_since = sm.peer_reviewer_since
+    stream_membership.peer_reviewer_by_id = sm.peer_reviewer_by_id
+    return True
 
 
 class LastProjectManagerError(ValueError):

@@ -102,6 +102,14 @@ Drift (``cusum_bernoulli``, ``cusum_time``)
     false alarm grows about linearly with the number of observations watched, so calibrate for
     the stretch the detector runs before someone looks (a shift, the time between resumes).
 
+Good record (``rate_at_least_decision``; peer review, ``qc.peer_review``)
+    The other direction: is a rate (golden answers right) *at or above* a threshold on the
+    evidence? Exact one-sided binomial test of H0 rate < threshold, i.e. the one-sided 95%
+    Clopper–Pearson lower bound of k/n is at or above the threshold, after at least
+    ``min_count`` observations. A person whose true rate is below the threshold passes with
+    probability ≤ 5% at one look (the PM's, when they appoint someone); a PM who asks again after
+    every answer spends more, so the figure is shown with its n and bound, never as a bare yes.
+
 Aggregation (``vote_share_confidence``, ``label_posterior``)
     The winning share of a majority vote (a tie for most votes: no label); and the posterior of
     each label under a one-coin Dawid–Skene model (annotator i right with probability a_i, wrong
@@ -609,6 +617,62 @@ def rate_above_decision(
         p_value=p_value,
         message=message,
         details={"min_count": min_count},
+    )
+
+
+def rate_at_least_decision(
+    k: int,
+    n: int,
+    threshold: float,
+    *,
+    subject: str,
+    rate_name: str,
+    empty: str,
+    alpha: float = RATE_ALPHA,
+    min_count: int = 1,
+) -> Decision:
+    """Is a rate (k of n) at or above ``threshold`` on the evidence? Exact one-sided binomial test
+    of H0 rate < threshold (p = P(X ≥ k | threshold)): acts (``pause`` True: "the record is good
+    enough") when p ≤ alpha and n ≥ ``min_count`` — equivalently, when the one-sided
+    (1 − alpha) Clopper–Pearson lower bound of k/n is at or above the threshold. A rate below
+    the threshold passes with probability ≤ alpha per look. ``details``: ``lower`` (the bound),
+    ``level`` (1 − alpha), ``min_count``."""
+    k, n = int(k), int(n)
+    _check_counts(k, n)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    test = "exact binomial, one-sided"
+    p_value = float(stats.binom.sf(k - 1, n, threshold)) if n else None  # P(X ≥ k) at the threshold
+    confidence = 1.0 - p_value if p_value is not None else None
+    lower = float(stats.beta.ppf(alpha, k, n - k + 1)) if k > 0 else 0.0
+    act = p_value is not None and n >= min_count and p_value <= alpha
+    level = _pct(1.0 - alpha)
+    if n == 0 or confidence is None:
+        message = empty
+    elif n < min_count:
+        message = f"{subject} ({_pct(k / n)}): too few to tell (n={n}, at least {min_count} needed)"
+    elif act:
+        message = (
+            f"{subject} ({_pct(k / n)}): {rate_name} at or above {_pct(threshold)} with {_conf(confidence)} "
+            f"confidence ({level} lower bound {_pct(math.floor(lower * 1000) / 1000)}; {test}, alpha {_pct(alpha)}, "
+            f"n={n})"
+        )
+    else:
+        message = (
+            f"{subject} ({_pct(k / n)}): not enough evidence that {rate_name} is at or above {_pct(threshold)} "
+            f"({level} lower bound {_pct(math.floor(lower * 1000) / 1000)}; {test}, alpha {_pct(alpha)}, n={n})"
+        )
+    return _decision(
+        pause=act,
+        test=test,
+        k=k,
+        n=n,
+        reference=threshold,
+        confidence=confidence,
+        alpha=alpha,
+        p_value=p_value,
+        message=message,
+        details={"lower": round(lower, 6), "level": round(1.0 - alpha, 6), "min_count": min_count},
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from qc import gallery_views, model_views, views
+from qc import gallery_views, model_views, peer_review_views, views
 
 app_name = "qc"
 
@@ -22,6 +22,16 @@ urlpatterns = [
         "streams/<int:stream_id>/qc/annotators/<int:user_id>/review/",
         views.annotator_send_review,
         name="annotator_send_review",
+    ),
+    path(
+        "streams/<int:stream_id>/qc/annotators/<int:user_id>/peer-review/start/",
+        peer_review_views.peer_review_start,
+        name="peer_review_start",
+    ),
+    path(
+        "streams/<int:stream_id>/qc/annotators/<int:user_id>/peer-review/stop/",
+        peer_review_views.peer_review_stop,
+        name="peer_review_stop",
     ),
     path("streams/<int:stream_id>/qc/alerts/<int:alert_id>/close/", views.alert_close, name="alert_close"),
     # Golden set (PMs)

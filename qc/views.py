@@ -18,11 +18,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotation import access as annotation_access
 from annotation import selectors as annotation_selectors
 from annotation.models import Item, Judgement
-from projects.access import get_stream_for_pm, get_stream_for_user
+from projects.access import get_stream_for_pm, get_stream_for_reviewer
 from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
 from qc import charts as qc_charts
-from qc import golden, review, rules
+from qc import golden, peer_review, review, rules
 from qc import selectors as qc_selectors
 from qc import services as qc_services
 from qc.forms import GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
@@ -50,6 +50,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
     snapshots = qc_selectors.latest_metrics(stream)
     run = qc_selectors.last_run(stream)
     stream_figures, rows = qc_selectors.qc_overview(stream, window=window, snapshots=snapshots)
+    # Every reviewer's reliability, peer reviewers included (qc.peer_review.reviewer_table).
+    reviewers = peer_review.reviewer_table(stream)
     sort = request.GET.get("sort", "")
     descending = request.GET.get("order") == "desc"
     if sort in {metric for metric, _h, _f in qc_selectors.TABLE_COLUMNS}:
@@ -82,6 +84,8 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "periodic_health": qc_selectors.periodic_health(),
         # The stream's model judge, measured like a person and shown apart from the people.
         "judge": qc_selectors.judge_overview(stream, stream_figures),
+        "reviewers": reviewers,
+        "peer_ids": {row.user_id for row in reviewers if row.kind == peer_review.PEER_KIND},
         # ?split=version: the figures per guideline version, computed now (None: not asked for).
         "version_split": qc_services.figures_by_guideline_version(stream=stream)
         if request.GET.get("split") == "version"
@@ -143,16 +147,20 @@ def annotator_qc(request: HttpRequest, stream_id: int, user_id: int) -> HttpResp
         .order_by("-submitted_at", "-id")
     )
     page = Paginator(judgements, ANNOTATOR_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Peer review: may they be made a reviewer of this stream, and why (qc.peer_review); it
+    # reads their stream membership too.
+    peer = peer_review.eligibility(stream=stream, user=annotator)
     context = {
         "stream": stream,
         "project": stream.project,
         "annotator": annotator,
-        "membership": StreamMembership.objects.filter(stream=stream, user=annotator).first(),
+        "membership": peer.membership,
         "figures": figures,
         "alerts": Alert.objects.filter(stream=stream, annotator=annotator)[:50],
         "judgements": [(j, describe_judgement(j)) for j in page],
         "page": page,
         "reason_form": ReasonForm(),
+        "peer": peer,
     }
     return render(request, "qc/annotator_qc.html", context)
 
@@ -230,8 +238,8 @@ def _streams_with_role(user: Any, roles: list[str]) -> Any:
 @login_required
 @require_GET
 def review_home(request: HttpRequest) -> HttpResponse:
-    """The navigation's Review entry: each stream the user reviews (as reviewer or PM), with the
-    open tasks left for them."""
+    """The navigation's Review entry: each stream the user reviews (as reviewer or PM, or as a
+    peer reviewer of that stream), with the open tasks left for them."""
     streams = list(_streams_with_role(request.user, [Role.REVIEWER, Role.PM]))
     left = dict(
         review.open_for_reviewer(reviewer=request.user)
@@ -239,7 +247,11 @@ def review_home(request: HttpRequest) -> HttpResponse:
         .values_list("stream")
         .annotate(n=Count("id"))
     )
-    rows = [{"stream": s, "left": left.get(s.pk, 0)} for s in streams]
+    rows = [{"stream": s, "left": left.get(s.pk, 0), "as_peer": False} for s in streams]
+    rows += [
+        {"stream": s, "left": peer_review.peer_tasks(stream=s, reviewer=request.user).count(), "as_peer": True}
+        for s in peer_review.peer_streams(request.user)
+    ]
     return render(request, "qc/streams_home.html", {"rows": rows, "page": "review"})
 
 
@@ -265,10 +277,18 @@ def review_queue(request: HttpRequest, stream_id: int) -> HttpResponse:
     """The reviewer's page: the next judgement to review, shown as the annotator saw it (the
     annotator is not named: reviews are blind). Keyboard-first (static/js/review.js): a accept,
     r reject, 1-9 a canned reason, n the note, Enter saves; the next judgement replaces this one
-    in place (htmx) and the page works as plain forms without JavaScript."""
-    stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
-    task = review.next_task(stream=stream, reviewer=request.user)
-    return render(request, "qc/review.html", _review_context(request, stream, task, ReviewForm()))
+    in place (htmx) and the page works as plain forms without JavaScript. A peer reviewer of the
+    stream (``qc.peer_review``) gets the same page over their own queue: others' sampled work only."""
+    stream, as_peer = get_stream_for_reviewer(request, stream_id)
+    task = _next_task(stream, request.user, as_peer)
+    return render(request, "qc/review.html", _review_context(request, stream, task, ReviewForm(), as_peer=as_peer))
+
+
+def _next_task(stream: Stream, user: Any, as_peer: bool) -> ReviewTask | None:
+    """A peer reviewer's next task comes from the sample only (``qc.peer_review.peer_tasks``)."""
+    if as_peer:
+        return peer_review.next_peer_task(stream=stream, reviewer=user)
+    return review.next_task(stream=stream, reviewer=user)
 
 
 # The annotator's answer in the terms they saw it ("chose the response shown first (B in the file)").
@@ -276,11 +296,21 @@ describe_judgement = annotation_selectors.answer_as_seen
 
 
 def _review_context(
-    request: HttpRequest, stream: Stream, task: ReviewTask | None, form: ReviewForm, *, saved: str = ""
+    request: HttpRequest,
+    stream: Stream,
+    task: ReviewTask | None,
+    form: ReviewForm,
+    *,
+    saved: str = "",
+    as_peer: bool = False,
 ) -> dict[str, Any]:
     context: dict[str, Any] = {"stream": stream, "project": stream.project, "task": task, "form": form, "saved": saved}
+    context["as_peer"] = as_peer
     context["counts"] = review.queue_counts(stream)
-    done, left = review.reviewer_progress(stream=stream, reviewer=request.user)
+    if as_peer:
+        done, left = peer_review.peer_progress(stream=stream, reviewer=request.user)
+    else:
+        done, left = review.reviewer_progress(stream=stream, reviewer=request.user)
     context["progress"] = {"done": done, "left": left, "total": done + left, "position": done + 1}
     if task is not None:
         judgement = task.judgement
@@ -315,31 +345,44 @@ def _review_page(request: HttpRequest, context: dict[str, Any], status: int = 20
 def review_submit(request: HttpRequest, stream_id: int, task_id: int) -> HttpResponse:
     """Saves a decision. Without JavaScript: redirect to the queue. With htmx: the next judgement's
     part of the page, in place (an invalid form comes back with its errors, in place too)."""
-    stream = get_stream_for_user(request, stream_id, role=Role.REVIEWER)
-    task = get_object_or_404(
-        ReviewTask.objects.select_related("judgement__item", "judgement__assignment"), stream=stream, pk=task_id
-    )
+    stream, as_peer = get_stream_for_reviewer(request, stream_id)
+    tasks = ReviewTask.objects.select_related("judgement__item", "judgement__assignment", "stream")
+    if as_peer:  # a peer reviewer sees only the others' sampled work: any other id is a 404
+        tasks = tasks.filter(reason=ReviewTask.Reason.SAMPLE).exclude(judgement__annotator_id=request.user.pk)
+    task = get_object_or_404(tasks, stream=stream, pk=task_id)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         # 400 for a plain POST; htmx swaps only 2xx, so it gets the form with its errors as 200.
         status = 200 if getattr(request, "htmx", False) else 400
-        return _review_page(request, _review_context(request, stream, task, form), status=status)
+        return _review_page(request, _review_context(request, stream, task, form, as_peer=as_peer), status=status)
     try:
-        review.submit_review(
-            judgement=task.judgement,
-            reviewer=request.user,
-            decision=form.cleaned_data["decision"],
-            reason=form.cleaned_data["reason"],
-        )
+        if as_peer:
+            peer_review.submit_peer_review(
+                task=task,
+                reviewer=request.user,
+                decision=form.cleaned_data["decision"],
+                reason=form.cleaned_data["reason"],
+            )
+        else:
+            review.submit_review(
+                judgement=task.judgement,
+                reviewer=request.user,
+                decision=form.cleaned_data["decision"],
+                reason=form.cleaned_data["reason"],
+            )
     except review.OwnWork as exc:
         raise PermissionDenied(str(exc)) from exc
     except review.AlreadyReviewed:
         saved = "You had already reviewed that judgement."
+    except peer_review.NotInQueue:
+        saved = "Another reviewer took that judgement meanwhile: nothing was saved."
     else:
         saved = "Accepted." if form.cleaned_data["decision"] == "accept" else "Rejected; the annotator will read why."
     if getattr(request, "htmx", False):
-        following = review.next_task(stream=stream, reviewer=request.user)
-        return _review_page(request, _review_context(request, stream, following, ReviewForm(), saved=saved))
+        following = _next_task(stream, request.user, as_peer)
+        return _review_page(
+            request, _review_context(request, stream, following, ReviewForm(), saved=saved, as_peer=as_peer)
+        )
     messages.success(request, saved)
     return redirect("qc:review_queue", stream_id=stream.pk)
 

@@ -228,15 +228,15 @@ def test_the_quality_page_costs_a_fixed_number_of_queries(
     # The session, the user, the stream and the role, the snapshots (2), memberships, alerts,
     # progress, throughput, the chart queries (2: the labeling-time histogram is the last run's),
     # review counts, the last run, golden and simulated counts, the periodic jobs, the stream's model
-    # judge: none per annotator.
-    with django_assert_num_queries(19):
+    # judge, the reviewers (3: reviews given, double reviews, peer reviewers): none per annotator.
+    with django_assert_num_queries(22):
         assert client.get(url).status_code == 200
     for _ in range(5):  # more annotators, same count
         person = make_annotator(world["stream"])
         stream = world["stream"]
         JudgementFactory(assignment__stream=stream, assignment__item__stream=stream, assignment__annotator=person)
     compute_stream_metrics(stream=world["stream"])
-    with django_assert_num_queries(19):
+    with django_assert_num_queries(22):
         assert client.get(url).status_code == 200
 
 
@@ -247,14 +247,15 @@ def test_the_annotator_page_costs_a_fixed_number_of_queries_and_pages_its_judgem
     client.force_login(world["pm"])
     url = reverse("qc:annotator_qc", args=[stream.pk, alice.pk])
     client.get(url)
-    # Session, user, stream, role, the annotator (3), figures (2), membership, alerts, count, a
-    # page of judgements, their reviews: none per judgement.
-    with django_assert_num_queries(14):
+    # Session, user, stream, role, the annotator (3), figures (2), alerts, count, a page of
+    # judgements, their reviews, peer-review eligibility (4: role, membership, counts, open
+    # alerts): none per judgement.
+    with django_assert_num_queries(17):
         first = client.get(url)
     assert first.status_code == 200
     for _ in range(60):
         JudgementFactory(assignment__stream=stream, assignment__item__stream=stream, assignment__annotator=alice)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(17):
         page = client.get(url)
     html = page.content.decode()
     assert html.count("<time datetime=") >= 50

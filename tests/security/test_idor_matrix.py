@@ -120,6 +120,8 @@ ACCESS: dict[str, Level] = {
     "qc:stream_recompute": PM,
     "qc:annotator_qc": PM,
     "qc:annotator_pause": PM,
+    "qc:peer_review_start": PM,
+    "qc:peer_review_stop": PM,
     "qc:annotator_resume": PM,
     "qc:annotator_send_review": PM,
     "qc:alert_close": PM,
