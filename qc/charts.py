@@ -105,24 +105,36 @@ def _point_json(point: _Point) -> dict[str, Any]:
     }
 
 
-def history(stream: Stream, *, now: datetime | None = None) -> dict[str, Any]:
+def history(
+    stream: Stream,
+    *,
+    now: datetime | None = None,
+    annotator_id: int | None = None,
+    recent: int | None = None,
+    whole: str | None = None,
+) -> dict[str, Any]:
     """Gold accuracy and agreement over time, from every snapshot of the last HISTORY_DAYS days
     (window "all": each point is the figure as it stood then). The stream's series carry their 95%
     Wilson band; the stream's agreement is Krippendorff's alpha (no interval: its sampling
     distribution needs a bootstrap the recompute does not store, so none is drawn). Per annotator:
     gold accuracy and agreement with the others' majority, with their Wilson bands. The model
     judge (``judge``): agreement with the people's majority, swap consistency and gold accuracy,
-    with their Wilson bands. One query."""
+    with their Wilson bands. One query.
+
+    ``recent``: each annotator's series is their latest ``recent`` computations only, but for the
+    annotator named ``whole``, or without one the first by name (the page's chart starts on them;
+    ``annotator_history`` serves the others)."""
     now = now or timezone.now()
-    rows = (
-        MetricSnapshot.objects.filter(
-            stream=stream,
-            window=MetricSnapshot.Window.ALL,
-            metric__in=("gold_accuracy", "agreement", "alpha_nominal", *JUDGE_HISTORY),
-            computed_at__gte=now - timedelta(days=HISTORY_DAYS),
-        )
-        .order_by("computed_at", "id")
-        .values_list("metric", "annotator_id", "annotator__username", "computed_at", "value", "sample_size")
+    snapshots = MetricSnapshot.objects.filter(
+        stream=stream,
+        window=MetricSnapshot.Window.ALL,
+        metric__in=("gold_accuracy", "agreement", "alpha_nominal", *JUDGE_HISTORY),
+        computed_at__gte=now - timedelta(days=HISTORY_DAYS),
+    )
+    if annotator_id is not None:  # one person's series only (``annotator_history``)
+        snapshots = snapshots.filter(annotator_id=annotator_id)
+    rows = snapshots.order_by("computed_at", "id").values_list(
+        "metric", "annotator_id", "annotator__username", "computed_at", "value", "sample_size"
     )
     by_key: dict[tuple[str, int | None], list[tuple[datetime, float | None, int]]] = {}
     names: dict[int, str] = {}
@@ -135,16 +147,21 @@ def history(stream: Stream, *, now: datetime | None = None) -> dict[str, Any]:
         "alpha_nominal": [_point_json(p) for p in _series(by_key.get(("alpha_nominal", None), []), interval=False)],
     }
     annotators = []
-    for annotator_id, username in sorted(names.items(), key=lambda item: item[1]):
+    ordered = sorted(names.items(), key=lambda item: item[1])
+    whole = whole if whole in names.values() else (ordered[0][1] if ordered else None)
+    for annotator_id, username in ordered:
+        keep = None if recent is None or username == whole else -recent
         annotators.append(
             {
                 "name": username,
-                "gold_accuracy": [
-                    _point_json(p) for p in _series(by_key.get(("gold_accuracy", annotator_id), []), interval=True)
-                ],
-                "agreement": [
-                    _point_json(p) for p in _series(by_key.get(("agreement", annotator_id), []), interval=True)
-                ],
+                "id": annotator_id,
+                **{
+                    metric: [
+                        _point_json(p)
+                        for p in _series(by_key.get((metric, annotator_id), [])[keep or 0 :], interval=True)
+                    ]
+                    for metric in ("gold_accuracy", "agreement")
+                },
             }
         )
     # The model judge, apart from the people (stream rows named judge_*): each with its Wilson band.
@@ -278,6 +295,20 @@ def gold_now(snapshots: Iterable[MetricSnapshot]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["name"])
 
 
+# Points of each annotator's series the Quality page carries for its table (the latest few); the
+# chart of one annotator over time fetches the whole series of the one chosen (``annotator_history``).
+# 75 annotators' full series were half a megabyte of the page on a million-judgement program.
+RECENT_POINTS = 5
+
+
+def annotator_history(stream: Stream, annotator_id: int, *, now: datetime | None = None) -> dict[str, Any]:
+    """One annotator's gold accuracy and agreement over the last HISTORY_DAYS days, with their
+    Wilson bands (the series of ``history``). One query."""
+    people = history(stream, now=now, annotator_id=annotator_id)["annotators"]
+    person = people[0] if people else {"name": "", "gold_accuracy": [], "agreement": []}
+    return {"gold_accuracy": person["gold_accuracy"], "agreement": person["agreement"]}
+
+
 def quality_charts(
     stream: Stream,
     snapshots: list[MetricSnapshot],
@@ -291,11 +322,23 @@ def quality_charts(
     run, like every figure of the page). Two queries (the snapshot history, judgements per day),
     a third for the histogram of a stream never computed."""
     stored = (run_details or {}).get("time_histogram")
+    gold = gold_now(snapshots)
+    # The chart of one annotator starts on the first flagged in the gold chart: their whole series
+    # comes with the page; everyone's latest points (their table, and the chart's first look at
+    # another annotator until that person's whole series arrives).
+    flagged = next((row["name"] for row in gold if row.get("flagged")), None)
+    past = history(stream, now=now, recent=RECENT_POINTS, whole=flagged)
+    people = past["annotators"]
+    start = next((i for i, person in enumerate(people) if person["name"] == flagged), 0)
+    past["annotator_start"] = {"index": start, **(people[start] if people else {})}
+    for person in people:
+        person["gold_accuracy"] = person["gold_accuracy"][-RECENT_POINTS:]
+        person["agreement"] = person["agreement"][-RECENT_POINTS:]
     return {
-        "history": history(stream, now=now),
+        "history": past,
         "throughput": throughput_per_day(stream, now=now),
         "time_histogram": labeling_time_histogram(stream, stored=stored),
-        "gold_now": gold_now(snapshots),
+        "gold_now": gold,
         "bias": bias(snapshots),
         "min_gold_accuracy": stream.min_gold_accuracy,
     }

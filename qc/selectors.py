@@ -58,6 +58,11 @@ def streams_to_recompute(*, now: datetime | None = None) -> list[int]:
     return due
 
 
+SNAPSHOT_FIELDS = (
+    *("id", "stream_id", "annotator_id", "metric", "window", "value", "sample_size", "details", "computed_at"),
+)
+
+
 def last_run(stream: Stream) -> tuple[datetime, dict[str, Any]] | None:
     """When the stream's figures were last fully recomputed, and what that run kept on its row
     (``qc.services._store``); None: never."""
@@ -85,7 +90,13 @@ def latest_metrics(stream: Stream, *, annotator_id: int | None = None) -> list[M
     rows, overridden by any incremental row written since (gold accuracy on submit). Ordered
     stream figures first, then by annotator, metric, window. Two queries."""
     run_at = last_run_at(stream)
-    rows: QuerySet[MetricSnapshot] = MetricSnapshot.objects.filter(stream=stream).select_related("annotator")
+    # The annotator's id and username only: a stream of a few hundred annotators reads thousands of
+    # rows here, and a whole user row each (password hash, dates) was a third of the Quality page.
+    rows: QuerySet[MetricSnapshot] = (
+        MetricSnapshot.objects.filter(stream=stream)
+        .select_related("annotator")
+        .only(*SNAPSHOT_FIELDS, "annotator__id", "annotator__username")
+    )
     if annotator_id is not None:  # one annotator's figures only (their pages), not the stream's
         rows = rows.filter(annotator_id=annotator_id)
     if run_at is not None:

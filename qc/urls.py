@@ -14,6 +14,11 @@ urlpatterns = [
     path("streams/<int:stream_id>/qc/", views.stream_qc, name="stream_qc"),
     path("streams/<int:stream_id>/qc/recompute/", views.stream_recompute, name="stream_recompute"),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/", views.annotator_qc, name="annotator_qc"),
+    path(
+        "streams/<int:stream_id>/qc/annotators/<int:user_id>/history/",
+        views.annotator_history,
+        name="annotator_history",
+    ),
     path("streams/<int:stream_id>/qc/annotators/<int:user_id>/pause/", views.annotator_pause, name="annotator_pause"),
     path(
         "streams/<int:stream_id>/qc/annotators/<int:user_id>/resume/", views.annotator_resume, name="annotator_resume"

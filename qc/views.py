@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -69,7 +69,9 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "rows": rows,
         "columns": qc_selectors.TABLE_COLUMNS,
         "groups": qc_selectors.TABLE_GROUPS,
-        "charts": qc_charts.quality_charts(stream, snapshots, run_details=run[1] if run else None),
+        "charts": _with_history_urls(
+            stream, qc_charts.quality_charts(stream, snapshots, run_details=run[1] if run else None)
+        ),
         "sort": sort,
         "descending": descending,
         "progress": annotation_selectors.stream_progress(stream),
@@ -92,6 +94,25 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         else None,
     }
     return render(request, "qc/stream_qc.html", context)
+
+
+def _with_history_urls(stream: Stream, charts: dict[str, Any]) -> dict[str, Any]:
+    """Where the chart of one annotator over time fetches each person's whole series."""
+    base = reverse("qc:annotator_history", args=[stream.pk, 987654321])
+    for person in charts["history"]["annotators"]:
+        person["url"] = base.replace("987654321", str(person["id"]))
+    return charts
+
+
+@login_required
+@require_GET
+def annotator_history(request: HttpRequest, stream_id: int, user_id: int) -> HttpResponse:
+    """One annotator's gold accuracy and agreement over time, as JSON, for the Quality page's
+    chart of one annotator (PMs only; the page carries the first one's series and everyone's
+    latest points)."""
+    stream = get_stream_for_pm(request, stream_id)
+    annotator = _get_annotator_in_stream(stream, user_id)
+    return JsonResponse(qc_charts.annotator_history(stream, annotator.pk))
 
 
 @login_required

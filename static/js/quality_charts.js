@@ -101,9 +101,29 @@
     const people = data.history.annotators;
     if (!canvas || !people.length) return;
     const select = document.querySelector('[data-chart-select="history-annotator"]');
+    // The page carries the first annotator's whole series and everyone's latest points; another
+    // person's whole series is fetched when chosen (qc:annotator_history), drawn from the latest
+    // points until it arrives.
+    const first = data.history.annotator_start;
+    const whole = {};
+    if (first && first.name !== undefined) whole[first.index] = first;
     let chart = null;
+    let shown = null;
+    function choose(index) {
+      shown = index;
+      draw(index);
+      if (whole[index] || !people[index].url) return;
+      fetch(people[index].url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (series) {
+          if (!series) return;
+          whole[index] = { name: people[index].name, gold_accuracy: series.gold_accuracy, agreement: series.agreement };
+          if (shown === index) draw(index);
+        })
+        .catch(function () { /* the latest points stay drawn */ });
+    }
     function draw(index) {
-      const person = people[index];
+      const person = whole[index] || people[index];
       const labels = timeLabels([person.gold_accuracy, person.agreement]);
       const g = align(person.gold_accuracy, labels), a = align(person.agreement, labels);
       const datasets = bandDatasets(g, "Gold accuracy", BLUE, BAND_BLUE).concat(bandDatasets(a, "Agreement", GREEN, BAND_GREEN));
@@ -118,15 +138,14 @@
         }
       });
     }
-    // Start on the first flagged annotator of the gold chart, if any: the one a PM looks for.
-    let start = 0;
-    const flagged = data.gold_now.filter(function (r) { return r.flagged; })[0];
-    if (flagged) people.forEach(function (p, i) { if (p.name === flagged.name) start = i; });
+    // Start on the first flagged annotator of the gold chart, if any: the one a PM looks for
+    // (qc.charts picks it and sends their whole series).
+    const start = first ? first.index : 0;
     if (select) {
       select.value = String(start);
-      select.addEventListener("change", function () { draw(parseInt(select.value, 10)); });
+      select.addEventListener("change", function () { choose(parseInt(select.value, 10)); });
     }
-    draw(start);
+    choose(start);
   })();
 
   // --- The model judge over time ---------------------------------------------------------------------

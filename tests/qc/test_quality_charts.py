@@ -285,3 +285,30 @@ def test_the_golden_page_lists_the_most_disagreed_items_the_last_qc_run_kept() -
     assert golden.most_disagreed(stream=stream, stored=stored) == golden.most_disagreed(stream=stream)
     golden.set_golden(item=split, answers=["A"], explanation="", harmful=False)
     assert [d.item for d in golden.most_disagreed(stream=stream, stored=stored)] == [agreed]
+
+
+def test_the_page_carries_the_latest_points_and_the_endpoint_a_whole_series(client: Client) -> None:
+    """Everyone's whole series on the page was half a megabyte for a stream of 75 annotators: the
+    page carries each person's latest points and the chart's first person in full; the chart
+    fetches anyone else's whole series from ``qc:annotator_history``."""
+    stream: Any = StreamFactory.create()
+    pm = UserFactory.create()
+    MembershipFactory.create(project=stream.project, user=pm, role=Role.PM)
+    people = [make_annotator(stream, name) for name in ("ada", "bea")]
+    now = datetime.now(UTC)
+    for person in people:
+        for k in range(charts.RECENT_POINTS + 3):
+            MetricSnapshot.objects.create(
+                stream=stream, annotator=person, metric="gold_accuracy", value=0.5, sample_size=10 + k,
+                details={"correct": 5}, computed_at=now - timedelta(hours=10 - k),
+            )  # fmt: skip
+    client.force_login(pm)
+    data = client.get(reverse("qc:stream_qc", args=[stream.pk])).context["charts"]["history"]
+    assert [len(a["gold_accuracy"]) for a in data["annotators"]] == [charts.RECENT_POINTS] * 2
+    assert data["annotator_start"]["index"] == 0
+    assert len(data["annotator_start"]["gold_accuracy"]) == charts.RECENT_POINTS + 3
+    url = data["annotators"][1]["url"]
+    assert url == reverse("qc:annotator_history", args=[stream.pk, people[1].pk])
+    whole = client.get(url).json()
+    assert [p["n"] for p in whole["gold_accuracy"]] == list(range(10, 10 + charts.RECENT_POINTS + 3))
+    assert client.get(reverse("qc:annotator_history", args=[stream.pk, pm.pk])).status_code == 404

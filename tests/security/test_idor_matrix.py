@@ -119,6 +119,7 @@ ACCESS: dict[str, Level] = {
     "qc:stream_qc": PM,
     "qc:stream_recompute": PM,
     "qc:annotator_qc": PM,
+    "qc:annotator_history": PM,
     "qc:annotator_pause": PM,
     "qc:peer_review_start": PM,
     "qc:peer_review_stop": PM,
