@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import secrets
 from collections import Counter
 from collections.abc import Iterable
@@ -400,6 +401,28 @@ def labels(round_: CalibrationRound, user_ids: Iterable[int]) -> dict[int, str]:
     return {user_id: f"Annotator {number}" for number, user_id in enumerate(ordered, start=1)}
 
 
+def _redactor(names: dict[int, str]) -> Any:
+    """Replaces the answerers' usernames, names and e-mail addresses in a rationale by their round
+    labels: a rationale is free text, and people sign (or name a colleague) without thinking."""
+    from django.contrib.auth import get_user_model
+
+    swaps: list[tuple[str, str]] = []
+    for pk, username, email, first, last in (
+        get_user_model()
+        .objects.filter(pk__in=list(names))
+        .values_list("pk", "username", "email", "first_name", "last_name")
+    ):
+        for word in (email, username, f"{first} {last}".strip(), first, last):
+            if word and len(word) >= 3:
+                swaps.append((word, names[pk]))
+    swaps.sort(key=lambda swap: -len(swap[0]))  # the e-mail before the username inside it
+    if not swaps:
+        return lambda text: text
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(word)}(?!\w)" for word, _label in swaps), re.IGNORECASE)
+    by_word = {word.lower(): label for word, label in swaps}
+    return lambda text: pattern.sub(lambda m: f"[{by_word[m.group(0).lower()]}]", text)
+
+
 def answer_text(choice: str, strength: int | None) -> str:
     text = ANSWER_TEXT.get(choice, choice)
     if choice in ("A", "B") and strength:
@@ -425,6 +448,7 @@ def results(round_: CalibrationRound) -> RoundResults:
         CalibrationAnswer.objects.filter(round_item__round=round_, submitted_at__isnull=False).order_by("id")
     )
     names = labels(round_, [a.annotator_id for a in answers])
+    redact = _redactor(names)
     by_item: dict[int, list[CalibrationAnswer]] = {ri.pk: [] for ri in round_items}
     for answer in answers:
         by_item[answer.round_item_id].append(answer)
@@ -438,7 +462,7 @@ def results(round_: CalibrationRound) -> RoundResults:
         rows = by_item[ri.pk]
         counts = Counter(a.choice for a in rows)
         rationales = sorted(
-            (Rationale(names[a.annotator_id], answer_text(a.choice, a.strength), a.rationale) for a in rows),
+            (Rationale(names[a.annotator_id], answer_text(a.choice, a.strength), redact(a.rationale)) for a in rows),
             key=lambda r: int(r.label.rsplit(" ", 1)[1]),
         )
         item_results.append(
