@@ -277,19 +277,21 @@ def calibration_take(request: HtmxHttpRequest, stream_id: int, round_id: int) ->
     round_ = get_round_for_annotator(request, stream_id, round_id)
     if not round_.is_open or round_.deadline <= timezone.now():
         return _go(request, round_, "The round has closed.")
-    answer = calibration.next_for(round_=round_, annotator=request.user)
     if request.method == "GET":
-        return _render_take(request, round_, answer)
+        return _render_take(request, round_, calibration.next_for(round_=round_, annotator=request.user))
     token = request.POST.get("token", "")
     row = (
         CalibrationAnswer.objects.filter(round_item__round=round_, annotator_id=request.user.pk, idempotency_key=token)
         .select_related("round_item__item", "round_item__round")
         .first()
     )
-    if row is None:
-        return _render_take(
-            request, round_, answer, notice=("info", "That page was out of date; here is your next item.")
-        )
+    if row is None or row.submitted_at is not None:
+        # An old page, or a second post of one already answered (double click, back button).
+        notice = ("info", "That page was out of date; here is your next item.")
+        if row is not None:
+            notice = ("info", "That answer was already saved.")
+        following = calibration.next_for(round_=round_, annotator=request.user)
+        return _render_take(request, round_, following, notice=notice)
     form = CalibrationAnswerForm(request.POST, min_words=round_.min_rationale_words)
     if not form.is_valid():
         return _render_take(request, round_, row, form=form, status=400)

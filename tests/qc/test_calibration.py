@@ -407,3 +407,46 @@ def test_the_quality_page_shows_the_figures_before_and_after_each_round(world: d
     assert "Before and after calibration rounds" in page
     assert reverse("qc:calibration_round", args=[stream.pk, round_.pk]) in page
     assert "still filling" in page
+
+
+def test_a_served_item_keeps_its_order_and_takes_one_answer_while_the_round_is_open(world: dict[str, Any]) -> None:
+    stream, anna = world["stream"], world["annotators"][0]
+    round_ = calibration.open_round(
+        stream=stream,
+        title="Once",
+        deadline=timezone.now() + timedelta(days=1),
+        item_ids=[_settled(stream).pk, _settled(stream).pk],
+        created_by=None,
+    )
+    served = calibration.next_for(round_=round_, annotator=anna)
+    again = calibration.next_for(round_=round_, annotator=anna)
+    assert served is not None
+    assert again is not None
+    assert (again.pk, again.display_order, again.idempotency_key) == (
+        served.pk,
+        served.display_order,
+        served.idempotency_key,
+    )
+    with pytest.raises(calibration.StalePage):
+        calibration.submit_answer(answer=served, idempotency_key="other", choice="A", strength=1, rationale="x y z")
+    # A second post of an answered page, even an incomplete one, stores nothing and says so.
+    client = _client(anna)
+    url = reverse("qc:calibration_take", args=[stream.pk, round_.pk])
+    client.post(url, {"token": served.idempotency_key, "choice": "tie", "rationale": "both the same really"}, **HTMX)
+    response = client.post(url, {"token": served.idempotency_key, "choice": "", "rationale": ""}, **HTMX)
+    assert response.status_code == 200
+    assert "That answer was already saved." in response.content.decode()
+    served.refresh_from_db()
+    assert (served.choice, served.rationale) == ("tie", "both the same really")
+    # Past the deadline (before the periodic job ran) an answer is refused.
+    following = calibration.next_for(round_=round_, annotator=anna)
+    assert following is not None
+    CalibrationRound.objects.filter(pk=round_.pk).update(
+        opened_at=timezone.now() - timedelta(hours=1), deadline=timezone.now() - timedelta(seconds=1)
+    )
+    with pytest.raises(calibration.RoundClosed):
+        calibration.submit_answer(
+            answer=following, idempotency_key=following.idempotency_key, choice="A", strength=1, rationale="x y z"
+        )
+    following.refresh_from_db()
+    assert following.submitted_at is None
