@@ -450,3 +450,27 @@ def test_a_served_item_keeps_its_order_and_takes_one_answer_while_the_round_is_o
         )
     following.refresh_from_db()
     assert following.submitted_at is None
+
+
+def test_the_open_form_records_the_exports_choice_and_refuses_other_task_kinds(world: dict[str, Any]) -> None:
+    stream, pm = world["stream"], world["pm"]
+    item = _settled(stream, external_id="edge")
+    client = _client(pm)
+    url = reverse("qc:calibration_rounds", args=[stream.pk])
+    deadline = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    form = {"title": "In exports", "deadline": deadline, "extra": str(item.pk), "min_rationale_words": 5}
+    response = client.post(url, {**form, "include_in_exports": "on"})
+    round_ = CalibrationRound.objects.get()
+    assert response.status_code == 302
+    assert (round_.include_in_exports, round_.min_rationale_words) == (True, 5)
+    page = client.get(reverse("qc:calibration_round", args=[stream.pk, round_.pk])).content.decode()
+    assert "the export pipeline does not read it yet" in page
+    # Unknown references and a past deadline are refused with a message; nothing is opened.
+    response = client.post(url, {**form, "extra": "nope"})
+    assert response.status_code == 400
+    assert "No such item in this stream: nope." in response.content.decode()
+    assert CalibrationRound.objects.count() == 1
+    ranking = StreamFactory.create(project=stream.project, task_kind=Stream.TaskKind.RANKING)
+    response = client.post(reverse("qc:calibration_rounds", args=[ranking.pk]), form)
+    assert response.status_code == 400
+    assert "Calibration rounds are for pairwise streams" in response.content.decode()
