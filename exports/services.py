@@ -52,6 +52,7 @@ from exports import formats as shapes
 from exports.models import Export
 from judging.models import Judge
 from projects.models import GuidelineVersion, Project, Stream, StreamMembership
+from qc import calibration
 from qc.models import Review
 from quorum import jobs
 
@@ -192,6 +193,8 @@ class Stats:
     exported_item_ids: array[int] | None = None  # filled when the caller keeps an index
     ties_kept: int = 0  # tied comparisons written as both orders (--ties both-orders)
     kto_negatives: int = 0  # both-bad comparisons written as two undesirable KTO completions
+    # Per stream: answers of calibration rounds whose PM let them into exports, joined as votes.
+    calibration_votes: Counter[int] = field(default_factory=Counter)
 
     def keep_confidence(self, stream_id: int, confidence: float) -> None:
         self.confidence_sum[stream_id] += confidence
@@ -526,6 +529,7 @@ def _groups(
     """(item_id, stream_id, kept judgement rows, item text) per item that passes the judgement-
     and item-level filters, in item id order."""
     inactive, rejected, excluded, previous = _exclusions(spec, snapshot)
+    calibration = {} if raw else _calibration_votes(spec, snapshot)
     read = 0
     for item_id, rows, flagged, item in _read_items(spec, snapshot, raw=raw, texts=texts):
         read += len(rows)
@@ -534,6 +538,8 @@ def _groups(
             read = 0
         stats.judgements_read += len(rows)
         stats.items_read += 1
+        if item_id in calibration:
+            rows = _with_calibration(rows, calibration[item_id], stats)
         kept = rows
         flagged_item = False
         if inactive or rejected or excluded or flagged:  # else every row is kept: the common case, fast
@@ -561,6 +567,33 @@ def _groups(
             yield item_id, rows[0][_STREAM], kept, item
     if on_read is not None and read:
         on_read(read)
+
+
+def _calibration_votes(spec: ExportSpec, snapshot: Snapshot) -> dict[int, list[tuple[Any, ...]]]:
+    """Item id → the answers of the streams' calibration rounds whose PM chose to let them into
+    exports (``qc.calibration.answers_for_export``, closed by the snapshot's time), as vote rows
+    of ``_FIELDS`` with negated ids: they are another table's, never to be taken for a judgement
+    a reviewer rejected or QC excluded. Empty for almost every export (no such round)."""
+    votes: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in calibration.answers_for_export(spec.stream_ids, snapshot.taken_at):
+        votes[row[_ITEM]].append((-row[_ID], *row[1:]))
+    return votes
+
+
+def _with_calibration(rows: list[Any], answers: list[tuple[Any, ...]], stats: Stats) -> list[Any]:
+    """An item's judgement rows and its calibration answers as further votes, but for annotators
+    who also judged the item (their judgement is their vote)."""
+    judged = {row[_ANNOTATOR] for row in rows}
+    extra = [answer for answer in answers if answer[_ANNOTATOR] not in judged]
+    for answer in extra:
+        stats.calibration_votes[answer[_STREAM]] += 1
+    return [*rows, *extra] if extra else rows
+
+
+def _calibration_included(spec: ExportSpec) -> bool:
+    """Whether a calibration round of the streams lets its answers into exports (they join as votes
+    in the general path only: the tallied one counts judgements in SQL)."""
+    return calibration.included_in_exports(spec.stream_ids)
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -1071,6 +1104,8 @@ def _tallies_apply(spec: ExportSpec, streams: Iterable[Stream], snapshot: Snapsh
     if _FORCE_GENERAL_PATH:
         return False
     if any(s.task_kind != Stream.TaskKind.PAIRWISE for s in streams):
+        return False
+    if _calibration_included(spec):
         return False
     # A pairwise stream's judgements are choices; a ranking answer there (a stream switched kind
     # after labeling began) goes through the general path, which reads rankings.
@@ -1782,6 +1817,12 @@ def write_export(
             "aggregation": stats.methods.get(s.pk, spec.aggregation) if spec.format != "raw" else None,
             "aggregation_choice": stats.method_choice.get(s.pk),
             "model_judge": _model_judge_manifest(s, spec, stats, judges.get(s.pk)),
+            "calibration_votes": {
+                "definition": "answers of the stream's closed calibration rounds whose PM let them into exports, "
+                "joined as votes on their items (not for an annotator who also judged the item); raw exports "
+                "never carry them",
+                "votes": stats.calibration_votes[s.pk],
+            },
             "confidence": {
                 "definition": "vote share of the label (majority, unanimous) or its Dawid–Skene posterior; "
                 "pairs below min_confidence are dropped as low_confidence",

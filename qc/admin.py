@@ -6,7 +6,17 @@ from typing import Any
 
 from django.contrib import admin
 
-from qc.models import Alert, GalleryExample, MetricSnapshot, PeriodicJob, Review, ReviewTask
+from qc.models import (
+    Alert,
+    CalibrationAnswer,
+    CalibrationItem,
+    CalibrationRound,
+    GalleryExample,
+    MetricSnapshot,
+    PeriodicJob,
+    Review,
+    ReviewTask,
+)
 
 
 @admin.register(ReviewTask)
@@ -76,4 +86,25 @@ class GalleryExampleAdmin(admin.ModelAdmin[GalleryExample]):
     list_display = ["id", "stream", "judgement", "kind", "marked_by", "created_at"]
     list_filter = ["kind"]
     raw_id_fields = ["judgement", "stream", "marked_by"]
+    show_full_result_count = False
+
+
+@admin.register(CalibrationRound)
+class CalibrationRoundAdmin(admin.ModelAdmin[CalibrationRound]):
+    list_display = ["id", "stream", "title", "status", "opened_at", "deadline", "closed_at", "include_in_exports"]
+    list_filter = ["status", "include_in_exports"]
+    raw_id_fields = ["stream", "created_by", "closed_by"]
+
+
+@admin.register(CalibrationItem)
+class CalibrationItemAdmin(admin.ModelAdmin[CalibrationItem]):
+    list_display = ["id", "round", "item", "position", "expected_answer"]
+    raw_id_fields = ["round", "item"]
+    show_full_result_count = False
+
+
+@admin.register(CalibrationAnswer)
+class CalibrationAnswerAdmin(admin.ModelAdmin[CalibrationAnswer]):
+    list_display = ["id", "round_item", "annotator", "choice", "strength", "served_at", "submitted_at"]
+    raw_id_fields = ["round_item", "annotator"]
     show_full_result_count = False

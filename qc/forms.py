@@ -108,3 +108,87 @@ class GalleryForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "Why: what annotators should learn from it"}),
         help_text="Annotators read it beside the item. Write no names.",
     )
+
+
+# --- Calibration rounds ------------------------------------------------------------------------------
+class CalibrationOpenForm(forms.Form):
+    """A PM opens a round: a title, a deadline, the items (ticked from the most-disagreed list
+    and/or typed as item ids or external ids), whether its answers may go to training exports."""
+
+    title = forms.CharField(max_length=200)
+    deadline = forms.DateTimeField(
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC. The round closes by itself then (or earlier, when you close it).",
+    )
+    items = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Most-disagreed items"
+    )
+    extra = forms.CharField(
+        max_length=2000,
+        required=False,
+        label="More items",
+        help_text="Item ids or external ids, separated by commas or spaces (new edge cases, for example).",
+    )
+    min_rationale_words = forms.IntegerField(min_value=1, max_value=50, initial=3, label="Rationale: at least … words")
+    include_in_exports = forms.BooleanField(
+        required=False,
+        label="Let the round's answers into training exports",
+        help_text="Off by default: calibration answers stay out of exports.",
+    )
+
+    def __init__(self, *args: Any, item_choices: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["items"].choices = item_choices or []  # type: ignore[attr-defined]
+
+    def extra_refs(self) -> list[str]:
+        raw = self.cleaned_data.get("extra") or ""
+        return [ref for ref in raw.replace(",", " ").split() if ref]
+
+
+class CalibrationAnswerForm(forms.Form):
+    """An annotator's answer in a round, as the item page asks it (choice as shown, strength when
+    A or B) with a required rationale of at least ``min_words`` words; ``token`` is the served
+    row's key."""
+
+    token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    choice = forms.ChoiceField(
+        choices=[("A", "A is better"), ("B", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad")],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    strength = forms.TypedChoiceField(
+        choices=[(1, "Slightly"), (2, "Clearly"), (3, "Much")],
+        coerce=int,
+        required=False,
+        empty_value=None,
+        widget=forms.RadioSelect,
+    )
+    rationale = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, min_words: int = 3, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.min_words = min_words
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        choice = data.get("choice")
+        if not choice:
+            self.add_error("choice", "Choose A, B, tie or both bad.")
+        elif choice in ("A", "B") and not data.get("strength"):
+            self.add_error("strength", "How much better: slightly, clearly or much?")
+        rationale = (data.get("rationale") or "").strip()
+        if rationale and len(rationale.split()) < self.min_words:
+            self.add_error("rationale", f"Say why in at least {self.min_words} words.")
+        data["rationale"] = rationale
+        return data
+
+
+class CalibrationExpectedForm(forms.Form):
+    """The PM's expected answer for one item of a round (canonical: A is the item's first response)."""
+
+    expected_answer = forms.ChoiceField(choices=[("", "—"), *answer_choices(2)], required=False, label="Expected")
+    explanation = forms.CharField(max_length=5000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CalibrationPromoteForm(forms.Form):
+    to = forms.ChoiceField(choices=[("golden", "Golden item"), ("guidelines", "Guideline example")])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -179,3 +179,114 @@ class GalleryExample(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["stream", "created_at"], name="gallery_example_stream")]
+
+
+class CalibrationRound(models.Model):
+    """A calibration round (``qc.calibration``): a PM picks items of a stream and its qualified
+    annotators judge them blind, each with a short rationale, until the deadline or until the PM
+    closes the round; then everyone sees the distribution of answers, the anonymised rationales
+    and the PM's expected answer with its explanation.
+
+    Its answers are ``CalibrationAnswer`` rows, never ``Judgement`` rows: they are out of the QC
+    figures, the queue and the exports by construction. ``include_in_exports`` is the PM's choice
+    to let them into training exports (``qc.calibration.answers_for_export``)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    stream = models.ForeignKey("projects.Stream", on_delete=models.CASCADE, related_name="calibration_rounds")
+    title = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    # Who closed it: a PM early (their user), or the periodic job at the deadline (null, closed_by_deadline).
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    include_in_exports = models.BooleanField(default=False)
+    min_rationale_words = models.PositiveSmallIntegerField(default=3)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["open", "closed"]), name="calibration_round_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | Q(status="closed", closed_at__isnull=False),
+                name="calibration_round_closed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(deadline__gt=F("opened_at")), name="calibration_round_deadline_after_open"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deadline"], condition=Q(status="open"), name="calibration_open_deadline"),
+            models.Index(fields=["stream", "-opened_at"], name="calibration_round_stream"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class CalibrationItem(models.Model):
+    """One item of a round, in the round's order, with the PM's expected answer (the vocabulary of
+    golden answers: "A", "B", "tie", "both_bad", canonical order) and why. The expected answer may
+    be set when the round opens or later; annotators see it only after the round closed."""
+
+    round = models.ForeignKey(CalibrationRound, on_delete=models.CASCADE, related_name="items")
+    item = models.ForeignKey("annotation.Item", on_delete=models.CASCADE, related_name="calibration_items")
+    position = models.PositiveSmallIntegerField()
+    expected_answer = models.CharField(max_length=16, blank=True)
+    explanation = models.TextField(max_length=5000, blank=True)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "item"], name="calibration_item_once_per_round"),
+            models.UniqueConstraint(fields=["round", "position"], name="calibration_item_position_unique"),
+            models.CheckConstraint(
+                condition=Q(expected_answer__in=["", "A", "B", "tie", "both_bad"]),
+                name="calibration_item_expected_valid",
+            ),
+        ]
+
+
+class CalibrationAnswer(models.Model):
+    """One annotator's answer to one item of a round. The row is made when the item is first
+    served (with the A/B order drawn for this annotator, as an assignment records it, and the
+    ``idempotency_key`` the page's form carries); the submit fills ``choice``, ``strength`` and
+    ``rationale`` once: a second post with the same key stores nothing more."""
+
+    round_item = models.ForeignKey(CalibrationItem, on_delete=models.CASCADE, related_name="answers")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    display_order = models.JSONField(default=list)
+    served_at = models.DateTimeField(default=timezone.now)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    choice = models.CharField(max_length=16, blank=True)  # canonical, as Judgement.choice; "" until submitted
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    rationale = models.TextField(max_length=5000, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round_item", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["round_item", "annotator"], name="calibration_answer_once"),
+            models.CheckConstraint(
+                condition=Q(choice__in=["", "A", "B", "tie", "both_bad"]), name="calibration_answer_choice_valid"
+            ),
+            # Submitted means answered, with a rationale; served-only rows carry neither.
+            models.CheckConstraint(
+                condition=Q(submitted_at__isnull=True, choice="")
+                | (Q(submitted_at__isnull=False) & ~Q(choice="") & ~Q(rationale="")),
+                name="calibration_answer_submitted_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "round_item"], name="calibration_answer_user")]

@@ -184,6 +184,43 @@ def figures_by_guideline_version(*, stream: Stream) -> list[VersionFigures]:
 
 
 @dataclass(frozen=True)
+class WindowFigures:
+    """A stream's figures (``VERSION_SPLIT_METRICS``) over the current judgements submitted in
+    [start, end), with the exact (Clopper–Pearson) 95% interval of gold accuracy."""
+
+    start: datetime
+    end: datetime
+    figures: dict[str, metrics.Figure]
+    gold_interval: tuple[float, float] | None
+
+
+def figures_in_windows(*, stream: Stream, windows: Sequence[tuple[datetime, datetime]]) -> list[WindowFigures]:
+    """The stream-level figures of ``VERSION_SPLIT_METRICS`` computed (``metrics.compute_figures``,
+    the Quality page's definitions) separately over the current judgements submitted in each
+    window [start, end). One load of the stream for all windows; computed on request (the periodic
+    snapshots are not split). Descriptive: each window carries its own n; nothing is tested."""
+    if not windows:
+        return []
+    data, _annotator_ids, _recent = _load(stream, timezone.now() - timedelta(days=metrics.RECENT_DAYS))
+    thresholds = thresholds_for(stream)
+    none = np.zeros(data.n_annotators, dtype=np.int64)
+    result = []
+    for start, end in windows:
+        keep = (data.submitted_at >= start.timestamp()) & (data.submitted_at < end.timestamp())
+        part = data.select(keep, skipped=none, reviewed=none, rejected=none)
+        figures = metrics.compute_figures(part, thresholds).stream
+        shown = {name: figures[name] for name in VERSION_SPLIT_METRICS if name in figures}
+        gold = shown.get("gold_accuracy")
+        interval = None
+        if gold is not None and gold.value is not None and gold.sample_size:
+            correct = round(gold.value * gold.sample_size)
+            ci = binomtest(correct, gold.sample_size).proportion_ci(confidence_level=0.95, method="exact")
+            interval = (round(float(ci.low), 4), round(float(ci.high), 4))
+        result.append(WindowFigures(start, end, shown, interval))
+    return result
+
+
+@dataclass(frozen=True)
 class Recompute:
     """What ``recompute_now`` did: ran the recompute here (``queued`` False; ``computed_at`` is the
     new run's time) or queued it for a worker (``queued`` True)."""

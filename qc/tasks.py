@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from projects.models import Stream
+from qc import calibration
 from qc import rules as qc_rules
 from qc import selectors as qc_selectors
 
@@ -43,3 +44,10 @@ def compute_stream_metrics_task(stream_id: int) -> int:
     # Then the stream's automatic QC rules act on the fresh figures (qc.rules).
     result, _alerts = qc_rules.recompute_and_act(stream=stream)
     return int(result.windows["all"].stream["judgements"].sample_size)
+
+
+@shared_task(name="qc.tasks.close_calibration_rounds", soft_time_limit=60, time_limit=90)
+def close_calibration_rounds() -> int:
+    """Periodic (``CELERY_BEAT_SCHEDULE``, every minute): closes the calibration rounds whose
+    deadline has passed (``qc.calibration.close_due_rounds``). Idempotent. Returns how many."""
+    return calibration.close_due_rounds()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from qc import gallery_views, model_views, peer_review_views, views
+from qc import calibration_views, gallery_views, model_views, peer_review_views, views
 
 app_name = "qc"
 
@@ -57,6 +57,33 @@ urlpatterns = [
         "streams/<int:stream_id>/gallery/<int:example_id>/remove/",
         gallery_views.gallery_remove,
         name="gallery_remove",
+    ),
+    # Calibration rounds (PMs open, close and promote; the stream's qualified annotators take them)
+    path("streams/<int:stream_id>/calibration/", calibration_views.calibration_rounds, name="calibration_rounds"),
+    path(
+        "streams/<int:stream_id>/calibration/<int:round_id>/",
+        calibration_views.calibration_round,
+        name="calibration_round",
+    ),
+    path(
+        "streams/<int:stream_id>/calibration/<int:round_id>/take/",
+        calibration_views.calibration_take,
+        name="calibration_take",
+    ),
+    path(
+        "streams/<int:stream_id>/calibration/<int:round_id>/close/",
+        calibration_views.calibration_close,
+        name="calibration_close",
+    ),
+    path(
+        "streams/<int:stream_id>/calibration/<int:round_id>/items/<int:round_item_id>/expected/",
+        calibration_views.calibration_expected,
+        name="calibration_expected",
+    ),
+    path(
+        "streams/<int:stream_id>/calibration/<int:round_id>/items/<int:round_item_id>/promote/",
+        calibration_views.calibration_promote,
+        name="calibration_promote",
     ),
     # The annotator's own figures
     path("streams/<int:stream_id>/my-quality/", views.my_quality, name="my_quality"),

@@ -21,13 +21,13 @@ from annotation.models import Item, Judgement
 from projects.access import get_stream_for_pm, get_stream_for_reviewer
 from projects.models import Role, Stream, StreamMembership
 from projects.rendering import render_markdown
+from qc import calibration, golden, peer_review, review, rules
 from qc import charts as qc_charts
-from qc import golden, peer_review, review, rules
 from qc import selectors as qc_selectors
 from qc import services as qc_services
 from qc.forms import GoldenForm, NoteForm, PriorGoldenForm, ReasonForm, ReviewForm
 from qc.model_comparison import compare_models
-from qc.models import Alert, Review, ReviewTask
+from qc.models import Alert, CalibrationRound, Review, ReviewTask
 
 User = get_user_model()
 
@@ -92,6 +92,13 @@ def stream_qc(request: HttpRequest, stream_id: int) -> HttpResponse:
         "version_split": qc_services.figures_by_guideline_version(stream=stream)
         if request.GET.get("split") == "version"
         else None,
+        # Calibration rounds: the stream's figures before and after each closed round, computed now
+        # when asked for (?split=calibration; None: not asked for).
+        "calibration_rounds": CalibrationRound.objects.filter(stream=stream).count(),
+        "calibration_split": calibration.before_and_after(stream=stream)
+        if request.GET.get("split") == "calibration"
+        else None,
+        "calibration_window_days": calibration.WINDOW_DAYS,
     }
     return render(request, "qc/stream_qc.html", context)
 
@@ -532,5 +539,7 @@ def my_quality(request: HttpRequest, stream_id: int) -> HttpResponse:
         "pause": qc_selectors.pause_for(stream=stream, annotator=request.user),
         "recorded": qc_selectors.RECORDED,
         "not_recorded": qc_selectors.NOT_RECORDED,
+        "calibration_results": calibration.my_results(stream=stream, user=request.user),
+        "calibration_pending": calibration.pending_for(stream=stream, user=request.user),
     }
     return render(request, "qc/my_quality.html", context)

@@ -241,6 +241,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # received work since its last run (and of every active stream hourly): figures at most a
     # minute old while annotators work. Pages read the snapshots.
     "qc-recompute-metrics": {"task": "qc.tasks.recompute_metrics", "schedule": 60.0},
+    # Closes calibration rounds whose deadline has passed (their results open to the annotators).
+    "qc-close-calibration-rounds": {"task": "qc.tasks.close_calibration_rounds", "schedule": 60.0},
     # Long jobs whose worker stopped responding (stale heartbeat): queued again or failed with
     # the reason. One sweeper per room that owns the job.
     "exports-sweep-stale": {"task": "exports.tasks.sweep_stale_exports", "schedule": float(QUORUM_JOB_SWEEP_SECONDS)},

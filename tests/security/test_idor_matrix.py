@@ -33,7 +33,7 @@ from dynamic.models import Conversation, ModelEndpoint, Turn
 from exports.models import Export
 from judging.models import Judge, JudgeRun, Verdict
 from projects.models import ApiToken, Membership, Project, Stream, StreamMembership
-from qc.models import Alert, Review, ReviewTask
+from qc.models import Alert, CalibrationAnswer, CalibrationItem, CalibrationRound, Review, ReviewTask
 from qualification.models import QualificationAttempt, QualificationQuestion, QualificationTest
 from quorum import urls as site_urls
 from tests.factories import UserFactory
@@ -135,6 +135,12 @@ ACCESS: dict[str, Level] = {
     "qc:gallery": INVITED,
     "qc:gallery_mark": REVIEWER,
     "qc:gallery_remove": REVIEWER,
+    "qc:calibration_rounds": PM,
+    "qc:calibration_round": INVITED,
+    "qc:calibration_take": INVITED,
+    "qc:calibration_close": PM,
+    "qc:calibration_expected": PM,
+    "qc:calibration_promote": PM,
     "qc:stream_models": PM,
     "qc:stream_model_history": PM,
     # exports
@@ -183,6 +189,8 @@ FORM = {
     "golden_answers": "A",
     "explanation": "x",
     "username": "someone",
+    "to": "golden",
+    "expected_answer": "B",
 }
 API_BODY = {"choice": "A", "status": "paused", "name": "renamed", "reason": "x", "answer": "A"}
 
@@ -311,6 +319,8 @@ def url_for(route: Route, world: World) -> str:
         "name": "train.jsonl",
         "token_id": world.token.pk,
         "assignment_id": world.assignment.pk,
+        "round_id": world.calibration_round.pk,
+        "round_item_id": world.calibration_item.pk,
         # the admin
         "object_id": str(world.project.pk),
         "app_label": "projects",
@@ -426,6 +436,9 @@ def fingerprint(world: World) -> dict[str, str]:
         "Judge": Judge.objects.filter(stream__in=streams),
         "JudgeRun": JudgeRun.objects.filter(judge__stream__in=streams),
         "Verdict": Verdict.objects.filter(judge__stream__in=streams),
+        "CalibrationRound": CalibrationRound.objects.filter(stream__in=streams),
+        "CalibrationItem": CalibrationItem.objects.filter(round__stream__in=streams),
+        "CalibrationAnswer": CalibrationAnswer.objects.filter(round_item__round__stream__in=streams),
         "ApiToken": ApiToken.objects.filter(user__in=list(world.members().values())).exclude(name="idor"),
     }
     prints = {}

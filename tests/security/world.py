@@ -31,7 +31,8 @@ from projects.models import (
     Stream,
     StreamMembership,
 )
-from qc.models import Alert, GalleryExample, Review, ReviewTask
+from qc import calibration
+from qc.models import Alert, CalibrationItem, CalibrationRound, GalleryExample, Review, ReviewTask
 from qualification import services as qualification
 from tests.factories import UserFactory
 
@@ -79,6 +80,9 @@ FIELDS = (
     "verdict.reason",
     "verdict.reason_swapped",
     "judge_run.error",
+    "calibration.title",
+    "calibration.explanation",
+    "calibration.rationale",
 )
 # The fields above that hold at most so many characters (the rest are unbounded text or JSON).
 LIMITS = {
@@ -96,6 +100,7 @@ LIMITS = {
     "profile.profession": 200,
     "profile.domain": 100,
     "token.name": 100,
+    "calibration.title": 200,
 }
 
 
@@ -126,6 +131,8 @@ class World:
     token: ApiToken
     owner_membership: Membership
     owner_stream_membership: StreamMembership
+    calibration_round: CalibrationRound
+    calibration_item: CalibrationItem
     texts: dict[str, str] = field(default_factory=dict)
 
     def members(self) -> dict[str, Any]:
@@ -361,6 +368,26 @@ def build_world(prefix: str, text: Text) -> World:
         judge=judge, item=golden_item, run=judge_run, status=Verdict.Status.INCONSISTENT, answer_shown_ab="A",
         answer_shown_ba="B", reason_shown_ab=t("verdict.reason"), reason_shown_ba=t("verdict.reason_swapped"),
     )  # fmt: skip
+    # An open calibration round on the work item: the peer answered (with a rationale), the PM
+    # set the expected answer; the owner has not answered yet (the judging page has an item).
+    calibration_round = calibration.open_round(
+        stream=stream,
+        title=t("calibration.title")[:200],
+        deadline=now + timedelta(days=2),
+        item_ids=[item.pk],
+        created_by=users["pm"],
+    )
+    calibration_item = calibration_round.items.get()
+    calibration.set_expected(round_item=calibration_item, expected_answer="A", explanation=t("calibration.explanation"))
+    served = calibration.next_for(round_=calibration_round, annotator=users["peer"])
+    assert served is not None
+    calibration.submit_answer(
+        answer=served,
+        idempotency_key=served.idempotency_key,
+        choice="A",
+        strength=2,
+        rationale=t("calibration.rationale"),
+    )
     return World(
         project=project,
         stream=stream,
@@ -387,5 +414,7 @@ def build_world(prefix: str, text: Text) -> World:
         token=token,
         owner_membership=memberships["owner"],
         owner_stream_membership=stream_memberships["owner"],
+        calibration_round=calibration_round,
+        calibration_item=calibration_item,
         texts=texts,
     )
