@@ -22,8 +22,9 @@ from annotation.models import Assignment, Item, Judgement, gold_answer_correct
 from demo import balance
 from projects import services as project_services
 from projects.models import Role, Stream, StreamMembership
-from qc import golden, rules
+from qc import calibration, golden, rules
 from qc.metrics import reading_seconds
+from qc.models import CalibrationRound
 from qualification.models import QualificationQuestion
 
 User = get_user_model()
@@ -307,3 +308,71 @@ def simulate_axes_stream(*, stream: Stream, items: int = 40, seed: int = 11) -> 
         Item.objects.filter(pk=item_id).update(judgement_count=n, claim_count=n, is_open=n < stream.overlap)
     qc_services.compute_stream_metrics(stream=stream)
     return made
+
+
+# What a simulated annotator writes in a calibration round, by their answer (at least three words).
+CALIBRATION_WHY = {
+    "A": "A does what the prompt asks; B wanders off it.",
+    "B": "B is more complete and gets the details right.",
+    "tie": "Both answer the question about equally well.",
+    "both_bad": "Neither answers what was asked.",
+}
+
+
+@transaction.atomic
+def simulate_calibration(*, stream: Stream, pm: Any, seed: int = 5) -> tuple[CalibrationRound, CalibrationRound] | None:
+    """Two calibration rounds on the items the simulated annotators split on most: one that ran
+    two days ago, answered by the simulated annotators, with the PM's expected answers (the
+    AlpacaEval judge's), closed — its results page and their alignment; and one open for three
+    days for the demo's people (their stream page shows it). None when the stream already has
+    rounds or too few split items."""
+    if CalibrationRound.objects.filter(stream=stream).exists():
+        return None
+    items = [d.item for d in golden.most_disagreed(stream=stream, limit=10)]
+    if len(items) < 4:
+        return None
+    rng = random.Random(seed + sum(map(ord, stream.slug)))
+    now = timezone.now()
+    opened, answered, closed_at = now - timedelta(days=2), now - timedelta(days=1, hours=12), now - timedelta(days=1)
+    half = len(items) // 2
+    past = calibration.open_round(
+        stream=stream,
+        title="Calibration 1: the items we split on",
+        deadline=closed_at,
+        item_ids=[item.pk for item in items[:half]],
+        created_by=pm,
+        now=opened,
+    )
+    for round_item in past.items.select_related("item"):
+        truth = _truth(round_item.item)
+        calibration.set_expected(
+            round_item=round_item,
+            expected_answer=truth,
+            explanation=f"The AlpacaEval judge (GPT-4 Turbo) preferred {truth}; read both to the end before choosing.",
+        )
+    for name, (habit, _pace) in SIMULATED.items():
+        user = User.objects.filter(username=name).first()
+        if user is None or not calibration.is_participant(stream, user):
+            continue  # a simulated annotator QC paused takes no round
+        while (row := calibration.next_for(round_=past, annotator=user, now=answered)) is not None:
+            item = row.round_item.item
+            lengths = tuple(len(str(r.get("text", ""))) for r in item.responses[:2])
+            choice = habit(rng, _truth(item), list(row.display_order), (lengths[0], lengths[1]))
+            calibration.submit_answer(
+                answer=row,
+                idempotency_key=row.idempotency_key,
+                choice=choice,
+                strength=2 if choice in ("A", "B") else None,
+                rationale=CALIBRATION_WHY[choice],
+                now=answered,
+            )
+    calibration.close_round(round_=past, closed_by=pm, now=closed_at)
+    upcoming = calibration.open_round(
+        stream=stream,
+        title="Calibration 2: before the next batch",
+        deadline=now + timedelta(days=3),
+        item_ids=[item.pk for item in items[half:]],
+        created_by=pm,
+        now=now,
+    )
+    return past, upcoming

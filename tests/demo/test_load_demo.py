@@ -225,3 +225,29 @@ def test_it_attaches_the_heuristic_demo_judge_to_one_stream() -> None:
     assert f"/streams/{judge.stream_id}/judge/" in out
     load()
     assert Judge.objects.count() == 1
+
+
+def test_it_shows_a_closed_calibration_round_and_an_open_one_for_the_people() -> None:
+    """``make run`` shows calibration: a round the simulated annotators answered two days ago, with
+    the PM's expected answers and its results, and an open round on the people's stream page."""
+    from django.test import Client
+
+    from qc.models import CalibrationAnswer, CalibrationRound
+
+    out = load()
+    past, upcoming = CalibrationRound.objects.order_by("opened_at")
+    assert (past.status, upcoming.status) == ("closed", "open")
+    assert past.stream_id == upcoming.stream_id
+    assert past.stream.slug == "oasst"
+    answers = CalibrationAnswer.objects.filter(round_item__round=past).exclude(submitted_at=None)
+    assert answers.count() >= 2 * past.items.count()
+    assert {a.annotator.username[:4] for a in answers} == {"sim-"}
+    assert all(item.expected_answer for item in past.items.all())
+    assert f"/streams/{past.stream_id}/calibration/{past.pk}/" in out
+    pm, person = Client(), Client()
+    pm.force_login(User.objects.get(username="pm"))
+    assert "Alignment" in pm.get(f"/streams/{past.stream_id}/calibration/{past.pk}/").content.decode()
+    person.force_login(User.objects.get(username="annotator1"))
+    assert "Calibration round" in person.get(f"/annotate/streams/{past.stream_id}/").content.decode()
+    load()  # a second load adds no round
+    assert CalibrationRound.objects.count() == 2

@@ -253,11 +253,22 @@ class Command(BaseCommand):
             # The multi-axis streams: a few simulated answers, for their per-axis Quality figures.
             simulated.update({s.slug: qc_demo.simulate_axes_stream(stream=s) for s in streams if s.has_axes})
             judged = self._judge(project, streams, pm=accounts["pm"][0])
+            # Calibration: a past round the simulated annotators answered, and an open one for people.
+            calibrated = next(s for s in streams if s.slug == SIMULATED_QC_STREAMS[0])
+            rounds = qc_demo.simulate_calibration(stream=calibrated, pm=accounts["pm"][0])
         self._print(project, streams, imported, accounts)
         self._print_strategies(streams)
         for slug, made in simulated.items():
             if made:
                 self.stdout.write(f"  QC demo: {made} simulated judgements (accounts sim-*) in {slug}.")
+        if rounds is not None:
+            past, upcoming = rounds
+            base = settings.QUORUM_DEMO_BASE_URL.rstrip("/")
+            self.stdout.write(
+                f"  Calibration: a closed round with results at {base}"
+                f"{reverse('qc:calibration_round', args=[past.stream_id, past.pk])}; an open one "
+                f"({upcoming.items.count()} items, due in 3 days) on the annotators' stream page."
+            )
         if judged is not None:
             self.stdout.write(
                 f"  Model judge: the heuristic demo judge follows {judged.stream.slug} "
