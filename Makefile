@@ -15,7 +15,7 @@ EMBEDDED := env -u QUORUM_ENV -u DEBUG -u DATABASE_URL -u REDIS_URL -u CELERY_TA
 	-u ALLOWED_HOSTS -u SECURE_SSL_REDIRECT -u EMAIL_HOST -u NUM_PROXIES -u TRUST_X_FORWARDED_PROTO \
 	-u DJANGO_SETTINGS_MODULE
 
-.PHONY: run install install-dev migrate demo serve examples test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc clean
+.PHONY: run install install-dev migrate demo serve examples test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc bench-multinode clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -102,6 +102,9 @@ bench-adaptive: install-dev
 
 bench-qc: install-dev
 	env -u DATABASE_URL $(PY) bench/qc_recompute.py $(BENCH_ARGS)
+
+bench-multinode: install-dev
+	env -u DATABASE_URL $(PY) bench/multinode.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .mypy_cache .ruff_cache .pytest_cache
