@@ -21,10 +21,10 @@ with a reason. The stream's lease is ``--lease-minutes`` (1) so that lateness fi
 
 **The ramp.** The number of annotators grows in steps (``--steps``); each new person arrives at a
 random moment of the step's ramp-up (about 25 a second: a full page each), and the step is measured
-after that, for as long as it takes to collect ``--samples`` next+submit samples (at least
-``--min-seconds``). Per step it prints p50/p95 of next+submit (and of the first page), errors
-(HTTP >= 400 other than a late answer's expected outcome, connection errors, time-outs),
-judgements/s, the load average, and the CPU time per judgement of the server processes, the
+after that, for as long as it takes to collect ``--samples`` (300) next+submit samples (20 to 45
+seconds: ``--min-seconds``, ``--max-seconds``). Per step it prints p50/p95 of next+submit (and of
+the first page), errors (any status but the expected 200, 201 or 204, connection errors, time-outs
+of 30 s), judgements/s, the load average, and the CPU time per judgement of the server processes, the
 PostgreSQL backends of the bench database and the worker processes, read from /proc (utime +
 stime; the machine is shared, so CPU per judgement is the figure that holds, rates and latencies
 follow the load average). The ramp stops at the first step that misses p95 <= ``--p95-ms`` (150)
@@ -958,7 +958,7 @@ def summary(setup: str, steps: list[StepResult], p95_ms: float) -> tuple[int, fl
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--setups", default="embedded,production", help="comma-separated: embedded, production")
-    parser.add_argument("--steps", default="50,100,200,400,700,1000,1500", help="annotators per step, ascending")
+    parser.add_argument("--steps", default="25,50,100,200,400,700,1000,1500", help="annotators per step, ascending")
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--think-median", type=float, default=8.0, help="seconds")
     parser.add_argument("--think-sigma", type=float, default=0.8, help="log-normal shape: larger = longer tail")
@@ -970,8 +970,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=15.0, help="unmeasured seconds before the first step")
     parser.add_argument("--samples", type=int, default=300, help="next+submit samples to collect per step")
     parser.add_argument("--min-seconds", type=float, default=20.0, help="shortest measured window per step")
-    parser.add_argument("--max-seconds", type=float, default=75.0, help="longest measured window per step")
-    parser.add_argument("--budget", type=float, default=390.0, help="seconds of ramp per setup (0: no limit)")
+    parser.add_argument("--max-seconds", type=float, default=45.0, help="longest measured window per step")
+    parser.add_argument("--budget", type=float, default=370.0, help="seconds of ramp per setup (0: no limit)")
     parser.add_argument("--p95-ms", type=float, default=150.0)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--client", choices=("raw", "httpx2"), default="raw", help="the load generator's HTTP client")
