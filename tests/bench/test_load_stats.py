@@ -9,6 +9,7 @@ import importlib.util
 import math
 import random
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 
@@ -145,7 +146,10 @@ def test_its_http_client_reads_chunked_and_sized_answers_and_reconnects_after_a_
         assert b"Content-Type: application/json" in seen[1]
         assert seen[2].endswith(b"interacted=1")
 
-    asyncio.run(scenario())
+    # In a thread of its own: a browser test before this one may leave Playwright's event loop
+    # running in the main thread, where asyncio.run refuses to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 def test_it_runs_the_committed_nginx_config_with_its_own_ports_and_paths(tmp_path: Path) -> None:
