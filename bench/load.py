@@ -21,14 +21,15 @@ with a reason. The stream's lease is ``--lease-minutes`` (1) so that lateness fi
 
 **The ramp.** The number of annotators grows in steps (``--steps``); each new person arrives at a
 random moment of the step's ramp-up (about 25 a second: a full page each), and the step is measured
-after that, for as long as it takes to collect ``--samples`` (300) next+submit samples (20 to 45
-seconds: ``--min-seconds``, ``--max-seconds``). Per step it prints p50/p95 of next+submit (and of
-the first page), errors (any status but the expected 200, 201 or 204, connection errors, time-outs
-of 30 s), judgements/s, the load average, and the CPU time per judgement of the server processes, the
-PostgreSQL backends of the bench database and the worker processes, read from /proc (utime +
-stime; the machine is shared, so CPU per judgement is the figure that holds, rates and latencies
-follow the load average). The ramp stops at the first step that misses p95 <= ``--p95-ms`` (150)
-or has an error. Served = the largest step met, every smaller step met too.
+once their first pages are answered (at most ``--arrival-wait`` 20 s more), for as long as it takes
+to collect ``--samples`` (300) next+submit samples (20 to 40 seconds: ``--min-seconds``,
+``--max-seconds``). Per step it prints p50/p95 of next+submit (and of the first page), errors (any
+status but the expected 200, 201 or 204, connection errors, time-outs of 30 s), judgements/s, the
+load average, and the CPU time per judgement of the server processes, the PostgreSQL backends of
+the bench database and the worker processes, read from /proc (utime + stime; the machine is shared,
+so CPU per judgement is the figure that holds, rates and latencies follow the load average). The
+ramp stops at the first step that misses p95 <= ``--p95-ms`` (150) or has an error. Served = the
+largest step met, every smaller step met too.
 
 **The setups.** *embedded*: what ``make run`` serves (``manage.py runserver`` with its autoreloader,
 DEBUG on, SQLite in a temporary directory, eager Celery, ``manage.py run_periodic`` beside it).
@@ -65,6 +66,7 @@ import math
 import os
 import random
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -324,6 +326,7 @@ class Recorder:
         self.step: StepResult | None = None
         self.measuring = False
         self.exhausted = False
+        self.arrived = 0  # people whose first page (or first API next) was answered, or failed
 
     def current(self) -> StepResult | None:
         return self.step if self.measuring else None
@@ -353,6 +356,7 @@ class Person:
             "127.0.0.1", port, 30.0
         )
         self.cookies = {"sessionid": credential.get("session", "")}
+        self.arrived = False
         self.csrf = ""
 
     # The session and CSRF cookies by hand: the production setup marks them Secure (as it must),
@@ -378,7 +382,13 @@ class Person:
         except Exception as exc:  # any failure of a request is an error to count, whatever it is
             recorder.error(f"{self.kind} #{self.index}: {exc!r}"[:300])
         finally:
+            self._arrive(recorder)
             await self.client.aclose()
+
+    def _arrive(self, recorder: Recorder) -> None:
+        if not self.arrived:
+            self.arrived = True
+            recorder.arrived += 1
 
     def _think(self) -> tuple[float, bool]:
         """(seconds before answering, whether the tab is left hidden past the lease)."""
@@ -396,6 +406,7 @@ class Person:
         )
         if step is not None:
             step.pages.append(time.perf_counter() - t0)
+        self._arrive(recorder)
         if response.status_code != 200:
             raise RuntimeError(f"item page: {response.status_code}")
         self._remember_cookies(response)
@@ -477,6 +488,7 @@ class Person:
             t0 = time.perf_counter()
             response = await self.client.get(f"/api/streams/{self.stream_id}/next/", auth)
             next_s = time.perf_counter() - t0
+            self._arrive(recorder)
             if response.status_code == 204:
                 recorder.exhausted = True
                 return
@@ -613,7 +625,8 @@ async def ramp(
             window = window_seconds(n, behaviour.mean_cycle, args.samples, args.min_seconds, args.max_seconds)
             new = n - len(people)
             arrive = min(30.0, max(5.0, new / 25))
-            if args.budget and time.monotonic() - started + arrive + window > args.budget and results:
+            needs = arrive + 2 + (args.warmup if not results else 0) + window + 2  # + the arrivals' wait
+            if args.budget and time.monotonic() - started + needs > args.budget and results:
                 print(f"  (step {n} would pass the --budget of {args.budget:.0f} s: the ramp stops here)")
                 break
             step = StepResult(annotators=n)
@@ -623,6 +636,13 @@ async def ramp(
                 people.append(asyncio.create_task(person.run(recorder, random.uniform(0, arrive))))
             # The first step also warms the server up (imports, templates, connections): unmeasured.
             await asyncio.sleep(arrive + 2 + (args.warmup if not results else 0))
+            # Measure the steady state: not while the arrivals' first pages are still queued (a
+            # burst of full pages that no working day has), but not for ever either.
+            deadline = time.monotonic() + args.arrival_wait
+            while recorder.arrived < len(people) and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+            if recorder.arrived < len(people):
+                print(f"  ({len(people) - recorder.arrived} of {n} still waited for their first page)")
             meter.start()
             t0 = time.perf_counter()
             recorder.measuring = True
@@ -967,11 +987,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip", type=float, default=0.02, help="share of items skipped")
     parser.add_argument("--api-share", type=float, default=0.2, help="share of annotators on the API")
     parser.add_argument("--lease-minutes", type=int, default=1)
-    parser.add_argument("--warmup", type=float, default=15.0, help="unmeasured seconds before the first step")
+    parser.add_argument("--warmup", type=float, default=12.0, help="unmeasured seconds before the first step")
+    parser.add_argument(
+        "--arrival-wait", type=float, default=20.0, help="at most this many seconds for the arrivals' first pages"
+    )
     parser.add_argument("--samples", type=int, default=300, help="next+submit samples to collect per step")
     parser.add_argument("--min-seconds", type=float, default=20.0, help="shortest measured window per step")
-    parser.add_argument("--max-seconds", type=float, default=45.0, help="longest measured window per step")
-    parser.add_argument("--budget", type=float, default=370.0, help="seconds of ramp per setup (0: no limit)")
+    parser.add_argument("--max-seconds", type=float, default=40.0, help="longest measured window per step")
+    parser.add_argument("--budget", type=float, default=340.0, help="seconds of ramp per setup (0: no limit)")
     parser.add_argument("--p95-ms", type=float, default=150.0)
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--client", choices=("raw", "httpx2"), default="raw", help="the load generator's HTTP client")
@@ -998,6 +1021,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.populate:
         return populate_main(args)
+    # A connection per person here, two per request in nginx: past the usual soft limit of 1,024
+    # open files. The servers started below inherit the raised limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
     behaviour = Behaviour(
         think_median=args.think_median,
         think_sigma=args.think_sigma,
