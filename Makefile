@@ -15,7 +15,7 @@ EMBEDDED := env -u QUORUM_ENV -u DEBUG -u DATABASE_URL -u REDIS_URL -u CELERY_TA
 	-u ALLOWED_HOSTS -u SECURE_SSL_REDIRECT -u EMAIL_HOST -u NUM_PROXIES -u TRUST_X_FORWARDED_PROTO \
 	-u DJANGO_SETTINGS_MODULE
 
-.PHONY: run install install-dev migrate demo serve examples test lint format pytest bench bench-import bench-export bench-http bench-adaptive bench-qc bench-multinode clean
+.PHONY: run install install-dev migrate demo serve examples test lint format pytest bench bench-import bench-export bench-http bench-load bench-adaptive bench-qc bench-multinode clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -96,6 +96,13 @@ bench-export: install-dev
 
 bench-http: install-dev
 	env -u DATABASE_URL $(PY) bench/http_annotators.py $(BENCH_ARGS)
+
+# Simulated annotators with think time on `make run`'s setup and the production one (PostgreSQL,
+# Redis, Celery, gunicorn with deploy/gunicorn.conf.py behind nginx with deploy/nginx.conf when
+# installed): the most annotators served at p95 <= 150 ms, CPU per judgement. ~12 minutes;
+# BENCH_ARGS=--quick: ~3.
+bench-load: install-dev
+	env -u DATABASE_URL $(PY) bench/load.py $(BENCH_ARGS)
 
 bench-adaptive: install-dev
 	env -u DATABASE_URL $(PY) bench/adaptive_overlap.py $(BENCH_ARGS)

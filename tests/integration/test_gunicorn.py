@@ -73,7 +73,9 @@ def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "quorum.wsgi",
+                # The committed configuration (docs/production.md), two workers for the test.
+                "-c",
+                "deploy/gunicorn.conf.py",
                 "-w",
                 "2",
                 "-b",
