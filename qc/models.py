@@ -79,7 +79,10 @@ class MetricSnapshot(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["stream", "metric", "window", "annotator", "-computed_at"], name="snapshot_lookup")
+            models.Index(fields=["stream", "metric", "window", "annotator", "-computed_at"], name="snapshot_lookup"),
+            # A stream's rows since a time (the last run's figures, the charts' last 30 days): without
+            # it the stream's index walks every row it ever kept (90 days of runs).
+            models.Index(fields=["stream", "computed_at"], name="snapshot_stream_time"),
         ]
         constraints = [models.CheckConstraint(condition=Q(window__in=["all", "recent"]), name="snapshot_window_valid")]
 
