@@ -23,38 +23,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sqlgen import admin_connect, insert_select  # noqa: E402 - the benches' shared helpers
+
 DB_NAME = "quorum_bench_export"
-
-
-def _admin_connect(url: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(url + "postgres", autocommit=True)
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-def _insert_select(model: Any, exprs: dict[str, str], source: str) -> int:
-    """INSERT INTO model SELECT ...: columns not in ``exprs`` get their field's Python default,
-    so the generator keeps working when other apps add columns with defaults."""
-    from django.db import connection
-
-    columns, values, args = [], [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(f.column))
-        if f.column in exprs:
-            values.append(exprs[f.column])
-        else:
-            values.append("%s")
-            args.append(f.get_db_prep_save(f.get_default(), connection))
-    sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} {source}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        return cursor.rowcount
 
 
 def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
@@ -70,7 +47,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
     first_user = User.objects.order_by("id").values_list("id", flat=True).first()
     prompt = "Explain the trade-offs of approach number "
     answer = "A reasonably detailed answer that discusses several considerations in turn, " * 3
-    _insert_select(
+    insert_select(
         Item,
         {
             "stream_id": str(stream.pk),
@@ -90,7 +67,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
     pairs = f"""FROM {Item._meta.db_table} i CROSS JOIN generate_series(0, {overlap - 1}) AS k
                 WHERE i.stream_id = {stream.pk}"""
     annotator = f"{first_user} + mod(i.id * {overlap} + k, {annotators})"
-    _insert_select(
+    insert_select(
         Assignment,
         {
             "item_id": "i.id",
@@ -104,7 +81,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
         pairs,
     )
     # ~70% of items lean A, each judgement agrees with the lean 80% of the time; 5% ties.
-    judgements = _insert_select(
+    judgements = insert_select(
         Judgement,
         {
             "assignment_id": "a.id",
@@ -207,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
 
     base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
-    with _admin_connect(base) as admin:
+    with admin_connect(base) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
         if not (args.reuse and exists):
             admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
@@ -258,7 +235,7 @@ def main() -> None:
     finally:
         connections.close_all()
         if not (args.keep or args.reuse):
-            with _admin_connect(base) as admin:
+            with admin_connect(base) as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 

@@ -344,16 +344,12 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
-def postgres_main(args: argparse.Namespace) -> int:
-    import psycopg
-
-    admin_url, db_name = args.url.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{db_name}"')
+def production_like_env(url: str) -> dict[str, str]:
+    """The servers' environment: the production settings' code paths (DEBUG off, persistent
+    connections, a fresh secret) on ``url``, without Redis (tasks run inline)."""
     env = {
         **os.environ,
-        "DATABASE_URL": args.url,
+        "DATABASE_URL": url,
         "QUORUM_ENV": "development",  # production would also require Redis; the rest below is production-like
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -365,6 +361,17 @@ def postgres_main(args: argparse.Namespace) -> int:
     }
     for name in ("REDIS_URL", "CELERY_TASK_ALWAYS_EAGER"):
         env.pop(name, None)
+    return env
+
+
+def postgres_main(args: argparse.Namespace) -> int:
+    import psycopg
+
+    admin_url, db_name = args.url.rsplit("/", 1)
+    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{db_name}"')
+    env = production_like_env(args.url)
     os.environ.update(env)
     levels = [int(n) for n in args.annotators.split(",")]
     import django

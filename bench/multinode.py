@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from http_annotators import (  # the sibling bench script, found through sys.pat
     check_postgres,
     free_port,
     populate_postgres,
+    production_like_env,
     start_gunicorn,
     stop_server,
 )
@@ -199,20 +199,7 @@ def main() -> int:
     with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{db_name}"')
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.url,
-        "QUORUM_ENV": "development",  # production would also require Redis; the rest is production-like
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "warning",
-        "DB_CONN_MAX_AGE": "600",
-        "DJANGO_SETTINGS_MODULE": "quorum.settings",
-    }
-    for name in ("REDIS_URL", "CELERY_TASK_ALWAYS_EAGER"):
-        env.pop(name, None)
+    env = production_like_env(args.url)
     os.environ.update(env)
     import django
 

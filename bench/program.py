@@ -31,6 +31,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sqlgen import admin_connect, insert_select  # noqa: E402 - the benches' shared helpers
+
 DB_NAME = "quorum_bench_program"
 PER_STREAM = 75  # annotators working in each stream
 GOLDEN_EVERY = 80  # every 80th item is golden
@@ -39,32 +43,6 @@ ANNOTATOR_METRICS = [
     "tie_rate", "skip_rate", "rejection_rate", "position_bias", "length_bias", "straightlining",
     "harmful_recall", "harmful_flag_rate", "alpha_contribution",
 ]  # fmt: skip
-
-
-def _admin_connect(url: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(url + "postgres", autocommit=True)
-
-
-def _insert_select(model: Any, exprs: dict[str, str], source: str) -> int:
-    """INSERT INTO model SELECT ...: columns not in ``exprs`` get their field's Python default."""
-    from django.db import connection
-
-    columns, values, args = [], [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(f.column))
-        if f.column in exprs:
-            values.append(exprs[f.column])
-        else:
-            values.append("%s")
-            args.append(f.get_db_prep_save(f.get_default(), connection))
-    sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} {source}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        return cursor.rowcount
 
 
 def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> int:
@@ -105,7 +83,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
         )
         answer = "A reasonably detailed answer that discusses several considerations in turn, " * 3
         # Items judged 0..overlap times: a stream two thirds done.
-        _insert_select(
+        insert_select(
             Item,
             {
                 "stream_id": str(stream.pk),
@@ -125,7 +103,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
         )
         pairs = f"""FROM {Item._meta.db_table} i CROSS JOIN generate_series(0, {overlap - 1}) AS k
                     WHERE i.stream_id = {stream.pk} AND (k = 0 OR NOT i.is_open)"""
-        _insert_select(
+        insert_select(
             Assignment,
             {
                 "item_id": "i.id",
@@ -138,7 +116,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
             },
             pairs,
         )
-        total += _insert_select(
+        total += insert_select(
             Judgement,
             {
                 "assignment_id": "a.id",
@@ -160,7 +138,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
                       WHERE a.stream_id = {stream.pk}) a ORDER BY a.t""",
         )
         # 2% of the judgements sampled for review; a tenth of those reviewed.
-        _insert_select(
+        insert_select(
             ReviewTask,
             {
                 "judgement_id": "j.id",
@@ -171,7 +149,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
             },
             f"FROM {Judgement._meta.db_table} j WHERE j.stream_id = {stream.pk} AND mod(j.id, 50) = 0",
         )
-        _insert_select(
+        insert_select(
             Review,
             {
                 "judgement_id": "t.judgement_id",
@@ -183,7 +161,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
             f"FROM {ReviewTask._meta.db_table} t WHERE t.stream_id = {stream.pk} AND t.done",
         )
         day = "date_trunc('day', now()) - d * interval '1 day' + interval '3 hours'"
-        _insert_select(
+        insert_select(
             MetricSnapshot,
             {
                 "stream_id": str(stream.pk),
@@ -201,7 +179,7 @@ def generate(n_streams: int, items: int, annotators: int, overlap: int = 3) -> i
             "'gold_accuracy', 'alpha_ordinal', 'judgements']) AS m",
         )
         metrics = "ARRAY[" + ", ".join(f"'{m}'" for m in ANNOTATOR_METRICS) + "]"
-        _insert_select(
+        insert_select(
             MetricSnapshot,
             {
                 "stream_id": str(stream.pk),
@@ -371,7 +349,7 @@ def main() -> None:
     args = parser.parse_args()
 
     base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/")
-    with _admin_connect(base) as admin:
+    with admin_connect(base) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone()
         if not (args.reuse and exists):
             admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
@@ -408,7 +386,7 @@ def main() -> None:
     finally:
         connections.close_all()
         if not args.reuse:
-            with _admin_connect(base) as admin:
+            with admin_connect(base) as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 

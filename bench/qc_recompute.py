@@ -32,27 +32,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sqlgen import insert_select  # noqa: E402 - the benches' shared helpers
+
 DB_NAME = "quorum_bench_qc"
-
-
-def _insert_select(model: Any, exprs: dict[str, str], source: str) -> int:
-    """INSERT INTO model SELECT ...: columns not in ``exprs`` get their field's Python default."""
-    from django.db import connection
-
-    columns, values, args = [], [], []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        columns.append(connection.ops.quote_name(f.column))
-        if f.column in exprs:
-            values.append(exprs[f.column])
-        else:
-            values.append("%s")
-            args.append(f.get_db_prep_save(f.get_default(), connection))
-    sql = f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} {source}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, args)
-        return cursor.rowcount
 
 
 def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
@@ -71,7 +55,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
     first_user = User.objects.order_by("id").values_list("id", flat=True).first()
     reviewer = first_user + annotators  # type: ignore[operator]
     answer = "A reasonably detailed answer that discusses several considerations in turn. "
-    _insert_select(
+    insert_select(
         Item,
         {
             "stream_id": str(stream.pk),
@@ -94,7 +78,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
     )
     pairs = f"""FROM {Item._meta.db_table} i CROSS JOIN generate_series(0, {overlap - 1}) AS k
                 WHERE i.stream_id = {stream.pk}"""
-    _insert_select(
+    insert_select(
         Assignment,
         {
             "item_id": "i.id",
@@ -108,7 +92,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
         },
         pairs,
     )
-    judgements = _insert_select(
+    judgements = insert_select(
         Judgement,
         {
             "assignment_id": "a.id",
@@ -131,7 +115,7 @@ def generate(items: int, overlap: int, annotators: int) -> tuple[int, int]:
                    WHEN (random() < 0.8) = (mod(abs(hashtext(item_id::text)), 10) < 7) THEN 'A' ELSE 'B' END AS choice
                  FROM {Assignment._meta.db_table} WHERE stream_id = {stream.pk}) a""",
     )
-    _insert_select(
+    insert_select(
         Review,
         {
             "judgement_id": "j.id",
