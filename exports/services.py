@@ -590,12 +590,6 @@ def _with_calibration(rows: list[Any], answers: list[tuple[Any, ...]], stats: St
     return [*rows, *extra] if extra else rows
 
 
-def _calibration_included(spec: ExportSpec) -> bool:
-    """Whether a calibration round of the streams lets its answers into exports (they join as votes
-    in the general path only: the tallied one counts judgements in SQL)."""
-    return calibration.included_in_exports(spec.stream_ids)
-
-
 # --- aggregation -------------------------------------------------------------------------------
 
 
@@ -1105,7 +1099,8 @@ def _tallies_apply(spec: ExportSpec, streams: Iterable[Stream], snapshot: Snapsh
         return False
     if any(s.task_kind != Stream.TaskKind.PAIRWISE for s in streams):
         return False
-    if _calibration_included(spec):
+    # Calibration answers let into exports join as votes in the general path only.
+    if calibration.included_in_exports(spec.stream_ids):
         return False
     # A pairwise stream's judgements are choices; a ranking answer there (a stream switched kind
     # after labeling began) goes through the general path, which reads rankings.

@@ -59,11 +59,6 @@ def streams_to_recompute(*, now: datetime | None = None) -> list[int]:
     return due
 
 
-SNAPSHOT_FIELDS = (
-    *("id", "stream_id", "annotator_id", "metric", "window", "value", "sample_size", "details", "computed_at"),
-)
-
-
 def last_run(stream: Stream) -> tuple[datetime, dict[str, Any]] | None:
     """When the stream's figures were last fully recomputed, and what that run kept on its row
     (``qc.services._store``); None: never."""
@@ -78,12 +73,8 @@ def last_run(stream: Stream) -> tuple[datetime, dict[str, Any]] | None:
 
 def last_run_at(stream: Stream) -> datetime | None:
     """When the stream's figures were last fully recomputed (None: never)."""
-    return (
-        MetricSnapshot.objects.filter(stream=stream, metric=RUN_METRIC, annotator=None)
-        .order_by("-computed_at")
-        .values_list("computed_at", flat=True)
-        .first()
-    )
+    run = last_run(stream)
+    return run[0] if run else None
 
 
 def latest_metrics(stream: Stream, *, annotator_id: int | None = None) -> list[MetricSnapshot]:
